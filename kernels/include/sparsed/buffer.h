@@ -1,0 +1,80 @@
+// Owned, byte-accounted memory on one device.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "sparsed/device.h"
+
+namespace sparsed {
+
+// Bytes held per device, with an optional limit. Allocation beyond the limit
+// fails with RESOURCE_EXHAUSTED instead of taking the process down.
+class MemoryAccount {
+ public:
+  // The account of a device (one per device, process-wide).
+  static MemoryAccount& For(const Device& device);
+
+  int64_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+  // 0 means unlimited.
+  int64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  void set_limit(int64_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
+
+  // Reserves `bytes` or fails with RESOURCE_EXHAUSTED naming the sizes.
+  absl::Status Reserve(int64_t bytes);
+  void Release(int64_t bytes);
+
+ private:
+  std::atomic<int64_t> in_use_{0};
+  std::atomic<int64_t> peak_{0};
+  std::atomic<int64_t> limit_{0};
+};
+
+namespace detail {
+// Frees host memory and returns its bytes to the device's MemoryAccount.
+struct BufferRelease {
+  int64_t bytes = 0;
+  Device device;
+  void operator()(void* p) const;
+};
+}  // namespace detail
+
+// A contiguous allocation of `size()` bytes (64-byte aligned on the host).
+// Move-only; memory is returned and un-accounted on destruction. Contents of a
+// fresh buffer are uninitialised.
+class Buffer {
+ public:
+  Buffer() = default;
+  static absl::StatusOr<Buffer> Allocate(int64_t bytes, Device device = Device::Cpu());
+
+  Buffer(Buffer&& o) noexcept
+      : ptr_(std::move(o.ptr_)), size_(std::exchange(o.size_, 0)), device_(o.device_) {}
+  Buffer& operator=(Buffer&& o) noexcept {
+    ptr_ = std::move(o.ptr_);
+    size_ = std::exchange(o.size_, 0);
+    device_ = o.device_;
+    return *this;
+  }
+
+  void* data() { return ptr_.get(); }
+  const void* data() const { return ptr_.get(); }
+  int64_t size() const { return size_; }
+  const Device& device() const { return device_; }
+
+  template <class T>
+  T* as() { return static_cast<T*>(data()); }
+  template <class T>
+  const T* as() const { return static_cast<const T*>(data()); }
+
+ private:
+  std::unique_ptr<void, detail::BufferRelease> ptr_;
+  int64_t size_ = 0;
+  Device device_;
+};
+
+}  // namespace sparsed

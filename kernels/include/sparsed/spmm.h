@@ -1,0 +1,40 @@
+// Sparse-dense matrix multiply with a fused epilogue:
+//   C = epilogue(alpha * op(A) * op(B) + beta * C_in)
+//   epilogue(x) = min(relu?(x + bias[col]), clamp_max)     (each step optional)
+// Exactly one of A, B is sparse (COO or CSR); the other is dense row-major.
+// op is identity or transpose. The result is dense row-major f32.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsed/tensor.h"
+
+namespace sparsed {
+
+struct Epilogue {
+  const Tensor* bias = nullptr;  // dense, one value per output column
+  bool relu = false;
+  std::optional<float> clamp_max;
+};
+
+struct SpmmArgs {
+  const Tensor* a = nullptr;
+  const Tensor* b = nullptr;
+  bool transpose_a = false;
+  bool transpose_b = false;
+  float alpha = 1.0f;
+  float beta = 0.0f;
+  const Tensor* c = nullptr;  // dense [m, n]; required when beta != 0
+  Epilogue epilogue;
+};
+
+// Checks operands (presence, formats, dtypes, shapes, bias length, C shape,
+// finite alpha/beta/clamp) and returns the output shape {m, n}. Errors are
+// INVALID_ARGUMENT naming the field: "a", "b", "c", "epilogue.bias", ...
+absl::StatusOr<std::vector<int64_t>> CheckSpmm(const SpmmArgs& args);
+
+}  // namespace sparsed

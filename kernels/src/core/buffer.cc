@@ -1,0 +1,67 @@
+#include "sparsed/buffer.h"
+
+#include <cstdlib>
+
+#include "sparsed/str_cat.h"
+
+namespace sparsed {
+
+MemoryAccount& MemoryAccount::For(const Device& device) {
+  // One account for the host and one per CUDA ordinal; trivially destructible,
+  // so buffers freed during static destruction still find theirs.
+  constexpr int kMaxCuda = 64;
+  static MemoryAccount accounts[1 + kMaxCuda];
+  if (device.is_cpu()) return accounts[0];
+  return accounts[1 + (device.index % kMaxCuda)];
+}
+
+absl::Status MemoryAccount::Reserve(int64_t bytes) {
+  int64_t cur = in_use_.load(std::memory_order_relaxed);
+  while (true) {
+    const int64_t lim = limit();
+    if (lim > 0 && cur + bytes > lim) {
+      return absl::ResourceExhaustedError(
+          StrCat("cannot allocate ", bytes, " bytes: ", cur, " of the ", lim,
+                       "-byte memory limit are in use"));
+    }
+    if (in_use_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed)) break;
+  }
+  int64_t peak = peak_.load(std::memory_order_relaxed);
+  while (cur + bytes > peak &&
+         !peak_.compare_exchange_weak(peak, cur + bytes, std::memory_order_relaxed)) {
+  }
+  return absl::OkStatus();
+}
+
+void MemoryAccount::Release(int64_t bytes) { in_use_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+void detail::BufferRelease::operator()(void* p) const {
+  std::free(p);
+  MemoryAccount::For(device).Release(bytes);
+}
+
+absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
+  if (bytes < 0) return absl::InvalidArgumentError(StrCat("negative buffer size ", bytes));
+  if (!device.is_cpu()) {
+    return absl::UnimplementedError(
+        StrCat("allocation on ", device.ToString(), " needs the CUDA backend"));
+  }
+  Buffer buf;
+  buf.device_ = device;
+  if (bytes == 0) return buf;
+  MemoryAccount& account = MemoryAccount::For(device);
+  if (absl::Status s = account.Reserve(bytes); !s.ok()) return s;
+  constexpr int64_t kAlign = 64;
+  const int64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  void* p = std::aligned_alloc(kAlign, static_cast<size_t>(rounded));
+  if (p == nullptr) {
+    account.Release(bytes);
+    return absl::ResourceExhaustedError(
+        StrCat("out of host memory allocating ", bytes, " bytes"));
+  }
+  buf.ptr_ = std::unique_ptr<void, detail::BufferRelease>(p, detail::BufferRelease{bytes, device});
+  buf.size_ = bytes;
+  return buf;
+}
+
+}  // namespace sparsed
