@@ -1,1 +1,78 @@
-int main(){return 0;}
+// sparsed: the sparse tensor daemon. See docs/CONFIG.md for every setting.
+#include <signal.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/config.h"
+#include "server/daemon.h"
+#include "server/logging.h"
+
+namespace {
+
+using sparsed::server::Config;
+
+// Defaults < config file < SPARSED_* environment < flags.
+absl::Status LoadConfig(const std::string& config_file,
+                        const std::map<std::string, std::string>& flags, Config& config) {
+  std::string file = config_file;
+  if (file.empty()) {
+    if (const char* env = std::getenv("SPARSED_CONFIG")) file = env;
+  }
+  if (!file.empty()) {
+    if (absl::Status s = sparsed::server::ApplyConfigFile(config, file); !s.ok()) return s;
+  }
+  if (absl::Status s = sparsed::server::ApplyConfigEnv(config); !s.ok()) return s;
+  return sparsed::server::ApplyConfigFlags(config, flags);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sparsed: a daemon that holds sparse tensors and serves sparse compute over gRPC"};
+  std::string config_file;
+  app.add_option("--config", config_file,
+                 "JSON configuration file (default: $SPARSED_CONFIG; none if unset)");
+  app.set_version_flag("--version", SPARSED_VERSION);
+  std::map<std::string, std::string> flags;
+  for (const sparsed::server::ConfigKey& key : sparsed::server::ConfigKeys()) {
+    app.add_option_function<std::string>(
+           key.flag, [&flags, json = key.json](const std::string& v) { flags[json] = v; },
+           key.help + " (env " + key.env + ")")
+        ->type_name("VALUE");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  Config config;
+  if (absl::Status s = LoadConfig(config_file, flags, config); !s.ok()) {
+    std::fprintf(stderr, "sparsed: error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = sparsed::server::SetUpLogging(config.log_level, config.log_json); !s.ok()) {
+    std::fprintf(stderr, "sparsed: error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+
+  // Block the shutdown signals in every thread (threads inherit the mask) and
+  // take them synchronously below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto daemon = sparsed::server::Daemon::Start(config);
+  if (!daemon.ok()) {
+    spdlog::critical("cannot start: {}", std::string(daemon.status().message()));
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*daemon)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,65 @@
+#include "server/admin_service.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "sparsed/buffer.h"
+#include "sparsed/gpu_info.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::server {
+namespace {
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown CPU";
+}
+
+int64_t HostMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+}  // namespace
+
+grpc::Status AdminService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
+                                     v1::StatusResponse* response) {
+  response->set_version(SPARSED_VERSION);
+  response->set_backend(std::string(ctx_.backend->name()));
+  const Device active = ctx_.backend->device();
+
+  v1::DeviceInfo* cpu = response->add_devices();
+  cpu->set_name("cpu");
+  cpu->set_description(StrCat(CpuModel(), ", ", sysconf(_SC_NPROCESSORS_ONLN), " cores"));
+  cpu->set_memory_total_bytes(HostMemoryBytes());
+  cpu->set_memory_in_use_bytes(MemoryAccount::For(Device::Cpu()).in_use());
+  cpu->set_active(active.is_cpu());
+  int64_t total_in_use = cpu->memory_in_use_bytes();
+
+  for (const GpuInfo& g : ListGpus()) {
+    v1::DeviceInfo* d = response->add_devices();
+    const Device dev = Device::Cuda(g.index);
+    d->set_name(dev.ToString());
+    d->set_description(StrCat(g.name, ", compute capability ", g.cc_major, ".", g.cc_minor));
+    d->set_memory_total_bytes(g.total_bytes);
+    d->set_memory_in_use_bytes(MemoryAccount::For(dev).in_use());
+    d->set_active(active == dev);
+    total_in_use += d->memory_in_use_bytes();
+  }
+  response->set_memory_in_use_bytes(total_in_use);
+  response->set_tensor_count(ctx_.store.size());
+  response->set_uptime_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx_.started).count());
+  return grpc::Status::OK;
+}
+
+}  // namespace sparsed::server

@@ -1,0 +1,227 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::server {
+namespace {
+
+using Setter = std::function<absl::Status(Config&, const std::string&)>;
+
+absl::Status Bad(const std::string& source, const std::string& key, const std::string& value,
+                 const std::string& why) {
+  return absl::InvalidArgumentError(
+      StrCat(source, ": ", key, " = '", value, "' ", why));
+}
+
+template <class T>
+bool ParseNumber(const std::string& text, T& out) {
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && p == end && !text.empty();
+}
+
+struct KeyDef {
+  ConfigKey key;
+  std::function<absl::Status(Config&, const std::string&, const std::string&)> set;
+};
+
+KeyDef StringKey(std::string name, std::string help, std::string Config::*field) {
+  return {{name, "", "", std::move(help)},
+          [field](Config& c, const std::string& v, const std::string&) {
+            c.*field = v;
+            return absl::OkStatus();
+          }};
+}
+
+template <class T>
+KeyDef NumberKey(std::string name, std::string help, T Config::*field, T min) {
+  return {{name, "", "", std::move(help)},
+          [name, field, min](Config& c, const std::string& v, const std::string& source) {
+            T parsed{};
+            if (!ParseNumber(v, parsed)) return Bad(source, name, v, "is not a number");
+            if (parsed < min) return Bad(source, name, v, StrCat("is below the minimum ", min));
+            c.*field = parsed;
+            return absl::OkStatus();
+          }};
+}
+
+KeyDef BoolKey(std::string name, std::string help, bool Config::*field) {
+  return {{name, "", "", std::move(help)},
+          [name, field](Config& c, const std::string& v, const std::string& source) {
+            if (v == "true" || v == "1" || v == "yes" || v == "on") {
+              c.*field = true;
+            } else if (v == "false" || v == "0" || v == "no" || v == "off") {
+              c.*field = false;
+            } else {
+              return Bad(source, name, v, "is not a boolean (true/false)");
+            }
+            return absl::OkStatus();
+          }};
+}
+
+const std::vector<KeyDef>& Defs() {
+  static const std::vector<KeyDef> defs = [] {
+    std::vector<KeyDef> d = {
+        StringKey("listen", "gRPC listen address host:port (port 0 picks a free one)",
+                  &Config::listen),
+        StringKey("metrics_listen",
+                  "Prometheus /metrics listen address host:port (empty disables)",
+                  &Config::metrics_listen),
+        StringKey("data_dir", "directory for the tune database, checkpoints and caches",
+                  &Config::data_dir),
+        StringKey("device", "compute device: auto, cpu or cuda:N", &Config::device),
+        StringKey("log_level", "trace, debug, info, warn, error, critical or off",
+                  &Config::log_level),
+        BoolKey("log_json", "log one JSON object per line", &Config::log_json),
+        NumberKey<int64_t>("max_message_bytes", "largest gRPC message in either direction",
+                           &Config::max_message_bytes, 1 << 20),
+        NumberKey<int64_t>("memory_limit_bytes",
+                           "bytes of tensors held per device (0 = unlimited)",
+                           &Config::memory_limit_bytes, 0),
+        NumberKey<int>("cpu_threads", "CPU backend threads (0 = all cores)",
+                       &Config::cpu_threads, 0),
+        NumberKey<int>("max_inflight_compute",
+                       "compute calls run at once; more are refused with RESOURCE_EXHAUSTED",
+                       &Config::max_inflight_compute, 1),
+        NumberKey<double>("shutdown_grace_seconds",
+                          "how long in-flight calls may run after SIGTERM/SIGINT",
+                          &Config::shutdown_grace_seconds, 0.0),
+        StringKey("announce_file",
+                  "write the bound addresses here as JSON once serving (for scripts and tests)",
+                  &Config::announce_file),
+    };
+    for (KeyDef& k : d) {
+      std::string env = "SPARSED_", flag = "--";
+      for (char ch : k.key.json) {
+        env += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        flag += ch == '_' ? '-' : ch;
+      }
+      k.key.env = env;
+      k.key.flag = flag;
+    }
+    return d;
+  }();
+  return defs;
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& ConfigKeys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> k;
+    for (const KeyDef& d : Defs()) k.push_back(d.key);
+    return k;
+  }();
+  return keys;
+}
+
+absl::Status SetConfigValue(Config& config, const std::string& key, const std::string& value,
+                            const std::string& source) {
+  for (const KeyDef& d : Defs()) {
+    if (d.key.json == key) return d.set(config, value, source);
+  }
+  return absl::InvalidArgumentError(StrCat(source, ": unknown configuration key '", key, "'"));
+}
+
+absl::Status ApplyConfigJson(Config& config, const std::string& json_text,
+                             const std::string& source) {
+  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false,
+                                           /*ignore_comments=*/true);
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError(StrCat(source, ": not valid JSON"));
+  }
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(StrCat(source, ": the top level must be a JSON object"));
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string text;
+    if (it->is_string()) {
+      text = it->get<std::string>();
+    } else if (it->is_boolean()) {
+      text = it->get<bool>() ? "true" : "false";
+    } else if (it->is_number_integer()) {
+      text = std::to_string(it->get<int64_t>());
+    } else if (it->is_number()) {
+      std::ostringstream os;
+      os << it->get<double>();
+      text = os.str();
+    } else {
+      return absl::InvalidArgumentError(
+          StrCat(source, ": ", it.key(), " must be a string, number or boolean"));
+    }
+    RETURN_IF_ERROR(SetConfigValue(config, it.key(), text, source));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyConfigFile(Config& config, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(StrCat("config file '", path, "' cannot be opened"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ApplyConfigJson(config, ss.str(), path);
+}
+
+absl::Status ApplyConfigEnv(Config& config,
+                            const std::function<const char*(const char*)>& getenv) {
+  for (const KeyDef& d : Defs()) {
+    const char* v = getenv ? getenv(d.key.env.c_str()) : std::getenv(d.key.env.c_str());
+    if (v != nullptr) RETURN_IF_ERROR(d.set(config, v, StrCat("environment ", d.key.env)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::string>& flags) {
+  for (const auto& [key, value] : flags) {
+    std::string flag = "--" + key;
+    for (char& ch : flag) ch = ch == '_' ? '-' : ch;
+    RETURN_IF_ERROR(SetConfigValue(config, key, value, StrCat("flag ", flag)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        StrCat("address '", address, "' is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = -1;
+  if (!ParseNumber(address.substr(colon + 1), port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        StrCat("address '", address, "' has no valid port (0-65535)"));
+  }
+  return std::make_pair(host, port);
+}
+
+absl::Status CheckConfig(const Config& c) {
+  RETURN_IF_ERROR(SplitHostPort(c.listen).status());
+  if (!c.metrics_listen.empty()) RETURN_IF_ERROR(SplitHostPort(c.metrics_listen).status());
+  if (c.device != "auto" && c.device != "cpu" && c.device.rfind("cuda:", 0) != 0) {
+    return absl::InvalidArgumentError(
+        StrCat("device = '", c.device, "' is not one of auto, cpu, cuda:N"));
+  }
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok |= c.log_level == l;
+  if (!level_ok) {
+    return absl::InvalidArgumentError(StrCat(
+        "log_level = '", c.log_level, "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  if (c.data_dir.empty()) return absl::InvalidArgumentError("data_dir must not be empty");
+  return absl::OkStatus();
+}
+
+}  // namespace sparsed::server

@@ -1,0 +1,67 @@
+// Daemon configuration: built-in defaults, overridden by a JSON file
+// (config/sparsed.json), then by SPARSED_* environment variables, then by
+// command-line flags. Every key exists in all three forms:
+//   JSON key "metrics_listen" = env SPARSED_METRICS_LISTEN = flag --metrics-listen.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace sparsed::server {
+
+struct Config {
+  std::string listen = "0.0.0.0:50051";          // gRPC address; port 0 picks a free one
+  std::string metrics_listen = "0.0.0.0:9464";   // Prometheus /metrics; "" disables
+  std::string data_dir = "./sparsed-data";       // tune database, checkpoints, caches
+  std::string device = "auto";                   // auto | cpu | cuda:N
+  std::string log_level = "info";                // trace|debug|info|warn|error|critical|off
+  bool log_json = false;                         // one JSON object per log line
+  int64_t max_message_bytes = 64 << 20;          // largest gRPC message either way
+  int64_t memory_limit_bytes = 0;                // tensors held per device; 0 = unlimited
+  int cpu_threads = 0;                           // CPU backend threads; 0 = all cores
+  int max_inflight_compute = 64;                 // compute calls at once; more get RESOURCE_EXHAUSTED
+  double shutdown_grace_seconds = 10;            // in-flight calls get this long on SIGTERM
+  std::string announce_file;                     // if set, write bound addresses here as JSON
+};
+
+// One configurable key: its name in each form and how to set it from text.
+struct ConfigKey {
+  std::string json;  // "metrics_listen"
+  std::string env;   // "SPARSED_METRICS_LISTEN"
+  std::string flag;  // "--metrics-listen"
+  std::string help;
+};
+const std::vector<ConfigKey>& ConfigKeys();
+
+// Sets `key` (its JSON name) from text; INVALID_ARGUMENT naming `source`,
+// the key and the value when the text does not parse or is out of range.
+absl::Status SetConfigValue(Config& config, const std::string& key, const std::string& value,
+                            const std::string& source);
+
+// Applies a JSON object of keys to `config`. Unknown keys are an error (to
+// catch typos), as are values of the wrong type.
+absl::Status ApplyConfigJson(Config& config, const std::string& json_text,
+                             const std::string& source);
+absl::Status ApplyConfigFile(Config& config, const std::string& path);
+
+// Applies SPARSED_* variables found through `getenv` (std::getenv by default).
+absl::Status ApplyConfigEnv(Config& config,
+                            const std::function<const char*(const char*)>& getenv = nullptr);
+
+// Applies flag values (keyed by JSON name).
+absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::string>& flags);
+
+// Checks cross-field constraints (addresses present, positive limits, ...).
+absl::Status CheckConfig(const Config& config);
+
+// Splits "host:port" ("[v6]:port" too); INVALID_ARGUMENT on a bad address.
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+
+}  // namespace sparsed::server

@@ -1,0 +1,179 @@
+#include "server/daemon.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/admin_service.h"
+#include "server/compute_service.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
+#include "server/request_metrics_interceptor.h"
+#include "server/service_context.h"
+#include "server/tensors_service.h"
+#include "sparsed/buffer.h"
+#include "sparsed/gpu_info.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::server {
+
+struct Daemon::State {
+  ServiceContext ctx;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_http;
+  std::unique_ptr<TensorsService> tensors;
+  std::unique_ptr<ComputeService> compute;
+  std::unique_ptr<AdminService> admin;
+  std::unique_ptr<grpc::Server> server;
+  bool shut_down = false;
+};
+
+namespace {
+
+// Picks the backend for config.device. The CUDA backend is not built yet: a
+// GPU is reported by admin status but compute runs on the CPU.
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config) {
+  if (config.device == "cpu") return MakeCpuBackend(config.cpu_threads);
+  const std::vector<GpuInfo> gpus = ListGpus();
+  if (config.device == "auto") {
+    if (!gpus.empty()) {
+      spdlog::warn("{} GPU(s) found ({}), but this build has no CUDA compute backend yet; "
+                   "serving on the CPU", gpus.size(), gpus[0].name);
+    }
+    return MakeCpuBackend(config.cpu_threads);
+  }
+  return absl::FailedPreconditionError(
+      StrCat("device = '", config.device, "': the CUDA compute backend is not available in ",
+             "this version (", gpus.size(), " GPU(s) visible); use --device cpu or auto"));
+}
+
+absl::Status WriteAnnounceFile(const std::string& path, const BoundAddresses& a) {
+  nlohmann::json j = {{"grpc", a.grpc}, {"metrics", a.metrics}, {"pid", ::getpid()}};
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump() << "\n";
+    if (!out) return absl::InternalError(StrCat("cannot write announce file '", tmp, "'"));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(StrCat("cannot rename '", tmp, "': ", ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  auto state = std::make_unique<State>();
+  ServiceContext& ctx = state->ctx;
+  ctx.config = config;
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        StrCat("data_dir '", config.data_dir, "' cannot be created: ", ec.message()));
+  }
+  ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config));
+  MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
+
+  ASSIGN_OR_RETURN(state->metrics, ServerMetrics::Create());
+  const std::string backend_device = ctx.backend->device().ToString();
+  state->metrics->SetDeviceUsage([store = &ctx.store, backend_device] {
+    std::vector<DeviceUsage> out;
+    bool has_backend = false;
+    for (const HeldUsage& u : store->Usage()) {
+      out.push_back({u.device, static_cast<double>(u.tensors), static_cast<double>(u.bytes)});
+      has_backend |= u.device == backend_device;
+    }
+    if (!has_backend) out.push_back({backend_device, 0, 0});
+    return out;
+  });
+
+  state->tensors = std::make_unique<TensorsService>(ctx);
+  state->compute = std::make_unique<ComputeService>(ctx);
+  state->admin = std::make_unique<AdminService>(ctx);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = -1;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.RegisterService(state->tensors.get());
+  builder.RegisterService(state->compute.get());
+  builder.RegisterService(state->admin.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<RequestMetricsInterceptorFactory>(state->metrics.get()));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  state->server = builder.BuildAndStart();
+  if (!state->server || grpc_port <= 0) {
+    return absl::UnavailableError(StrCat("cannot listen on '", config.listen,
+                                         "' (address in use or not valid here)"));
+  }
+
+  BoundAddresses addresses;
+  ASSIGN_OR_RETURN(auto grpc_hp, SplitHostPort(config.listen));
+  addresses.grpc = StrCat(grpc_hp.first.find(':') != std::string::npos
+                              ? StrCat("[", grpc_hp.first, "]")
+                              : grpc_hp.first,
+                          ":", grpc_port);
+  if (!config.metrics_listen.empty()) {
+    ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.metrics_listen));
+    state->metrics_http = std::make_unique<MetricsHttpServer>(
+        [m = state->metrics.get()] { return m->Render(); });
+    absl::StatusOr<int> port = state->metrics_http->Start(hp.first, hp.second);
+    if (!port.ok()) {
+      state->server->Shutdown();
+      return port.status();
+    }
+    addresses.metrics = StrCat(hp.first, ":", *port);
+  }
+  state->server->GetHealthCheckService()->SetServingStatus(true);
+
+  spdlog::info("sparsed {} serving gRPC on {} (backend {}, device {}), metrics on {}",
+               SPARSED_VERSION, addresses.grpc, ctx.backend->name(), backend_device,
+               addresses.metrics.empty() ? "(disabled)" : "http://" + addresses.metrics + "/metrics");
+  if (!config.announce_file.empty()) {
+    absl::Status s = WriteAnnounceFile(config.announce_file, addresses);
+    if (!s.ok()) {
+      state->server->Shutdown();
+      return s;
+    }
+  }
+  auto daemon = std::make_unique<Daemon>(std::move(state));
+  daemon->addresses_ = std::move(addresses);
+  return daemon;
+}
+
+void Daemon::Shutdown() {
+  if (!state_ || state_->shut_down) return;
+  state_->shut_down = true;
+  const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
+  spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s",
+               grace.count());
+  state_->server->GetHealthCheckService()->SetServingStatus(false);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);
+  state_->server->Shutdown(deadline);
+  state_->server->Wait();
+  if (state_->metrics_http) state_->metrics_http->Stop();
+  spdlog::info("shut down cleanly");
+}
+
+}  // namespace sparsed::server

@@ -1,0 +1,44 @@
+// The daemon: gRPC server (Tensors, Compute, Admin, grpc.health.v1.Health,
+// reflection) plus the Prometheus endpoint, wired to one backend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "server/config.h"
+
+namespace sparsed::server {
+
+struct BoundAddresses {
+  std::string grpc;     // host:port actually bound
+  std::string metrics;  // host:port, or "" when disabled
+};
+
+class Daemon {
+  struct State;
+
+ public:
+  // Use Start(); State is private, so only Start can build one.
+  explicit Daemon(std::unique_ptr<State> state);
+  ~Daemon();
+
+  // Creates the backend (per config.device), binds every listener and starts
+  // serving. Fails (and serves nothing) if any step fails.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const Config& config);
+
+  const BoundAddresses& addresses() const { return addresses_; }
+
+  // Marks the service NOT_SERVING, stops accepting calls, waits up to
+  // shutdown_grace_seconds for in-flight calls (then cancels them), stops the
+  // metrics endpoint. Idempotent.
+  void Shutdown();
+
+ private:
+  std::unique_ptr<State> state_;
+  BoundAddresses addresses_;
+};
+
+}  // namespace sparsed::server

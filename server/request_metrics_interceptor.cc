@@ -1,0 +1,51 @@
+#include "server/request_metrics_interceptor.h"
+
+#include <chrono>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "sparsed/api/proto_convert.h"
+
+namespace sparsed::server {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RequestMetricsInterceptor(ServerMetrics* metrics, const char* method)
+      : metrics_(metrics), method_(method ? method : "unknown") {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      const std::string_view code = api::StatusCodeName(status.error_code());
+      metrics_->RecordRequest(method_, code, seconds);
+      if (status.ok()) {
+        spdlog::debug("{} OK {:.3f} ms", method_, seconds * 1e3);
+      } else {
+        spdlog::debug("{} {} {:.3f} ms: {}", method_, code, seconds * 1e3,
+                      status.error_message());
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  ServerMetrics* metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+grpc::experimental::Interceptor* RequestMetricsInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  // gRPC takes ownership of the interceptor (its API requires a raw pointer).
+  return std::make_unique<RequestMetricsInterceptor>(metrics_, info->method()).release();
+}
+
+}  // namespace sparsed::server

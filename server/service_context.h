@@ -1,0 +1,22 @@
+// What every gRPC service of the daemon shares.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "server/config.h"
+#include "server/tensor_store.h"
+#include "sparsed/backend.h"
+
+namespace sparsed::server {
+
+struct ServiceContext {
+  Config config;
+  TensorStore store;
+  std::unique_ptr<Backend> backend;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<int> inflight_compute{0};
+};
+
+}  // namespace sparsed::server

@@ -1,0 +1,37 @@
+// Shared helpers of the services: finding tensors by reference, turning
+// operands into tensors, describing held tensors.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "server/tensor_store.h"
+#include "sparsed/v1/compute.pb.h"
+#include "sparsed/v1/tensor.pb.h"
+
+namespace sparsed::server {
+
+// NOT_FOUND for an unknown id or name; INVALID_ARGUMENT naming `field` when
+// the reference is empty.
+absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const v1::TensorRef& ref,
+                                  std::string_view field);
+
+// A held tensor (by reference) or an inline one, validated (description,
+// component sizes and contents) under `field`. Inline tensors are wrapped in a
+// StoredTensor that is not in the store.
+absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const v1::Operand& operand,
+                                         std::string_view field);
+
+v1::TensorInfo DescribeTensor(const StoredTensor& t);
+
+// Checks a name and labels supplied by a client (length, characters).
+absl::Status CheckNameAndLabels(const std::string& name,
+                                const google::protobuf::Map<std::string, std::string>& labels,
+                                std::string_view field);
+
+std::map<std::string, std::string> ToStdMap(
+    const google::protobuf::Map<std::string, std::string>& labels);
+
+}  // namespace sparsed::server

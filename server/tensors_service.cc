@@ -1,0 +1,190 @@
+#include "server/tensors_service.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "server/status_util.h"
+#include "server/tensor_access.h"
+#include "sparsed/api/proto_convert.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+#include "sparsed/validate.h"
+
+namespace sparsed::server {
+namespace {
+
+// Validates and optionally canonicalises a freshly received tensor, then
+// stores it.
+absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum,
+                                const std::string& name,
+                                const google::protobuf::Map<std::string, std::string>& labels,
+                                std::string_view field) {
+  ValidateOptions opts;
+  opts.allow_unsorted = sort_and_sum;
+  RETURN_IF_ERROR(ValidateTensor(t, opts, field));
+  if (sort_and_sum) {
+    ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
+  }
+  return ctx.store.Insert(std::move(t), name, ToStdMap(labels));
+}
+
+// Receives the chunks of an upload straight into the tensor's buffers.
+absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t) {
+  const std::vector<ComponentSpec>& specs = t.specs();
+  std::vector<int64_t> received(specs.size(), 0);
+  v1::UploadRequest msg;
+  int64_t index = 0;
+  while (reader->Read(&msg)) {
+    ++index;
+    if (!msg.has_chunk()) {
+      return absl::InvalidArgumentError(
+          StrCat("message ", index, " of the upload is a second header (only chunks may follow)"));
+    }
+    const v1::Chunk& chunk = msg.chunk();
+    size_t k = 0;
+    while (k < specs.size() && specs[k].name != chunk.component()) ++k;
+    if (k == specs.size()) {
+      std::string names;
+      for (const ComponentSpec& s : specs) names += (names.empty() ? "" : ", ") + s.name;
+      return absl::InvalidArgumentError(StrCat("chunk.component = '", chunk.component(),
+                                               "' is not a component of ",
+                                               FormatName(t.format()), " (", names, ")"));
+    }
+    if (chunk.offset() != received[k]) {
+      return absl::InvalidArgumentError(StrCat(
+          "chunk.offset = ", chunk.offset(), " for component '", specs[k].name,
+          "' but ", received[k], " bytes of it have arrived (chunks must be contiguous, in order)"));
+    }
+    const int64_t len = static_cast<int64_t>(chunk.data().size());
+    if (len > specs[k].bytes() - received[k]) {
+      return absl::InvalidArgumentError(StrCat(
+          "chunk of ", len, " bytes at offset ", chunk.offset(), " overruns component '",
+          specs[k].name, "' of ", specs[k].bytes(), " bytes"));
+    }
+    if (len > 0) {
+      std::memcpy(static_cast<char*>(t.component(specs[k].name)->data()) + received[k],
+                  chunk.data().data(), len);
+    }
+    received[k] += len;
+  }
+  for (size_t k = 0; k < specs.size(); ++k) {
+    if (received[k] != specs[k].bytes()) {
+      return absl::InvalidArgumentError(StrCat("upload ended with ", received[k], " of ",
+                                               specs[k].bytes(), " bytes of component '",
+                                               specs[k].name, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
+                                   grpc::ServerReader<v1::UploadRequest>* reader) {
+  v1::UploadRequest first;
+  if (!reader->Read(&first)) {
+    return absl::InvalidArgumentError("upload stream is empty (expected a header first)");
+  }
+  if (!first.has_header()) {
+    return absl::InvalidArgumentError("the first upload message must be a header");
+  }
+  const v1::UploadHeader& header = first.header();
+  RETURN_IF_ERROR(CheckNameAndLabels(header.name(), header.labels(), "header"));
+  RETURN_IF_ERROR(ctx.store.CheckNameFree(header.name()));
+  const TensorDesc desc = api::FromProto(header.desc());
+  RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
+  // Sizes are known sane now; reserve the memory once and fill it in place.
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc));
+  RETURN_IF_ERROR(ReceiveChunks(reader, t));
+  return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(),
+               header.labels(), "upload");
+}
+
+}  // namespace
+
+grpc::Status TensorsService::Upload(grpc::ServerContext*,
+                                    grpc::ServerReader<v1::UploadRequest>* reader,
+                                    v1::TensorInfo* response) {
+  absl::StatusOr<TensorPtr> t = DoUpload(ctx_, reader);
+  if (!t.ok()) return ToGrpc(t.status());
+  *response = DescribeTensor(**t);
+  spdlog::debug("uploaded {} ({} bytes)", (*t)->id, (*t)->tensor.bytes());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorsService::Download(grpc::ServerContext* context,
+                                      const v1::DownloadRequest* request,
+                                      grpc::ServerWriter<v1::DownloadResponse>* writer) {
+  absl::StatusOr<TensorPtr> found = Resolve(ctx_.store, request->tensor(), "tensor");
+  if (!found.ok()) return ToGrpc(found.status());
+  const TensorPtr t = *found;
+  if (request->chunk_bytes() < 0) {
+    return ToGrpc(absl::InvalidArgumentError(
+        StrCat("chunk_bytes = ", request->chunk_bytes(), " is negative")));
+  }
+  const int64_t max_chunk = std::max<int64_t>(4096, ctx_.config.max_message_bytes - 4096);
+  const int64_t chunk_bytes =
+      request->chunk_bytes() == 0 ? (1 << 20) : std::min(request->chunk_bytes(), max_chunk);
+  v1::DownloadResponse msg;
+  *msg.mutable_header() = DescribeTensor(*t);
+  if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  for (const ComponentSpec& spec : t->tensor.specs()) {
+    const char* data = static_cast<const char*>(t->tensor.component(spec.name)->data());
+    for (int64_t off = 0; off < spec.bytes(); off += chunk_bytes) {
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+      v1::DownloadResponse part;
+      v1::Chunk* c = part.mutable_chunk();
+      c->set_component(spec.name);
+      c->set_offset(off);
+      c->set_data(data + off, std::min(chunk_bytes, spec.bytes() - off));
+      if (!writer->Write(part)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorsService::Create(grpc::ServerContext*, const v1::CreateRequest* request,
+                                    v1::TensorInfo* response) {
+  absl::Status s = CheckNameAndLabels(request->name(), request->labels(), "request");
+  if (!s.ok()) return ToGrpc(s);
+  if (s = ctx_.store.CheckNameFree(request->name()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<Tensor> t = api::FromInline(request->tensor(), "tensor");
+  if (!t.ok()) return ToGrpc(t.status());
+  absl::StatusOr<TensorPtr> stored = Admit(ctx_, std::move(*t), request->sort_and_sum_duplicates(),
+                                           request->name(), request->labels(), "tensor");
+  if (!stored.ok()) return ToGrpc(stored.status());
+  *response = DescribeTensor(**stored);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorsService::GetInfo(grpc::ServerContext*, const v1::TensorRef* request,
+                                     v1::TensorInfo* response) {
+  absl::StatusOr<TensorPtr> t = Resolve(ctx_.store, *request, "ref");
+  if (!t.ok()) return ToGrpc(t.status());
+  *response = DescribeTensor(**t);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorsService::List(grpc::ServerContext*, const v1::ListRequest* request,
+                                  v1::ListResponse* response) {
+  for (const TensorPtr& t : ctx_.store.List(request->name_prefix())) {
+    *response->add_tensors() = DescribeTensor(*t);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorsService::Delete(grpc::ServerContext*, const v1::TensorRef* request,
+                                    v1::DeleteResponse* response) {
+  absl::StatusOr<TensorPtr> t = Resolve(ctx_.store, *request, "ref");
+  if (!t.ok()) return ToGrpc(t.status());
+  absl::StatusOr<TensorPtr> erased = ctx_.store.EraseById((*t)->id);
+  if (!erased.ok()) return ToGrpc(erased.status());
+  response->set_id((*erased)->id);
+  response->set_bytes_freed((*erased)->tensor.bytes());
+  return grpc::Status::OK;
+}
+
+}  // namespace sparsed::server

@@ -1,0 +1,30 @@
+// sparsed.v1.Tensors: upload, download, create, info, list, delete.
+#pragma once
+
+#include "server/service_context.h"
+#include "sparsed/v1/tensors.grpc.pb.h"
+
+namespace sparsed::server {
+
+class TensorsService final : public v1::Tensors::Service {
+ public:
+  explicit TensorsService(ServiceContext& ctx) : ctx_(ctx) {}
+
+  grpc::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadRequest>* reader,
+                      v1::TensorInfo* response) override;
+  grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
+                        grpc::ServerWriter<v1::DownloadResponse>* writer) override;
+  grpc::Status Create(grpc::ServerContext* context, const v1::CreateRequest* request,
+                      v1::TensorInfo* response) override;
+  grpc::Status GetInfo(grpc::ServerContext* context, const v1::TensorRef* request,
+                       v1::TensorInfo* response) override;
+  grpc::Status List(grpc::ServerContext* context, const v1::ListRequest* request,
+                    v1::ListResponse* response) override;
+  grpc::Status Delete(grpc::ServerContext* context, const v1::TensorRef* request,
+                      v1::DeleteResponse* response) override;
+
+ private:
+  ServiceContext& ctx_;
+};
+
+}  // namespace sparsed::server

@@ -1,0 +1,111 @@
+#include "daemon_process.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "sparsed/str_cat.h"
+
+namespace sparsed::testing {
+
+DaemonProcess::DaemonProcess(DaemonProcess&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      dir_(std::move(o.dir_)),
+      log_(std::move(o.log_)),
+      grpc_(std::move(o.grpc_)),
+      metrics_(std::move(o.metrics_)) {}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string>& extra_args) {
+  char tmpl[] = "/tmp/sparsed-it-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  DaemonProcess d;
+  d.dir_ = tmpl;
+  d.log_ = d.dir_ + "/sparsed.log";
+  const std::string announce = d.dir_ + "/announce.json";
+  std::vector<std::string> args = {SPARSED_BIN,
+                                   "--listen",         "127.0.0.1:0",
+                                   "--metrics-listen", "127.0.0.1:0",
+                                   "--device",         "cpu",
+                                   "--data-dir",       d.dir_ + "/data",
+                                   "--announce-file",  announce,
+                                   "--log-level",      "debug"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    // Child: log to a file, run the daemon.
+    FILE* log = std::freopen(d.log_.c_str(), "w", stderr);
+    (void)log;
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  d.pid_ = pid;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      d.pid_ = -1;
+      std::ifstream in(d.log_);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return absl::InternalError(StrCat("sparsed exited early (status ", status, "): ", ss.str()));
+    }
+    std::ifstream in(announce);
+    if (in) {
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded()) {
+        d.grpc_ = j["grpc"].get<std::string>();
+        d.metrics_ = j["metrics"].get<std::string>();
+        return d;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError("sparsed did not announce its addresses within 30 s");
+}
+
+absl::StatusOr<int> DaemonProcess::Stop(int sig, double timeout_s) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("not running");
+  ::kill(pid_, sig);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError("daemon did not exit in time");
+}
+
+absl::StatusOr<int64_t> DaemonProcess::PeakRssBytes() const {
+  std::ifstream in(StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return absl::NotFoundError("VmHWM not found");
+}
+
+}  // namespace sparsed::testing

@@ -1,0 +1,41 @@
+// Runs the real sparsed binary as a child process on 127.0.0.1 with ephemeral
+// ports for integration tests, and stops it with a signal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sparsed::testing {
+
+class DaemonProcess {
+ public:
+  // Starts SPARSED_BIN with --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0
+  // --device cpu, a fresh data dir and `extra_args`; waits until it serves.
+  static absl::StatusOr<DaemonProcess> Start(const std::vector<std::string>& extra_args = {});
+
+  DaemonProcess(DaemonProcess&& o) noexcept;
+  DaemonProcess& operator=(DaemonProcess&&) = delete;
+  ~DaemonProcess();  // SIGKILLs a daemon still running
+
+  const std::string& grpc_address() const { return grpc_; }
+  const std::string& metrics_address() const { return metrics_; }
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_; }
+
+  // Sends `sig` and waits up to `timeout_s`; returns the exit status
+  // (as from waitpid), or DEADLINE_EXCEEDED.
+  absl::StatusOr<int> Stop(int sig, double timeout_s = 30);
+  // Peak resident memory (VmHWM) in bytes, from /proc.
+  absl::StatusOr<int64_t> PeakRssBytes() const;
+
+ private:
+  DaemonProcess() = default;
+  pid_t pid_ = -1;
+  std::string dir_, log_, grpc_, metrics_;
+};
+
+}  // namespace sparsed::testing

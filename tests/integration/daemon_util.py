@@ -1,0 +1,54 @@
+"""Starts the real sparsed on 127.0.0.1 with ephemeral ports for Python tests."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+
+class Daemon:
+    def __init__(self, binary, extra_args=()):
+        self.dir = tempfile.mkdtemp(prefix="sparsed-pytest-")
+        announce = os.path.join(self.dir, "announce.json")
+        self.log_path = os.path.join(self.dir, "sparsed.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+             "--device", "cpu", "--data-dir", os.path.join(self.dir, "data"),
+             "--announce-file", announce, "--log-level", "debug", *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sparsed exited early:\n" + open(self.log_path).read())
+            try:
+                with open(announce) as f:
+                    a = json.load(f)
+                self.address, self.metrics = a["grpc"], a["metrics"]
+                return
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError("sparsed did not start within 30 s")
+
+    def stop(self):
+        """SIGTERM; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if exc[0] is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("daemon log:\n" + open(self.log_path).read())
