@@ -1,12 +1,15 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "sparsed/device.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -28,13 +31,18 @@ bool ParseNumber(const std::string& text, T& out) {
   return ec == std::errc() && p == end && !text.empty();
 }
 
+// The JSON type a key takes in the config file.
+enum class Kind { kString, kNumber, kBool };
+
 struct KeyDef {
   ConfigKey key;
+  Kind kind;
   std::function<absl::Status(Config&, const std::string&, const std::string&)> set;
 };
 
 KeyDef StringKey(std::string name, std::string help, std::string Config::*field) {
   return {{name, "", "", std::move(help)},
+          Kind::kString,
           [field](Config& c, const std::string& v, const std::string&) {
             c.*field = v;
             return absl::OkStatus();
@@ -42,12 +50,15 @@ KeyDef StringKey(std::string name, std::string help, std::string Config::*field)
 }
 
 template <class T>
-KeyDef NumberKey(std::string name, std::string help, T Config::*field, T min) {
+KeyDef NumberKey(std::string name, std::string help, T Config::*field, T min,
+                 T max = std::numeric_limits<T>::max()) {
   return {{name, "", "", std::move(help)},
-          [name, field, min](Config& c, const std::string& v, const std::string& source) {
+          Kind::kNumber,
+          [name, field, min, max](Config& c, const std::string& v, const std::string& source) {
             T parsed{};
             if (!ParseNumber(v, parsed)) return Bad(source, name, v, "is not a number");
             if (parsed < min) return Bad(source, name, v, StrCat("is below the minimum ", min));
+            if (parsed > max) return Bad(source, name, v, StrCat("is above the maximum ", max));
             c.*field = parsed;
             return absl::OkStatus();
           }};
@@ -55,6 +66,7 @@ KeyDef NumberKey(std::string name, std::string help, T Config::*field, T min) {
 
 KeyDef BoolKey(std::string name, std::string help, bool Config::*field) {
   return {{name, "", "", std::move(help)},
+          Kind::kBool,
           [name, field](Config& c, const std::string& v, const std::string& source) {
             if (v == "true" || v == "1" || v == "yes" || v == "on") {
               c.*field = true;
@@ -82,7 +94,8 @@ const std::vector<KeyDef>& Defs() {
                   &Config::log_level),
         BoolKey("log_json", "log one JSON object per line", &Config::log_json),
         NumberKey<int64_t>("max_message_bytes", "largest gRPC message in either direction",
-                           &Config::max_message_bytes, 1 << 20),
+                           &Config::max_message_bytes, 1 << 20,
+                           std::numeric_limits<int>::max()),  // gRPC takes an int
         NumberKey<int64_t>("memory_limit_bytes",
                            "bytes of tensors held per device (0 = unlimited)",
                            &Config::memory_limit_bytes, 0),
@@ -142,22 +155,34 @@ absl::Status ApplyConfigJson(Config& config, const std::string& json_text,
     return absl::InvalidArgumentError(StrCat(source, ": the top level must be a JSON object"));
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
+    const KeyDef* def = nullptr;
+    for (const KeyDef& d : Defs()) {
+      if (d.key.json == it.key()) def = &d;
+    }
+    if (def == nullptr) {
+      return absl::InvalidArgumentError(
+          StrCat(source, ": unknown configuration key '", it.key(), "'"));
+    }
+    // Each key takes one JSON type; numbers keep their exact text.
+    // Strings are accepted for every key (parsed like environment values).
     std::string text;
     if (it->is_string()) {
       text = it->get<std::string>();
-    } else if (it->is_boolean()) {
+    } else if (def->kind == Kind::kBool && it->is_boolean()) {
       text = it->get<bool>() ? "true" : "false";
-    } else if (it->is_number_integer()) {
-      text = std::to_string(it->get<int64_t>());
-    } else if (it->is_number()) {
-      std::ostringstream os;
-      os << it->get<double>();
-      text = os.str();
+    } else if (def->kind == Kind::kNumber && it->is_number_float()) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.17g", it->get<double>());  // 4.0 -> "4"
+      text = buf;
+    } else if (def->kind == Kind::kNumber && it->is_number()) {
+      text = it->dump();
     } else {
-      return absl::InvalidArgumentError(
-          StrCat(source, ": ", it.key(), " must be a string, number or boolean"));
+      static constexpr const char* kKindNames[] = {"a string", "a number", "a boolean"};
+      return absl::InvalidArgumentError(StrCat(source, ": ", it.key(), " = ", it->dump(),
+                                               " must be ",
+                                               kKindNames[static_cast<int>(def->kind)]));
     }
-    RETURN_IF_ERROR(SetConfigValue(config, it.key(), text, source));
+    RETURN_IF_ERROR(def->set(config, text, source));
   }
   return absl::OkStatus();
 }
@@ -209,7 +234,7 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
 absl::Status CheckConfig(const Config& c) {
   RETURN_IF_ERROR(SplitHostPort(c.listen).status());
   if (!c.metrics_listen.empty()) RETURN_IF_ERROR(SplitHostPort(c.metrics_listen).status());
-  if (c.device != "auto" && c.device != "cpu" && c.device.rfind("cuda:", 0) != 0) {
+  if (c.device != "auto" && !ParseDevice(c.device).ok()) {
     return absl::InvalidArgumentError(
         StrCat("device = '", c.device, "' is not one of auto, cpu, cuda:N"));
   }

@@ -1,6 +1,8 @@
 #include "daemon_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,9 +55,14 @@ absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string
   const pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
-    // Child: log to a file, run the daemon.
-    FILE* log = std::freopen(d.log_.c_str(), "w", stderr);
-    (void)log;
+    // Child: stdout and stderr to the log (never the test runner's pipes),
+    // and die with the test process so no daemon outlives a crashed test.
+    const int fd = ::open(d.log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) std::_Exit(126);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::execv(argv[0], argv.data());
     std::_Exit(127);
   }

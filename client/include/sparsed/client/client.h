@@ -1,0 +1,102 @@
+// C++ client of the sparsed daemon: a thin, typed wrapper over the gRPC stubs
+// that streams tensors in and out without extra full copies.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "sparsed/api/proto_convert.h"
+#include "sparsed/tensor.h"
+#include "sparsed/v1/admin.grpc.pb.h"
+#include "sparsed/v1/compute.grpc.pb.h"
+#include "sparsed/v1/tensors.grpc.pb.h"
+
+namespace sparsed::client {
+
+// Conversions between kernel types and protos live in sparsed::api
+// (sparsed/api/proto_convert.h); re-exported here for convenience.
+using api::FromInline;
+using api::FromProto;
+using api::ToInline;
+using api::ToProto;
+
+inline constexpr int64_t kMiB = int64_t{1} << 20;
+
+struct ConnectOptions {
+  // > 0: Connect waits up to this long for the channel to become ready and
+  // fails with UNAVAILABLE otherwise (at once if the connection is refused).
+  // 0: connect lazily on the first call.
+  double connect_timeout_seconds = 0;
+  // > 0: deadline of every call (for Upload/Download: of the whole stream).
+  double rpc_timeout_seconds = 0;
+  // Largest message received or sent (the server's default limit is 64 MiB;
+  // leave headroom for the envelope around inline data).
+  int max_message_bytes = static_cast<int>(65 * kMiB);
+};
+
+// Called after each chunk with bytes transferred so far and the total.
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+struct UploadOptions {
+  std::string name;  // optional; unique among held tensors
+  std::map<std::string, std::string> labels;
+  bool sort_and_sum_duplicates = false;
+  int64_t chunk_bytes = kMiB;  // clamped to [4 KiB, 1 MiB]
+  ProgressFn progress;
+};
+
+// "t-" + 16 lower-case hex digits is an id; anything else is a name.
+bool LooksLikeId(const std::string& arg);
+v1::TensorRef RefFromArg(const std::string& arg);
+// The id or name a ref holds, for messages.
+std::string RefToString(const v1::TensorRef& ref);
+
+class Client {
+ public:
+  // Creates an insecure channel to `address` ("host:port", "unix:/path").
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& address,
+                                                         ConnectOptions options = {});
+  // Wraps an existing channel (e.g. an in-process one in tests).
+  Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+
+  // Streams a host tensor's components straight from its buffers.
+  absl::StatusOr<v1::TensorInfo> Upload(const Tensor& tensor, const UploadOptions& options = {});
+
+  // Allocates a host tensor from the header's desc and copies each chunk into
+  // place, checking that chunks arrive contiguously and within bounds.
+  // chunk_bytes 0: the server's default.
+  absl::StatusOr<std::pair<v1::TensorInfo, Tensor>> Download(const v1::TensorRef& ref,
+                                                             const ProgressFn& progress = {},
+                                                             int64_t chunk_bytes = 0);
+
+  absl::StatusOr<v1::TensorInfo> Create(const v1::CreateRequest& request);
+  absl::StatusOr<v1::TensorInfo> GetInfo(const v1::TensorRef& ref);
+  absl::StatusOr<v1::ListResponse> List(const std::string& name_prefix = "");
+  absl::StatusOr<v1::DeleteResponse> Delete(const v1::TensorRef& ref);
+  absl::StatusOr<v1::OpResult> Spmm(const v1::SpmmRequest& request);
+  absl::StatusOr<v1::StatusResponse> GetStatus();
+
+ private:
+  // Applies the per-call deadline, if any.
+  void Prepare(grpc::ClientContext& ctx) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  ConnectOptions options_;
+  std::unique_ptr<v1::Tensors::Stub> tensors_;
+  std::unique_ptr<v1::Compute::Stub> compute_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+}  // namespace sparsed::client

@@ -1,0 +1,128 @@
+#include "sparsed/client/client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <chrono>
+
+#include "sparsed/client/grpc_status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::client {
+namespace {
+
+std::chrono::system_clock::time_point DeadlineIn(double seconds) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             std::chrono::duration<double>(seconds));
+}
+
+// Waits until the channel is READY; a refused connection (TRANSIENT_FAILURE)
+// fails at once rather than retrying until the deadline.
+absl::Status WaitForReady(grpc::Channel& channel, const std::string& address, double seconds) {
+  const auto deadline = DeadlineIn(seconds);
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return absl::UnavailableError(StrCat("cannot connect to sparsed at ", address));
+    }
+    if (!channel.WaitForStateChange(state, deadline)) {
+      return absl::UnavailableError(
+          StrCat("cannot connect to sparsed at ", address, " within ", seconds, " s"));
+    }
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  return absl::OkStatus();
+}
+
+// Runs a unary call and converts its status.
+template <class Resp, class Call>
+absl::StatusOr<Resp> Unary(grpc::ClientContext& ctx, Call call) {
+  Resp resp;
+  grpc::Status s = call(&ctx, &resp);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return resp;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& address,
+                                                        ConnectOptions options) {
+  if (address.empty()) return absl::InvalidArgumentError("empty server address");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (channel == nullptr) {
+    return absl::InvalidArgumentError(StrCat("cannot create a channel to '", address, "'"));
+  }
+  if (options.connect_timeout_seconds > 0) {
+    absl::Status s = WaitForReady(*channel, address, options.connect_timeout_seconds);
+    if (!s.ok()) return s;
+  }
+  return std::make_unique<Client>(std::move(channel), options);
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
+    : channel_(std::move(channel)),
+      options_(options),
+      tensors_(v1::Tensors::NewStub(channel_)),
+      compute_(v1::Compute::NewStub(channel_)),
+      admin_(v1::Admin::NewStub(channel_)) {}
+
+void Client::Prepare(grpc::ClientContext& ctx) const {
+  if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
+}
+
+absl::StatusOr<v1::TensorInfo> Client::Create(const v1::CreateRequest& request) {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  return Unary<v1::TensorInfo>(ctx, [&](grpc::ClientContext* c, v1::TensorInfo* r) {
+    return tensors_->Create(c, request, r);
+  });
+}
+
+absl::StatusOr<v1::TensorInfo> Client::GetInfo(const v1::TensorRef& ref) {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  return Unary<v1::TensorInfo>(
+      ctx, [&](grpc::ClientContext* c, v1::TensorInfo* r) { return tensors_->GetInfo(c, ref, r); });
+}
+
+absl::StatusOr<v1::ListResponse> Client::List(const std::string& name_prefix) {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  v1::ListRequest req;
+  req.set_name_prefix(name_prefix);
+  return Unary<v1::ListResponse>(
+      ctx, [&](grpc::ClientContext* c, v1::ListResponse* r) { return tensors_->List(c, req, r); });
+}
+
+absl::StatusOr<v1::DeleteResponse> Client::Delete(const v1::TensorRef& ref) {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  return Unary<v1::DeleteResponse>(ctx, [&](grpc::ClientContext* c, v1::DeleteResponse* r) {
+    return tensors_->Delete(c, ref, r);
+  });
+}
+
+absl::StatusOr<v1::OpResult> Client::Spmm(const v1::SpmmRequest& request) {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  return Unary<v1::OpResult>(
+      ctx, [&](grpc::ClientContext* c, v1::OpResult* r) { return compute_->Spmm(c, request, r); });
+}
+
+absl::StatusOr<v1::StatusResponse> Client::GetStatus() {
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  v1::StatusRequest req;
+  return Unary<v1::StatusResponse>(ctx, [&](grpc::ClientContext* c, v1::StatusResponse* r) {
+    return admin_->GetStatus(c, req, r);
+  });
+}
+
+}  // namespace sparsed::client

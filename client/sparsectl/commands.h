@@ -1,0 +1,14 @@
+// Registration of the sparsectl command groups.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "common.h"
+
+namespace sparsed::client::cli {
+
+void AddTensorCommands(CLI::App& app, Context& ctx);   // put, get, ls, info, rm
+void AddComputeCommands(CLI::App& app, Context& ctx);  // spmm
+void AddAdminCommands(CLI::App& app, Context& ctx);    // status
+
+}  // namespace sparsed::client::cli

@@ -1,0 +1,156 @@
+#include "common.h"
+
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "sparsed/convert.h"
+#include "sparsed/io/matrix_market.h"
+#include "sparsed/io/npy.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::client::cli {
+namespace {
+
+std::string LowerExtension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+absl::Status UnknownExtension(const std::string& path) {
+  return absl::InvalidArgumentError(
+      StrCat(path, ": unknown file type (expected a .mtx or .npy file name)"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Context::Connect() const {
+  ConnectOptions options;
+  options.rpc_timeout_seconds = timeout_seconds;
+  return Client::Connect(server, options);
+}
+
+void PrintError(const Context& ctx, const absl::Status& status) {
+  std::string message(status.message());
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    message = StrCat("cannot reach sparsed at ", ctx.server, ": ", message);
+  }
+  std::cerr << "sparsectl: error: " << absl::StatusCodeToString(status.code()) << ": " << message
+            << std::endl;
+}
+
+void SetRun(CLI::App* cmd, Context& ctx, std::function<absl::Status(Context&)> fn) {
+  cmd->callback([&ctx, fn = std::move(fn)] {
+    absl::Status s = fn(ctx);
+    if (!s.ok()) {
+      PrintError(ctx, s);
+      ctx.exit_code = 1;
+    }
+  });
+}
+
+CLI::Option* AddLabelOption(CLI::App* cmd, std::map<std::string, std::string>& labels) {
+  return cmd
+      ->add_option_function<std::vector<std::string>>(
+          "--label",
+          [&labels](const std::vector<std::string>& items) {
+            for (const std::string& kv : items) {
+              const size_t eq = kv.find('=');
+              labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+            }
+          },
+          "Label KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->check(
+          [](const std::string& kv) -> std::string {
+            const size_t eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) return "a label must look like KEY=VALUE";
+            return "";
+          },
+          "");
+}
+
+absl::Status CheckTensorFileName(const std::string& path) {
+  const std::string ext = LowerExtension(path);
+  if (ext == ".mtx" || ext == ".npy") return absl::OkStatus();
+  return UnknownExtension(path);
+}
+
+bool IsFile(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+absl::StatusOr<Tensor> ReadTensorFile(const std::string& path) {
+  const std::string ext = LowerExtension(path);
+  if (ext == ".mtx") return io::ReadMatrixMarket(path);
+  if (ext == ".npy") return io::ReadNpy(path);
+  return UnknownExtension(path);
+}
+
+absl::Status WriteTensorFile(const Tensor& t, const std::string& path) {
+  const std::string ext = LowerExtension(path);
+  if (ext == ".mtx") return io::WriteMatrixMarket(t, path);
+  if (ext == ".npy") {
+    if (!IsSparse(t.format())) return io::WriteNpy(t, path);
+    ASSIGN_OR_RETURN(Tensor dense, Convert(t, Format::kDense));
+    return io::WriteNpy(dense, path);
+  }
+  return UnknownExtension(path);
+}
+
+std::string HumanBytes(int64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return StrCat(bytes, " B");
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit + 1 < static_cast<int>(std::size(kUnits))) {
+    v /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat("%.1f %s", v, kUnits[unit]);
+}
+
+std::string ShapeString(const v1::TensorDesc& d) {
+  if (d.shape().empty()) return "scalar";
+  return absl::StrJoin(d.shape(), "x");
+}
+
+std::string FormatString(const v1::TensorDesc& d) {
+  const int f = static_cast<int>(d.format());
+  if (f < 1 || f > 3) return StrCat("format#", f);
+  return std::string(FormatName(static_cast<Format>(f)));
+}
+
+std::string DTypeString(int dtype) {
+  if (dtype < 1 || dtype > 5) return dtype == 0 ? "unspecified" : StrCat("dtype#", dtype);
+  return std::string(DTypeName(static_cast<DType>(dtype)));
+}
+
+std::string Summary(const v1::TensorInfo& info) {
+  const v1::TensorDesc& d = info.desc();
+  const bool sparse = d.format() == v1::COO || d.format() == v1::CSR;
+  std::string s = StrCat(FormatString(d), " ", DTypeString(d.dtype()));
+  if (sparse) {
+    const int idx = d.index_dtype() == v1::DTYPE_UNSPECIFIED ? v1::I32 : d.index_dtype();
+    s = StrCat(s, "/", DTypeString(idx));
+  }
+  s = StrCat(s, " ", ShapeString(d));
+  if (sparse) s = StrCat(s, " nnz=", d.nnz());
+  s = StrCat(s, " ", HumanBytes(info.bytes()));
+  if (!info.device().empty()) s = StrCat(s, " on ", info.device());
+  return s;
+}
+
+std::string IdAndName(const v1::TensorInfo& info) {
+  if (info.name().empty()) return info.id();
+  return StrCat(info.id(), " (", info.name(), ")");
+}
+
+}  // namespace sparsed::client::cli

@@ -1,0 +1,59 @@
+// Shared plumbing of the sparsectl commands: global options, connecting,
+// error reporting, tensor files and human-readable formatting.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsed/client/client.h"
+#include "sparsed/tensor.h"
+
+namespace sparsed::client::cli {
+
+// Options shared by every command, and the exit code the command leaves.
+struct Context {
+  std::string server;
+  double timeout_seconds = 0;
+  int exit_code = 0;
+
+  absl::StatusOr<std::unique_ptr<Client>> Connect() const;
+};
+
+// Makes `cmd` run `fn` when it is selected: a non-OK status is reported as
+// "sparsectl: error: CODE: message" and leaves exit code 1. Usage errors found
+// by `fn` itself should be thrown as CLI::ValidationError (exit code 2).
+void SetRun(CLI::App* cmd, Context& ctx, std::function<absl::Status(Context&)> fn);
+
+// Prints "sparsectl: error: CODE: message" to stderr.
+void PrintError(const Context& ctx, const absl::Status& status);
+
+// Adds a repeatable "--label k=v" option collecting into `labels`.
+CLI::Option* AddLabelOption(CLI::App* cmd, std::map<std::string, std::string>& labels);
+
+// Reads a .mtx (COO for coordinate files, dense for array files) or a .npy
+// (dense) file, by extension.
+absl::StatusOr<Tensor> ReadTensorFile(const std::string& path);
+// Writes .npy (sparse tensors are densified) or .mtx, by extension.
+absl::Status WriteTensorFile(const Tensor& t, const std::string& path);
+// INVALID_ARGUMENT unless `path` ends in .mtx or .npy.
+absl::Status CheckTensorFileName(const std::string& path);
+// True when `path` names an existing regular file.
+bool IsFile(const std::string& path);
+
+// Formatting.
+std::string HumanBytes(int64_t bytes);              // "58.6 KiB"
+std::string ShapeString(const v1::TensorDesc& d);   // "1000x1000"
+std::string FormatString(const v1::TensorDesc& d);  // "csr"
+std::string DTypeString(int dtype);                 // "f32"
+// "csr f32/i32 1000x1000 nnz=5000 58.6 KiB on cpu"
+std::string Summary(const v1::TensorInfo& info);
+// The id and, if any, the name: "t-0123... (name)".
+std::string IdAndName(const v1::TensorInfo& info);
+
+}  // namespace sparsed::client::cli

@@ -1,0 +1,112 @@
+// The CPU backend: the reference implementation of every op.
+#include <algorithm>
+#include <memory>
+#include <thread>
+
+#include "sparsed/backend.h"
+#include "sparsed/convert.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+#include "sparsed/validate.h"
+#include "spmm_kernels.h"
+
+namespace sparsed {
+namespace {
+
+absl::Status CheckOnHost(const Tensor* t, std::string_view field) {
+  if (t != nullptr && !t->device().is_cpu()) {
+    return absl::InvalidArgumentError(StrCat(field, " is on ", t->device().ToString(),
+                                             " but the cpu backend needs host tensors"));
+  }
+  return absl::OkStatus();
+}
+
+template <class I>
+cpu::CsrView<I> ViewOf(const Tensor& csr) {
+  cpu::CsrView<I> v;
+  v.rows = csr.desc().rows();
+  v.cols = csr.desc().cols();
+  v.row_ptr = csr.data<I>("row_ptr");
+  v.col_idx = csr.data<I>("col_idx");
+  v.values = csr.data<float>("values");
+  return v;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads)
+      : threads_(threads > 0
+                     ? threads
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::Cpu(); }
+
+  absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> shape, CheckSpmm(args));
+    RETURN_IF_ERROR(CheckOnHost(args.a, "a"));
+    RETURN_IF_ERROR(CheckOnHost(args.b, "b"));
+    RETURN_IF_ERROR(CheckOnHost(args.epilogue.bias, "epilogue.bias"));
+    if (args.beta != 0.0f) RETURN_IF_ERROR(CheckOnHost(args.c, "c"));
+
+    const bool a_sparse = IsSparse(args.a->format());
+    const Tensor& sparse = a_sparse ? *args.a : *args.b;
+    const Tensor& dense = a_sparse ? *args.b : *args.a;
+    const bool transpose_sparse = a_sparse ? args.transpose_a : args.transpose_b;
+    // The kernels index with the stored indices: check them once here.
+    RETURN_IF_ERROR(ValidateTensor(sparse, {}, a_sparse ? "a" : "b"));
+
+    // Bring op(sparse) into CSR: COO is converted, a transpose is materialised.
+    Tensor converted, transposed;
+    const Tensor* csr = &sparse;
+    if (sparse.format() == Format::kCoo) {
+      ASSIGN_OR_RETURN(converted, Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
+      csr = &converted;
+    }
+    if (transpose_sparse) {
+      ASSIGN_OR_RETURN(transposed, Transpose(*csr));
+      csr = &transposed;
+    }
+
+    ASSIGN_OR_RETURN(Tensor out,
+                     Tensor::Allocate({Format::kDense, DType::kF32, DType::kI32, shape, 0}));
+    cpu::OutputSpec o;
+    o.out = out.data<float>("values").data();
+    o.m = shape[0];
+    o.n = shape[1];
+    o.alpha = args.alpha;
+    o.beta = args.beta;
+    if (args.beta != 0.0f) o.c_in = args.c->data<float>("values").data();
+    if (args.epilogue.bias != nullptr) o.bias = args.epilogue.bias->data<float>("values").data();
+    o.relu = args.epilogue.relu;
+    o.clamp_max = args.epilogue.clamp_max;
+    o.threads = threads_;
+
+    cpu::DenseView d;
+    d.data = dense.data<float>("values").data();
+    d.rows = dense.desc().shape[0];
+    d.cols = dense.desc().shape[1];
+    d.transpose = a_sparse ? args.transpose_b : args.transpose_a;
+
+    VisitIndexType(csr->desc().index_dtype, [&](auto tag) {
+      const cpu::CsrView<decltype(tag)> s = ViewOf<decltype(tag)>(*csr);
+      if (a_sparse) {
+        cpu::SparseTimesDense(s, d, o);
+      } else {
+        cpu::DenseTimesSparse(d, s, o);
+      }
+    });
+    return out;
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeCpuBackend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace sparsed

@@ -1,0 +1,236 @@
+// Content validation and canonicalisation of host tensors.
+#include "sparsed/validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <span>
+#include <vector>
+
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed {
+namespace {
+
+absl::Status Invalid(std::string msg) { return absl::InvalidArgumentError(std::move(msg)); }
+
+// Every component buffer exists and has exactly the size the description
+// implies (defensive: Tensor::Allocate guarantees it for well-made tensors).
+absl::Status CheckComponentSizes(const Tensor& t, std::string_view field) {
+  ASSIGN_OR_RETURN(std::vector<ComponentSpec> specs, ComponentsOf(t.desc()));
+  for (const ComponentSpec& spec : specs) {
+    const Buffer* b = t.component(spec.name);
+    if (b == nullptr) {
+      return Invalid(
+          StrCat(field, ".", spec.name, " is missing (", FormatName(t.format()), " stores it)"));
+    }
+    if (b->size() != spec.bytes()) {
+      return Invalid(StrCat(field, ".", spec.name, " has ", b->size(), " bytes but ", spec.count,
+                            " x ", DTypeName(spec.dtype), " needs ", spec.bytes()));
+    }
+    if (b->size() > 0 && b->data() == nullptr) {
+      return Invalid(StrCat(field, ".", spec.name, " has no data"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(const Tensor& t, std::string_view field) {
+  std::span<const float> v = t.data<float>("values");
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      return Invalid(StrCat(field, ".values[", i, "] = ", v[i], " is not finite"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <class I>
+absl::Status CheckCsr(const Tensor& t, const ValidateOptions& options, std::string_view field) {
+  const int64_t rows = t.desc().rows(), cols = t.desc().cols(), nnz = t.desc().nnz;
+  std::span<const I> row_ptr = t.data<I>("row_ptr");
+  std::span<const I> col_idx = t.data<I>("col_idx");
+  if (row_ptr[0] != 0) {
+    return Invalid(StrCat(field, ".row_ptr[0] = ", int64_t{row_ptr[0]}, " must be 0"));
+  }
+  // Row pointers first, so that every later col_idx access is known in bounds.
+  for (int64_t i = 1; i <= rows; ++i) {
+    const int64_t cur = row_ptr[i], prev = row_ptr[i - 1];
+    if (cur < prev) {
+      return Invalid(StrCat(field, ".row_ptr[", i, "] = ", cur, " is less than row_ptr[", i - 1,
+                            "] = ", prev, " (row pointers must be non-decreasing)"));
+    }
+    if (cur > nnz) {
+      return Invalid(StrCat(field, ".row_ptr[", i, "] = ", cur, " is greater than nnz = ", nnz));
+    }
+  }
+  if (int64_t last = row_ptr[rows]; last != nnz) {
+    return Invalid(StrCat(field, ".row_ptr[", rows, "] = ", last, " must equal nnz = ", nnz,
+                          " (the last row pointer ends the last row)"));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
+      const int64_t c = col_idx[e];
+      if (c < 0 || c >= cols) {
+        return Invalid(StrCat(field, ".col_idx[", e, "] = ", c, " is outside [0, cols = ", cols,
+                              ") (row ", r, ")"));
+      }
+      if (!options.allow_unsorted && e > row_ptr[r] && c <= int64_t{col_idx[e - 1]}) {
+        return Invalid(StrCat(field, ".col_idx[", e, "] = ", c, " is not greater than col_idx[",
+                              e - 1, "] = ", int64_t{col_idx[e - 1]}, " (row ", r,
+                              "; columns must be strictly increasing within a row)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <class I>
+absl::Status CheckCoo(const Tensor& t, const ValidateOptions& options, std::string_view field) {
+  const int64_t rows = t.desc().rows(), cols = t.desc().cols(), nnz = t.desc().nnz;
+  std::span<const I> row_idx = t.data<I>("row_idx");
+  std::span<const I> col_idx = t.data<I>("col_idx");
+  for (int64_t e = 0; e < nnz; ++e) {
+    const int64_t r = row_idx[e], c = col_idx[e];
+    if (r < 0 || r >= rows) {
+      return Invalid(
+          StrCat(field, ".row_idx[", e, "] = ", r, " is outside [0, rows = ", rows, ")"));
+    }
+    if (c < 0 || c >= cols) {
+      return Invalid(StrCat(field, ".col_idx[", e, "] = ", c, " is outside [0, cols = ", cols,
+                            ") (row ", r, ")"));
+    }
+    if (!options.allow_unsorted && e > 0) {
+      const int64_t pr = row_idx[e - 1], pc = col_idx[e - 1];
+      if (r < pr || (r == pr && c <= pc)) {
+        return Invalid(StrCat(field, " entry ", e, " (row_idx = ", r, ", col_idx = ", c,
+                              ") does not come after entry ", e - 1, " (row_idx = ", pr,
+                              ", col_idx = ", pc,
+                              ") (entries must be strictly increasing in row-major order)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Sorts each row's entries by column (stable, so duplicates are summed in
+// their stored order) and sums duplicates into out_* (appended).
+template <class I>
+void CanonicaliseRow(std::span<const I> cols, std::span<const float> vals,
+                     std::vector<int64_t>& order, std::vector<I>& out_cols,
+                     std::vector<float>& out_vals) {
+  order.resize(cols.size());
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return cols[x] < cols[y]; });
+  for (size_t i = 0; i < order.size();) {
+    const I c = cols[order[i]];
+    double sum = 0;
+    for (; i < order.size() && cols[order[i]] == c; ++i) sum += vals[order[i]];
+    out_cols.push_back(c);
+    out_vals.push_back(static_cast<float>(sum));
+  }
+}
+
+template <class I>
+absl::StatusOr<Tensor> Canonicalise(const Tensor& t) {
+  const TensorDesc& d = t.desc();
+  const int64_t rows = d.rows();
+  std::span<const I> col_idx = t.data<I>("col_idx");
+  std::span<const float> values = t.data<float>("values");
+  // Row extents in the input: CSR has them; for COO, a stable counting sort by
+  // row gives a permutation `perm` whose row groups keep the stored order.
+  std::vector<int64_t> row_start(rows + 1, 0);
+  std::vector<int64_t> perm;
+  if (d.format == Format::kCsr) {
+    std::span<const I> row_ptr = t.data<I>("row_ptr");
+    for (int64_t r = 0; r <= rows; ++r) row_start[r] = row_ptr[r];
+  } else {
+    std::span<const I> row_idx = t.data<I>("row_idx");
+    for (int64_t e = 0; e < d.nnz; ++e) ++row_start[row_idx[e] + 1];
+    for (int64_t r = 0; r < rows; ++r) row_start[r + 1] += row_start[r];
+    perm.resize(d.nnz);
+    std::vector<int64_t> next(row_start.begin(), row_start.end() - 1);
+    for (int64_t e = 0; e < d.nnz; ++e) perm[next[row_idx[e]]++] = e;
+  }
+
+  std::vector<int64_t> out_row_ptr(rows + 1, 0), order;
+  std::vector<I> out_cols, out_rows, row_cols;
+  std::vector<float> out_vals, row_vals;
+  out_cols.reserve(d.nnz);
+  out_vals.reserve(d.nnz);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = row_start[r], e = row_start[r + 1];
+    if (perm.empty()) {
+      CanonicaliseRow<I>(col_idx.subspan(b, e - b), values.subspan(b, e - b), order, out_cols,
+                         out_vals);
+    } else {
+      row_cols.clear();
+      row_vals.clear();
+      for (int64_t x = b; x < e; ++x) {
+        row_cols.push_back(col_idx[perm[x]]);
+        row_vals.push_back(values[perm[x]]);
+      }
+      CanonicaliseRow<I>(row_cols, row_vals, order, out_cols, out_vals);
+    }
+    out_row_ptr[r + 1] = static_cast<int64_t>(out_cols.size());
+  }
+
+  TensorDesc od = d;
+  od.nnz = static_cast<int64_t>(out_cols.size());
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Allocate(od, t.device()));
+  std::copy(out_cols.begin(), out_cols.end(), out.data<I>("col_idx").begin());
+  std::copy(out_vals.begin(), out_vals.end(), out.data<float>("values").begin());
+  if (d.format == Format::kCsr) {
+    std::span<I> rp = out.data<I>("row_ptr");
+    for (int64_t r = 0; r <= rows; ++r) rp[r] = static_cast<I>(out_row_ptr[r]);
+  } else {
+    std::span<I> ri = out.data<I>("row_idx");
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t e = out_row_ptr[r]; e < out_row_ptr[r + 1]; ++e) ri[e] = static_cast<I>(r);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidateTensor(const Tensor& t, const ValidateOptions& options,
+                            std::string_view field) {
+  if (!t.device().is_cpu()) {
+    return absl::FailedPreconditionError(
+        StrCat(field, " is on ", t.device().ToString(), "; only host tensors can be validated"));
+  }
+  RETURN_IF_ERROR(ValidateDesc(t.desc(), field));
+  RETURN_IF_ERROR(CheckComponentSizes(t, field));
+  switch (t.format()) {
+    case Format::kDense:
+      break;
+    case Format::kCsr:
+      RETURN_IF_ERROR(VisitIndexType(t.desc().index_dtype, [&](auto tag) {
+        return CheckCsr<decltype(tag)>(t, options, field);
+      }));
+      break;
+    case Format::kCoo:
+      RETURN_IF_ERROR(VisitIndexType(t.desc().index_dtype, [&](auto tag) {
+        return CheckCoo<decltype(tag)>(t, options, field);
+      }));
+      break;
+  }
+  if (options.reject_non_finite) RETURN_IF_ERROR(CheckFinite(t, field));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> SortAndSumDuplicates(const Tensor& t) {
+  ValidateOptions options;
+  options.allow_unsorted = true;
+  RETURN_IF_ERROR(ValidateTensor(t, options));
+  if (!IsSparse(t.format())) return t.Clone();
+  return VisitIndexType(t.desc().index_dtype, [&](auto tag) -> absl::StatusOr<Tensor> {
+    return Canonicalise<decltype(tag)>(t);
+  });
+}
+
+}  // namespace sparsed
