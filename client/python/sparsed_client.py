@@ -132,6 +132,15 @@ class Client:
         self.compute = compute_grpc.ComputeStub(self.channel)
         self.admin = admin_grpc.AdminStub(self.channel)
 
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def upload(self, m, name="", labels=None, sort_and_sum_duplicates=False):
         """Streams a scipy sparse matrix or numpy array; returns its TensorInfo."""
         desc, parts = to_components(m)

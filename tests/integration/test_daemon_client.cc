@@ -99,6 +99,9 @@ class DaemonTest : public ::testing::Test {
     client_ = std::move(*c);
   }
   void TearDown() override {
+    // Close our channel first: an idle client channel answers the server's
+    // shutdown ping only from gRPC's 5 s backup poller, which would delay exit.
+    client_.reset();
     if (daemon_ && daemon_->pid() > 0) {
       auto status = daemon_->Stop(SIGTERM);
       ASSERT_TRUE(status.ok()) << status.status();
@@ -310,7 +313,9 @@ TEST_F(DaemonTest, HealthServiceReportsServing) {
   // HealthCheckResponse{status: SERVING = 1} encodes as the bytes 08 01.
   grpc::GenericStub stub(client_->channel());
   grpc::ClientContext ctx;
-  grpc::ByteBuffer request, response;
+  // An empty ByteBuffer is not a valid message to send; wrap an empty slice.
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1), response;
   grpc::Status status;
   std::mutex mu;
   std::condition_variable cv;
