@@ -5,9 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "sparsed/device.h"
 #include "sparsed/status.h"
@@ -20,8 +19,7 @@ using Setter = std::function<absl::Status(Config&, const std::string&)>;
 
 absl::Status Bad(const std::string& source, const std::string& key, const std::string& value,
                  const std::string& why) {
-  return absl::InvalidArgumentError(
-      StrCat(source, ": ", key, " = '", value, "' ", why));
+  return absl::InvalidArgumentError(StrCat(source, ": ", key, " = '", value, "' ", why));
 }
 
 template <class T>
@@ -84,8 +82,7 @@ const std::vector<KeyDef>& Defs() {
     std::vector<KeyDef> d = {
         StringKey("listen", "gRPC listen address host:port (port 0 picks a free one)",
                   &Config::listen),
-        StringKey("metrics_listen",
-                  "Prometheus /metrics listen address host:port (empty disables)",
+        StringKey("metrics_listen", "Prometheus /metrics listen address host:port (empty disables)",
                   &Config::metrics_listen),
         StringKey("data_dir", "directory for the tune database, checkpoints and caches",
                   &Config::data_dir),
@@ -96,11 +93,10 @@ const std::vector<KeyDef>& Defs() {
         NumberKey<int64_t>("max_message_bytes", "largest gRPC message in either direction",
                            &Config::max_message_bytes, 1 << 20,
                            std::numeric_limits<int>::max()),  // gRPC takes an int
-        NumberKey<int64_t>("memory_limit_bytes",
-                           "bytes of tensors held per device (0 = unlimited)",
+        NumberKey<int64_t>("memory_limit_bytes", "bytes of tensors held per device (0 = unlimited)",
                            &Config::memory_limit_bytes, 0),
-        NumberKey<int>("cpu_threads", "CPU backend threads (0 = all cores)",
-                       &Config::cpu_threads, 0),
+        NumberKey<int>("cpu_threads", "CPU backend threads (0 = all cores)", &Config::cpu_threads,
+                       0),
         NumberKey<int>("max_inflight_compute",
                        "compute calls run at once; more are refused with RESOURCE_EXHAUSTED",
                        &Config::max_inflight_compute, 1),
@@ -195,8 +191,7 @@ absl::Status ApplyConfigFile(Config& config, const std::string& path) {
   return ApplyConfigJson(config, ss.str(), path);
 }
 
-absl::Status ApplyConfigEnv(Config& config,
-                            const std::function<const char*(const char*)>& getenv) {
+absl::Status ApplyConfigEnv(Config& config, const std::function<const char*(const char*)>& getenv) {
   for (const KeyDef& d : Defs()) {
     const char* v = getenv ? getenv(d.key.env.c_str()) : std::getenv(d.key.env.c_str());
     if (v != nullptr) RETURN_IF_ERROR(d.set(config, v, StrCat("environment ", d.key.env)));
@@ -216,8 +211,7 @@ absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::s
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        StrCat("address '", address, "' is not host:port"));
+    return absl::InvalidArgumentError(StrCat("address '", address, "' is not host:port"));
   }
   std::string host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -242,8 +236,9 @@ absl::Status CheckConfig(const Config& c) {
   bool level_ok = false;
   for (const char* l : kLevels) level_ok |= c.log_level == l;
   if (!level_ok) {
-    return absl::InvalidArgumentError(StrCat(
-        "log_level = '", c.log_level, "' is not one of trace, debug, info, warn, error, critical, off"));
+    return absl::InvalidArgumentError(
+        StrCat("log_level = '", c.log_level,
+               "' is not one of trace, debug, info, warn, error, critical, off"));
   }
   if (c.data_dir.empty()) return absl::InvalidArgumentError("data_dir must not be empty");
   return absl::OkStatus();

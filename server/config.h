@@ -17,18 +17,18 @@
 namespace sparsed::server {
 
 struct Config {
-  std::string listen = "0.0.0.0:50051";          // gRPC address; port 0 picks a free one
-  std::string metrics_listen = "0.0.0.0:9464";   // Prometheus /metrics; "" disables
-  std::string data_dir = "./sparsed-data";       // tune database, checkpoints, caches
-  std::string device = "auto";                   // auto | cpu | cuda:N
-  std::string log_level = "info";                // trace|debug|info|warn|error|critical|off
-  bool log_json = false;                         // one JSON object per log line
-  int64_t max_message_bytes = 64 << 20;          // largest gRPC message either way
-  int64_t memory_limit_bytes = 0;                // tensors held per device; 0 = unlimited
-  int cpu_threads = 0;                           // CPU backend threads; 0 = all cores
-  int max_inflight_compute = 64;                 // compute calls at once; more get RESOURCE_EXHAUSTED
-  double shutdown_grace_seconds = 10;            // in-flight calls get this long on SIGTERM
-  std::string announce_file;                     // if set, write bound addresses here as JSON
+  std::string listen = "0.0.0.0:50051";         // gRPC address; port 0 picks a free one
+  std::string metrics_listen = "0.0.0.0:9464";  // Prometheus /metrics; "" disables
+  std::string data_dir = "./sparsed-data";      // tune database, checkpoints, caches
+  std::string device = "auto";                  // auto | cpu | cuda:N
+  std::string log_level = "info";               // trace|debug|info|warn|error|critical|off
+  bool log_json = false;                        // one JSON object per log line
+  int64_t max_message_bytes = 64 << 20;         // largest gRPC message either way
+  int64_t memory_limit_bytes = 0;               // tensors held per device; 0 = unlimited
+  int cpu_threads = 0;                          // CPU backend threads; 0 = all cores
+  int max_inflight_compute = 64;       // compute calls at once; more get RESOURCE_EXHAUSTED
+  double shutdown_grace_seconds = 10;  // in-flight calls get this long on SIGTERM
+  std::string announce_file;           // if set, write bound addresses here as JSON
 };
 
 // One configurable key: its name in each form and how to set it from text.

@@ -1,16 +1,15 @@
 #include "server/daemon.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/admin_service.h"
 #include "server/compute_service.h"
@@ -46,8 +45,10 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config) {
   const std::vector<GpuInfo> gpus = ListGpus();
   if (config.device == "auto") {
     if (!gpus.empty()) {
-      spdlog::warn("{} GPU(s) found ({}), but this build has no CUDA compute backend yet; "
-                   "serving on the CPU", gpus.size(), gpus[0].name);
+      spdlog::warn(
+          "{} GPU(s) found ({}), but this build has no CUDA compute backend yet; "
+          "serving on the CPU",
+          gpus.size(), gpus[0].name);
     }
     return MakeCpuBackend(config.cpu_threads);
   }
@@ -123,20 +124,20 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.experimental().SetInterceptorCreators(std::move(creators));
   state->server = builder.BuildAndStart();
   if (!state->server || grpc_port <= 0) {
-    return absl::UnavailableError(StrCat("cannot listen on '", config.listen,
-                                         "' (address in use or not valid here)"));
+    return absl::UnavailableError(
+        StrCat("cannot listen on '", config.listen, "' (address in use or not valid here)"));
   }
 
   BoundAddresses addresses;
   ASSIGN_OR_RETURN(auto grpc_hp, SplitHostPort(config.listen));
-  addresses.grpc = StrCat(grpc_hp.first.find(':') != std::string::npos
-                              ? StrCat("[", grpc_hp.first, "]")
-                              : grpc_hp.first,
-                          ":", grpc_port);
+  addresses.grpc =
+      StrCat(grpc_hp.first.find(':') != std::string::npos ? StrCat("[", grpc_hp.first, "]")
+                                                          : grpc_hp.first,
+             ":", grpc_port);
   if (!config.metrics_listen.empty()) {
     ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.metrics_listen));
-    state->metrics_http = std::make_unique<MetricsHttpServer>(
-        [m = state->metrics.get()] { return m->Render(); });
+    state->metrics_http =
+        std::make_unique<MetricsHttpServer>([m = state->metrics.get()] { return m->Render(); });
     absl::StatusOr<int> port = state->metrics_http->Start(hp.first, hp.second);
     if (!port.ok()) {
       state->server->Shutdown();
@@ -146,9 +147,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   }
   state->server->GetHealthCheckService()->SetServingStatus(true);
 
-  spdlog::info("sparsed {} serving gRPC on {} (backend {}, device {}), metrics on {}",
-               SPARSED_VERSION, addresses.grpc, ctx.backend->name(), backend_device,
-               addresses.metrics.empty() ? "(disabled)" : "http://" + addresses.metrics + "/metrics");
+  spdlog::info(
+      "sparsed {} serving gRPC on {} (backend {}, device {}), metrics on {}", SPARSED_VERSION,
+      addresses.grpc, ctx.backend->name(), backend_device,
+      addresses.metrics.empty() ? "(disabled)" : "http://" + addresses.metrics + "/metrics");
   if (!config.announce_file.empty()) {
     absl::Status s = WriteAnnounceFile(config.announce_file, addresses);
     if (!s.ok()) {
@@ -165,8 +167,7 @@ void Daemon::Shutdown() {
   if (!state_ || state_->shut_down) return;
   state_->shut_down = true;
   const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
-  spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s",
-               grace.count());
+  spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s", grace.count());
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);

@@ -2,10 +2,10 @@
 // reflection) plus the Prometheus endpoint, wired to one backend.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "server/config.h"

@@ -1,11 +1,11 @@
 #include "server/logging.h"
 
-#include <cstdio>
-#include <memory>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
 
 #include "sparsed/str_cat.h"
 
@@ -33,11 +33,21 @@ std::string JsonEscape(std::string_view text) {
   out.reserve(text.size() + 8);
   for (unsigned char ch : text) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (ch < 0x20) {
           char buf[8];
@@ -56,8 +66,8 @@ absl::Status SetUpLogging(const std::string& level, bool json) {
   if (lvl == spdlog::level::off && level != "off") {
     return absl::InvalidArgumentError(StrCat("log_level = '", level, "' is not a log level"));
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      "sparsed", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("sparsed",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (json) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<JsonMessageFlag>('*').set_pattern(

@@ -1,12 +1,11 @@
 // sparsed: the sparse tensor daemon. See docs/CONFIG.md for every setting.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/config.h"
 #include "server/daemon.h"

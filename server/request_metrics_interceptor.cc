@@ -1,9 +1,9 @@
 #include "server/request_metrics_interceptor.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "sparsed/api/proto_convert.h"
 
@@ -27,8 +27,7 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
       if (status.ok()) {
         spdlog::debug("{} OK {:.3f} ms", method_, seconds * 1e3);
       } else {
-        spdlog::debug("{} {} {:.3f} ms: {}", method_, code, seconds * 1e3,
-                      status.error_message());
+        spdlog::debug("{} {} {:.3f} ms: {}", method_, code, seconds * 1e3, status.error_message());
       }
     }
     methods->Proceed();

@@ -73,8 +73,9 @@ absl::Status CheckNameAndLabels(const std::string& name,
   }
   for (const auto& [k, v] : labels) {
     if (k.empty() || k.size() > 128 || v.size() > 1024) {
-      return absl::InvalidArgumentError(StrCat(
-          field, ".labels['", k.substr(0, 128), "']: keys must be 1-128 bytes, values at most 1024"));
+      return absl::InvalidArgumentError(
+          StrCat(field, ".labels['", k.substr(0, 128),
+                 "']: keys must be 1-128 bytes, values at most 1024"));
     }
   }
   return absl::OkStatus();

@@ -1,10 +1,10 @@
 #include "server/tensors_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "server/status_util.h"
 #include "server/tensor_access.h"
@@ -50,19 +50,19 @@ absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor
       std::string names;
       for (const ComponentSpec& s : specs) names += (names.empty() ? "" : ", ") + s.name;
       return absl::InvalidArgumentError(StrCat("chunk.component = '", chunk.component(),
-                                               "' is not a component of ",
-                                               FormatName(t.format()), " (", names, ")"));
+                                               "' is not a component of ", FormatName(t.format()),
+                                               " (", names, ")"));
     }
     if (chunk.offset() != received[k]) {
-      return absl::InvalidArgumentError(StrCat(
-          "chunk.offset = ", chunk.offset(), " for component '", specs[k].name,
-          "' but ", received[k], " bytes of it have arrived (chunks must be contiguous, in order)"));
+      return absl::InvalidArgumentError(
+          StrCat("chunk.offset = ", chunk.offset(), " for component '", specs[k].name, "' but ",
+                 received[k], " bytes of it have arrived (chunks must be contiguous, in order)"));
     }
     const int64_t len = static_cast<int64_t>(chunk.data().size());
     if (len > specs[k].bytes() - received[k]) {
-      return absl::InvalidArgumentError(StrCat(
-          "chunk of ", len, " bytes at offset ", chunk.offset(), " overruns component '",
-          specs[k].name, "' of ", specs[k].bytes(), " bytes"));
+      return absl::InvalidArgumentError(StrCat("chunk of ", len, " bytes at offset ",
+                                               chunk.offset(), " overruns component '",
+                                               specs[k].name, "' of ", specs[k].bytes(), " bytes"));
     }
     if (len > 0) {
       std::memcpy(static_cast<char*>(t.component(specs[k].name)->data()) + received[k],
@@ -97,8 +97,8 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
   // Sizes are known sane now; reserve the memory once and fill it in place.
   ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc));
   RETURN_IF_ERROR(ReceiveChunks(reader, t));
-  return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(),
-               header.labels(), "upload");
+  return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(), header.labels(),
+               "upload");
 }
 
 }  // namespace

@@ -10,10 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "sparsed/str_cat.h"
 
@@ -40,13 +39,10 @@ absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string
   d.dir_ = tmpl;
   d.log_ = d.dir_ + "/sparsed.log";
   const std::string announce = d.dir_ + "/announce.json";
-  std::vector<std::string> args = {SPARSED_BIN,
-                                   "--listen",         "127.0.0.1:0",
-                                   "--metrics-listen", "127.0.0.1:0",
-                                   "--device",         "cpu",
-                                   "--data-dir",       d.dir_ + "/data",
-                                   "--announce-file",  announce,
-                                   "--log-level",      "debug"};
+  std::vector<std::string> args = {
+      SPARSED_BIN, "--listen",    "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+      "--device",  "cpu",         "--data-dir",  d.dir_ + "/data",   "--announce-file",
+      announce,    "--log-level", "debug"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

@@ -1,4 +1,8 @@
 // The real daemon on loopback, driven through the C++ client library.
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -7,11 +11,6 @@
 #include <fstream>
 #include <random>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include "daemon_process.h"
 #include "sparsed/client/client.h"
@@ -22,8 +21,8 @@ namespace sparsed {
 namespace {
 
 using client::Client;
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
+using ::testing::HasSubstr;
 
 // A dense row-major matrix in double, the reference representation.
 struct Dense {
@@ -236,7 +235,8 @@ TEST_F(DaemonTest, MalformedTensorsAreRejectedAndTheDaemonKeepsServing) {
   // Shape mismatch in SpMM.
   Dense x;
   v1::SpmmRequest req;
-  *req.mutable_a()->mutable_inline_() = *client::ToInline(*Convert(DenseTensor(3, 4, 5, &x), Format::kCsr));
+  *req.mutable_a()->mutable_inline_() =
+      *client::ToInline(*Convert(DenseTensor(3, 4, 5, &x), Format::kCsr));
   *req.mutable_b()->mutable_inline_() = *client::ToInline(DenseTensor(5, 2, 6, &x));
   auto mismatch = client_->Spmm(req);
   EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
@@ -289,7 +289,8 @@ TEST_F(DaemonTest, MetricsCountRequestsAndPassPromtool) {
   ASSERT_TRUE(client_->GetStatus().ok());
   EXPECT_FALSE(client_->GetInfo(Ref("t-0000000000000001")).ok());
   const std::string& addr = daemon_->metrics_address();
-  httplib::Client http(addr.substr(0, addr.rfind(':')), std::stoi(addr.substr(addr.rfind(':') + 1)));
+  httplib::Client http(addr.substr(0, addr.rfind(':')),
+                       std::stoi(addr.substr(addr.rfind(':') + 1)));
   auto res = http.Get("/metrics");
   ASSERT_TRUE(res) << "GET /metrics failed";
   EXPECT_EQ(res->status, 200);

@@ -34,8 +34,9 @@ TEST(ValidateDesc, RejectsEachRule) {
   EXPECT_THAT(msg({static_cast<Format>(9), DType::kF32, DType::kI32, {3, 3}, 0}),
               HasSubstr("h.format = 9"));
   EXPECT_THAT(msg(Csr(int64_t{1} << 40, 2, 0)), HasSubstr("i32 cannot index"));
-  EXPECT_THAT(msg({Format::kDense, DType::kF32, DType::kI32, {int64_t{1} << 40, int64_t{1} << 40}, 0}),
-              HasSubstr("too large"));
+  EXPECT_THAT(
+      msg({Format::kDense, DType::kF32, DType::kI32, {int64_t{1} << 40, int64_t{1} << 40}, 0}),
+      HasSubstr("too large"));
   TensorDesc wide = Csr(int64_t{1} << 40, 2, 0);
   wide.index_dtype = DType::kI64;
   EXPECT_TRUE(ValidateDesc(wide).ok());

@@ -67,9 +67,13 @@ class Buffer {
   const Device& device() const { return device_; }
 
   template <class T>
-  T* as() { return static_cast<T*>(data()); }
+  T* as() {
+    return static_cast<T*>(data());
+  }
   template <class T>
-  const T* as() const { return static_cast<const T*>(data()); }
+  const T* as() const {
+    return static_cast<const T*>(data());
+  }
 
  private:
   std::unique_ptr<void, detail::BufferRelease> ptr_;

@@ -13,11 +13,16 @@ enum class DType : int { kF32 = 1, kF16 = 2, kBF16 = 3, kI32 = 4, kI64 = 5 };
 // Bytes per element.
 constexpr int64_t SizeOf(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kF16: return 2;
-    case DType::kBF16: return 2;
-    case DType::kI32: return 4;
-    case DType::kI64: return 8;
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+      return 2;
+    case DType::kBF16:
+      return 2;
+    case DType::kI32:
+      return 4;
+    case DType::kI64:
+      return 8;
   }
   return 0;
 }

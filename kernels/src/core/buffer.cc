@@ -20,9 +20,8 @@ absl::Status MemoryAccount::Reserve(int64_t bytes) {
   while (true) {
     const int64_t lim = limit();
     if (lim > 0 && cur + bytes > lim) {
-      return absl::ResourceExhaustedError(
-          StrCat("cannot allocate ", bytes, " bytes: ", cur, " of the ", lim,
-                       "-byte memory limit are in use"));
+      return absl::ResourceExhaustedError(StrCat("cannot allocate ", bytes, " bytes: ", cur,
+                                                 " of the ", lim, "-byte memory limit are in use"));
     }
     if (in_use_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed)) break;
   }
@@ -56,8 +55,7 @@ absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   void* p = std::aligned_alloc(kAlign, static_cast<size_t>(rounded));
   if (p == nullptr) {
     account.Release(bytes);
-    return absl::ResourceExhaustedError(
-        StrCat("out of host memory allocating ", bytes, " bytes"));
+    return absl::ResourceExhaustedError(StrCat("out of host memory allocating ", bytes, " bytes"));
   }
   buf.ptr_ = std::unique_ptr<void, detail::BufferRelease>(p, detail::BufferRelease{bytes, device});
   buf.size_ = bytes;

@@ -17,7 +17,8 @@ absl::StatusOr<Device> ParseDevice(std::string_view text) {
     std::string_view digits = text.substr(kCuda.size());
     int index = -1;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-    if (ec == std::errc() && end == digits.data() + digits.size() && index >= 0 && !digits.empty()) {
+    if (ec == std::errc() && end == digits.data() + digits.size() && index >= 0 &&
+        !digits.empty()) {
       return Device::Cuda(index);
     }
   }

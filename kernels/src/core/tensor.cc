@@ -3,17 +3,20 @@
 #include <cstring>
 #include <limits>
 
-#include "sparsed/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sparsed/status.h"
+#include "sparsed/str_cat.h"
 
 namespace sparsed {
 
 std::string_view FormatName(Format f) {
   switch (f) {
-    case Format::kDense: return "dense";
-    case Format::kCoo: return "coo";
-    case Format::kCsr: return "csr";
+    case Format::kDense:
+      return "dense";
+    case Format::kCoo:
+      return "coo";
+    case Format::kCsr:
+      return "csr";
   }
   return "unknown";
 }
@@ -49,24 +52,22 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
   }
   const int dt = static_cast<int>(d.dtype);
   if (d.dtype != DType::kF32) {
-    return absl::InvalidArgumentError(StrCat(
-        field, ".dtype = ", dt < 1 || dt > 5 ? StrCat(dt) : std::string(DTypeName(d.dtype)),
-        " is not supported (values must be f32)"));
+    return absl::InvalidArgumentError(
+        StrCat(field, ".dtype = ", dt < 1 || dt > 5 ? StrCat(dt) : std::string(DTypeName(d.dtype)),
+               " is not supported (values must be f32)"));
   }
   if (IsSparse(d.format) && !IsIndexType(d.index_dtype)) {
-    return absl::InvalidArgumentError(StrCat(field, ".index_dtype = ",
-                                                   static_cast<int>(d.index_dtype),
-                                                   " is not one of I32, I64"));
+    return absl::InvalidArgumentError(StrCat(
+        field, ".index_dtype = ", static_cast<int>(d.index_dtype), " is not one of I32, I64"));
   }
   if (d.format == Format::kDense) {
     if (d.shape.size() != 1 && d.shape.size() != 2) {
       return absl::InvalidArgumentError(StrCat(field, ".shape = ", ShapeString(d.shape),
-                                                     " must have 1 or 2 dimensions for dense"));
+                                               " must have 1 or 2 dimensions for dense"));
     }
   } else if (d.shape.size() != 2) {
     return absl::InvalidArgumentError(StrCat(field, ".shape = ", ShapeString(d.shape),
-                                                   " must have 2 dimensions for ",
-                                                   FormatName(d.format)));
+                                             " must have 2 dimensions for ", FormatName(d.format)));
   }
   // Extents: non-negative, and the product must not overflow.
   int64_t numel = 1;
@@ -89,8 +90,8 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
     return absl::OkStatus();
   }
   if (d.nnz < 0 || d.nnz > numel) {
-    return absl::InvalidArgumentError(StrCat(field, ".nnz = ", d.nnz,
-                                                   " is outside [0, rows*cols = ", numel, "]"));
+    return absl::InvalidArgumentError(
+        StrCat(field, ".nnz = ", d.nnz, " is outside [0, rows*cols = ", numel, "]"));
   }
   if (d.nnz > kMaxBytes / 16 || d.shape[0] > kMaxBytes / 16) {
     return absl::InvalidArgumentError(StrCat(field, ".nnz = ", d.nnz, " is too large"));
@@ -98,9 +99,9 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
   if (d.index_dtype == DType::kI32) {
     constexpr int64_t kMax32 = std::numeric_limits<int32_t>::max();
     if (d.shape[0] > kMax32 || d.shape[1] > kMax32 || d.nnz > kMax32) {
-      return absl::InvalidArgumentError(StrCat(
-          field, ".index_dtype = i32 cannot index shape ", ShapeString(d.shape), " with nnz ",
-          d.nnz, " (use I64)"));
+      return absl::InvalidArgumentError(StrCat(field, ".index_dtype = i32 cannot index shape ",
+                                               ShapeString(d.shape), " with nnz ", d.nnz,
+                                               " (use I64)"));
     }
   }
   return absl::OkStatus();

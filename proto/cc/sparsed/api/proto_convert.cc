@@ -12,8 +12,8 @@ TensorDesc FromProto(const v1::TensorDesc& p) {
   TensorDesc d;
   d.format = static_cast<Format>(p.format());
   d.dtype = static_cast<DType>(p.dtype());
-  d.index_dtype = p.index_dtype() == v1::DTYPE_UNSPECIFIED ? DType::kI32
-                                                           : static_cast<DType>(p.index_dtype());
+  d.index_dtype =
+      p.index_dtype() == v1::DTYPE_UNSPECIFIED ? DType::kI32 : static_cast<DType>(p.index_dtype());
   d.shape.assign(p.shape().begin(), p.shape().end());
   d.nnz = p.nnz();
   return d;
@@ -61,10 +61,10 @@ absl::StatusOr<Tensor> FromInline(const v1::InlineTensor& msg, std::string_view 
           StrCat(field, ".components[", i, "]: component '", c.name(), "' appears twice"));
     }
     if (static_cast<int64_t>(c.data().size()) != specs[k].bytes()) {
-      return absl::InvalidArgumentError(StrCat(
-          field, ".components[", i, "] ('", c.name(), "') has ", c.data().size(),
-          " bytes but the desc needs ", specs[k].bytes(), " (", specs[k].count, " x ",
-          DTypeName(specs[k].dtype), ")"));
+      return absl::InvalidArgumentError(
+          StrCat(field, ".components[", i, "] ('", c.name(), "') has ", c.data().size(),
+                 " bytes but the desc needs ", specs[k].bytes(), " (", specs[k].count, " x ",
+                 DTypeName(specs[k].dtype), ")"));
     }
     found[k] = &c;
   }
@@ -84,12 +84,23 @@ absl::StatusOr<Tensor> FromInline(const v1::InlineTensor& msg, std::string_view 
 }
 
 std::string_view StatusCodeName(int code) {
-  static constexpr std::string_view kNames[] = {
-      "OK",          "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
   if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
   return kNames[code];
 }
