@@ -183,7 +183,9 @@ void AddTensorCommands(CLI::App& app, Context& ctx) {
   {
     auto a = std::make_shared<PutArgs>();
     CLI::App* cmd = app.add_subcommand("put", "Upload a .mtx or .npy file as a held tensor");
-    cmd->add_option("FILE", a->file, ".mtx (coordinate or array) or .npy file")
+    cmd->add_option("FILE", a->file,
+                    ".mtx (coordinate or array) or .npy file; values are held as float32 (float64, "
+                    "integer and bool inputs are converted)")
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_option("--name", a->name, "Unique name for the tensor");
