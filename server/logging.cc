@@ -64,7 +64,9 @@ std::string JsonEscape(std::string_view text) {
 absl::Status SetUpLogging(const std::string& level, bool json) {
   const spdlog::level::level_enum lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(StrCat("log_level = '", level, "' is not a log level"));
+    return absl::InvalidArgumentError(
+        StrCat("log_level = '", level,
+               "' is not a log level (expected trace, debug, info, warn, error, critical or off)"));
   }
   auto logger = std::make_shared<spdlog::logger>("sparsed",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/logging.h"
 
 namespace sparsed::server {
 namespace {
@@ -452,6 +453,22 @@ TEST(ConfigDocTest, EveryKeyIsDocumentedInEachForm) {
     EXPECT_THAT(doc, HasSubstr("`" + k.json + "`"));
     EXPECT_THAT(doc, HasSubstr("`" + k.env + "`"));
     EXPECT_THAT(doc, HasSubstr("`" + k.flag + "`"));
+  }
+}
+
+}  // namespace
+}  // namespace sparsed::server
+
+namespace sparsed::server {
+namespace {
+
+TEST(LoggingTest, UnknownLevelIsRejectedWithTheValidOnes) {
+  absl::Status s = SetUpLogging("bogus", false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("'bogus'"));
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("expected trace, debug, info"));
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    EXPECT_TRUE(SetUpLogging(level, false).ok()) << level;
   }
 }
 
