@@ -273,33 +273,33 @@ F* MetricsRegistry::Insert(std::unique_ptr<F> family) {
   return raw;
 }
 
-absl::StatusOr<Family<Counter>*> MetricsRegistry::AddCounter(std::string name, std::string help,
-                                                             std::vector<std::string> label_names) {
-  Family<Counter>* family;
+template <class M>
+absl::StatusOr<Family<M>*> MetricsRegistry::AddScalar(std::string name, std::string help,
+                                                      std::vector<std::string> label_names,
+                                                      MetricType type) {
+  Family<M>* family;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    RETURN_IF_ERROR(CheckNew(name, MetricType::kCounter, label_names));
-    family = Insert(std::make_unique<Family<Counter>>(std::move(name), std::move(help),
-                                                      MetricType::kCounter, std::move(label_names),
-                                                      [] { return std::make_unique<Counter>(); }));
+    RETURN_IF_ERROR(CheckNew(name, type, label_names));
+    family = Insert(std::make_unique<Family<M>>(std::move(name), std::move(help), type,
+                                                std::move(label_names),
+                                                [] { return std::make_unique<M>(); }));
   }
   // An unlabelled metric is exposed (as 0) from the start.
   if (family->label_names().empty()) RETURN_IF_ERROR(family->Get({}).status());
   return family;
 }
 
+absl::StatusOr<Family<Counter>*> MetricsRegistry::AddCounter(std::string name, std::string help,
+                                                             std::vector<std::string> label_names) {
+  return AddScalar<Counter>(std::move(name), std::move(help), std::move(label_names),
+                            MetricType::kCounter);
+}
+
 absl::StatusOr<Family<Gauge>*> MetricsRegistry::AddGauge(std::string name, std::string help,
                                                          std::vector<std::string> label_names) {
-  Family<Gauge>* family;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    RETURN_IF_ERROR(CheckNew(name, MetricType::kGauge, label_names));
-    family = Insert(std::make_unique<Family<Gauge>>(std::move(name), std::move(help),
-                                                    MetricType::kGauge, std::move(label_names),
-                                                    [] { return std::make_unique<Gauge>(); }));
-  }
-  if (family->label_names().empty()) RETURN_IF_ERROR(family->Get({}).status());
-  return family;
+  return AddScalar<Gauge>(std::move(name), std::move(help), std::move(label_names),
+                          MetricType::kGauge);
 }
 
 absl::StatusOr<Family<Histogram>*> MetricsRegistry::AddHistogram(

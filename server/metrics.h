@@ -176,6 +176,10 @@ class MetricsRegistry {
                         const std::vector<std::string>& label_names) const;
   template <class F>
   F* Insert(std::unique_ptr<F> family);
+  // A counter or gauge family; unlabelled ones get their single series at once.
+  template <class M>
+  absl::StatusOr<Family<M>*> AddScalar(std::string name, std::string help,
+                                       std::vector<std::string> label_names, MetricType type);
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<FamilyBase>> families_;

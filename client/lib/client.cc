@@ -37,15 +37,6 @@ absl::Status WaitForReady(grpc::Channel& channel, const std::string& address, do
   return absl::OkStatus();
 }
 
-// Runs a unary call and converts its status.
-template <class Resp, class Call>
-absl::StatusOr<Resp> Unary(grpc::ClientContext& ctx, Call call) {
-  Resp resp;
-  grpc::Status s = call(&ctx, &resp);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return resp;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& address,
@@ -77,52 +68,44 @@ void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
 }
 
-absl::StatusOr<v1::TensorInfo> Client::Create(const v1::CreateRequest& request) {
+// Runs one unary call of STUB with this client's deadline and converts its status.
+template <class Stub, class Req, class Resp>
+absl::StatusOr<Resp> Client::Unary(Stub& stub,
+                                   grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                Resp*),
+                                   const Req& request) const {
   grpc::ClientContext ctx;
   Prepare(ctx);
-  return Unary<v1::TensorInfo>(ctx, [&](grpc::ClientContext* c, v1::TensorInfo* r) {
-    return tensors_->Create(c, request, r);
-  });
+  Resp resp;
+  grpc::Status s = (stub.*method)(&ctx, request, &resp);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return resp;
+}
+
+absl::StatusOr<v1::TensorInfo> Client::Create(const v1::CreateRequest& request) {
+  return Unary(*tensors_, &v1::Tensors::Stub::Create, request);
 }
 
 absl::StatusOr<v1::TensorInfo> Client::GetInfo(const v1::TensorRef& ref) {
-  grpc::ClientContext ctx;
-  Prepare(ctx);
-  return Unary<v1::TensorInfo>(
-      ctx, [&](grpc::ClientContext* c, v1::TensorInfo* r) { return tensors_->GetInfo(c, ref, r); });
+  return Unary(*tensors_, &v1::Tensors::Stub::GetInfo, ref);
 }
 
 absl::StatusOr<v1::ListResponse> Client::List(const std::string& name_prefix) {
-  grpc::ClientContext ctx;
-  Prepare(ctx);
   v1::ListRequest req;
   req.set_name_prefix(name_prefix);
-  return Unary<v1::ListResponse>(
-      ctx, [&](grpc::ClientContext* c, v1::ListResponse* r) { return tensors_->List(c, req, r); });
+  return Unary(*tensors_, &v1::Tensors::Stub::List, req);
 }
 
 absl::StatusOr<v1::DeleteResponse> Client::Delete(const v1::TensorRef& ref) {
-  grpc::ClientContext ctx;
-  Prepare(ctx);
-  return Unary<v1::DeleteResponse>(ctx, [&](grpc::ClientContext* c, v1::DeleteResponse* r) {
-    return tensors_->Delete(c, ref, r);
-  });
+  return Unary(*tensors_, &v1::Tensors::Stub::Delete, ref);
 }
 
 absl::StatusOr<v1::OpResult> Client::Spmm(const v1::SpmmRequest& request) {
-  grpc::ClientContext ctx;
-  Prepare(ctx);
-  return Unary<v1::OpResult>(
-      ctx, [&](grpc::ClientContext* c, v1::OpResult* r) { return compute_->Spmm(c, request, r); });
+  return Unary(*compute_, &v1::Compute::Stub::Spmm, request);
 }
 
 absl::StatusOr<v1::StatusResponse> Client::GetStatus() {
-  grpc::ClientContext ctx;
-  Prepare(ctx);
-  v1::StatusRequest req;
-  return Unary<v1::StatusResponse>(ctx, [&](grpc::ClientContext* c, v1::StatusResponse* r) {
-    return admin_->GetStatus(c, req, r);
-  });
+  return Unary(*admin_, &v1::Admin::Stub::GetStatus, v1::StatusRequest());
 }
 
 }  // namespace sparsed::client

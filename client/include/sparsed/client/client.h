@@ -91,6 +91,10 @@ class Client {
  private:
   // Applies the per-call deadline, if any.
   void Prepare(grpc::ClientContext& ctx) const;
+  template <class Stub, class Req, class Resp>
+  absl::StatusOr<Resp> Unary(Stub& stub,
+                             grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                             const Req& request) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   ConnectOptions options_;
