@@ -1,13 +1,15 @@
-// The op dispatch interface, implemented once per backend (CPU now; CUDA next).
+// The op dispatch interface, implemented once per backend (CPU and CUDA).
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "sparsed/device.h"
 #include "sparsed/spmm.h"
 #include "sparsed/tensor.h"
+#include "sparsed/tune_db.h"
 
 namespace sparsed {
 
@@ -20,6 +22,20 @@ class Backend {
   // See spmm.h. Validates with CheckSpmm before allocating the result.
   virtual absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) = 0;
 };
+
+// Options of the CUDA backend.
+struct CudaBackendOptions {
+  int device = 0;             // CUDA ordinal
+  TuneDb* tune_db = nullptr;  // not owned; nullptr tunes without remembering
+  int streams = 4;            // requests computing at once on the device
+  int max_queued = 64;        // requests waiting for a stream; more get RESOURCE_EXHAUSTED
+  std::string force_variant;  // run this SpMM variant instead of tuning ("" = tune)
+};
+
+// The CUDA backend: operands in that device's memory, SpMM variants chosen by
+// the autotuner. FAILED_PRECONDITION when CUDA is not compiled in or the
+// device does not exist.
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options);
 
 // The CPU backend: every core (threads = 0 means hardware concurrency),
 // float64 accumulation; the reference every other backend is tested against.

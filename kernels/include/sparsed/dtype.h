@@ -32,5 +32,9 @@ std::string_view DTypeName(DType t);
 std::optional<DType> ParseDType(std::string_view name);
 
 constexpr bool IsIndexType(DType t) { return t == DType::kI32 || t == DType::kI64; }
+// Element types a tensor's values may have.
+constexpr bool IsValueType(DType t) {
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
+}
 
 }  // namespace sparsed

@@ -93,6 +93,8 @@ class Tensor {
   }
 
   absl::StatusOr<Tensor> Clone() const;
+  // A copy of this tensor on `device` (host or CUDA), complete on return.
+  absl::StatusOr<Tensor> CopyTo(const Device& device) const;
 
  private:
   TensorDesc desc_;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "sparsed/device_memory.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed {
@@ -35,21 +36,32 @@ absl::Status MemoryAccount::Reserve(int64_t bytes) {
 void MemoryAccount::Release(int64_t bytes) { in_use_.fetch_sub(bytes, std::memory_order_relaxed); }
 
 void detail::BufferRelease::operator()(void* p) const {
-  std::free(p);
+  if (device.is_cpu()) {
+    std::free(p);
+  } else {
+    DeviceFree(device.index, p);
+  }
   MemoryAccount::For(device).Release(bytes);
 }
 
 absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   if (bytes < 0) return absl::InvalidArgumentError(StrCat("negative buffer size ", bytes));
-  if (!device.is_cpu()) {
-    return absl::UnimplementedError(
-        StrCat("allocation on ", device.ToString(), " needs the CUDA backend"));
-  }
   Buffer buf;
   buf.device_ = device;
   if (bytes == 0) return buf;
   MemoryAccount& account = MemoryAccount::For(device);
   if (absl::Status s = account.Reserve(bytes); !s.ok()) return s;
+  if (!device.is_cpu()) {
+    absl::StatusOr<void*> p = DeviceAllocate(device.index, bytes);
+    if (!p.ok()) {
+      account.Release(bytes);
+      return p.status();
+    }
+    buf.ptr_ =
+        std::unique_ptr<void, detail::BufferRelease>(*p, detail::BufferRelease{bytes, device});
+    buf.size_ = bytes;
+    return buf;
+  }
   constexpr int64_t kAlign = 64;
   const int64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   void* p = std::aligned_alloc(kAlign, static_cast<size_t>(rounded));

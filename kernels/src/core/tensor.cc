@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_join.h"
+#include "sparsed/device_memory.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -51,10 +52,10 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
         StrCat(field, ".format = ", fmt, " is not one of DENSE, COO, CSR"));
   }
   const int dt = static_cast<int>(d.dtype);
-  if (d.dtype != DType::kF32) {
+  if (!IsValueType(d.dtype)) {
     return absl::InvalidArgumentError(
         StrCat(field, ".dtype = ", dt < 1 || dt > 5 ? StrCat(dt) : std::string(DTypeName(d.dtype)),
-               " is not supported (values must be f32)"));
+               " is not supported (values must be f32, f16 or bf16)"));
   }
   if (IsSparse(d.format) && !IsIndexType(d.index_dtype)) {
     return absl::InvalidArgumentError(StrCat(
@@ -156,12 +157,17 @@ const Buffer* Tensor::component(std::string_view name) const {
   return const_cast<Tensor*>(this)->component(name);
 }
 
-absl::StatusOr<Tensor> Tensor::Clone() const {
-  if (!device_.is_cpu()) return absl::UnimplementedError("Clone of a device tensor");
-  ASSIGN_OR_RETURN(Tensor t, Allocate(desc_, device_));
+absl::StatusOr<Tensor> Tensor::Clone() const { return CopyTo(device_); }
+
+absl::StatusOr<Tensor> Tensor::CopyTo(const Device& device) const {
+  ASSIGN_OR_RETURN(Tensor t, Allocate(desc_, device));
   for (size_t i = 0; i < buffers_.size(); ++i) {
-    if (buffers_[i].size() > 0) {
+    if (buffers_[i].size() == 0) continue;
+    if (device.is_cpu() && device_.is_cpu()) {
       std::memcpy(t.buffers_[i].data(), buffers_[i].data(), buffers_[i].size());
+    } else {
+      RETURN_IF_ERROR(
+          CopyBytes(t.buffers_[i].data(), device, buffers_[i].data(), device_, buffers_[i].size()));
     }
   }
   return t;

@@ -65,6 +65,10 @@ absl::StatusOr<std::vector<int64_t>> CheckSpmm(const SpmmArgs& args) {
 
   if (const Tensor* bias = args.epilogue.bias; bias != nullptr) {
     RETURN_IF_ERROR(ValidateDesc(bias->desc(), "epilogue.bias"));
+    if (bias->desc().dtype != DType::kF32) {
+      return Invalid(
+          StrCat("epilogue.bias.dtype = ", DTypeName(bias->desc().dtype), " must be f32"));
+    }
     if (IsSparse(bias->format())) {
       return Invalid(
           StrCat("epilogue.bias.format = ", FormatName(bias->format()), " must be dense"));
@@ -84,6 +88,9 @@ absl::StatusOr<std::vector<int64_t>> CheckSpmm(const SpmmArgs& args) {
     }
     const Tensor& c = *args.c;
     RETURN_IF_ERROR(ValidateDesc(c.desc(), "c"));
+    if (c.desc().dtype != DType::kF32) {
+      return Invalid(StrCat("c.dtype = ", DTypeName(c.desc().dtype), " must be f32"));
+    }
     if (IsSparse(c.format())) {
       return Invalid(StrCat("c.format = ", FormatName(c.format()), " must be dense"));
     }

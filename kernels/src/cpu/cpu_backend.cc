@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "sparsed/backend.h"
+#include "sparsed/cast.h"
 #include "sparsed/convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -44,6 +45,22 @@ class CpuBackend final : public Backend {
 
   absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) override {
     ASSIGN_OR_RETURN(std::vector<int64_t> shape, CheckSpmm(args));
+    // 16-bit operands are computed on exact f32 copies (f32 accumulation).
+    std::vector<Tensor> upcast;
+    upcast.reserve(4);
+    SpmmArgs f32_args = args;
+    for (const Tensor** t : {&f32_args.a, &f32_args.b, &f32_args.c, &f32_args.epilogue.bias}) {
+      if (*t != nullptr && (*t)->desc().dtype != DType::kF32 && (*t)->device().is_cpu()) {
+        ASSIGN_OR_RETURN(Tensor f, CastValues(**t, DType::kF32));
+        upcast.push_back(std::move(f));
+        *t = &upcast.back();
+      }
+    }
+    return SpmmF32(f32_args, shape);
+  }
+
+ private:
+  absl::StatusOr<Tensor> SpmmF32(const SpmmArgs& args, const std::vector<int64_t>& shape) {
     RETURN_IF_ERROR(CheckOnHost(args.a, "a"));
     RETURN_IF_ERROR(CheckOnHost(args.b, "b"));
     RETURN_IF_ERROR(CheckOnHost(args.epilogue.bias, "epilogue.bias"));
@@ -99,7 +116,6 @@ class CpuBackend final : public Backend {
     return out;
   }
 
- private:
   int threads_;
 };
 

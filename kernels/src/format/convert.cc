@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "sparsed/cast.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -188,6 +189,9 @@ DType NarrowestIndexType(const TensorDesc& desc) {
 }
 
 absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, std::optional<DType> index_dtype) {
+  if (t.desc().dtype != DType::kF32) {
+    return ViaF32(t, [&](const Tensor& f) { return Convert(f, to, index_dtype); });
+  }
   RETURN_IF_ERROR(CheckInput(t));
   const int to_int = static_cast<int>(to);
   if (to_int < static_cast<int>(Format::kDense) || to_int > static_cast<int>(Format::kCsr)) {
@@ -227,6 +231,9 @@ absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, std::optional<DType> 
 }
 
 absl::StatusOr<Tensor> Transpose(const Tensor& t) {
+  if (t.desc().dtype != DType::kF32) {
+    return ViaF32(t, [](const Tensor& f) { return Transpose(f); });
+  }
   RETURN_IF_ERROR(CheckInput(t));
   if (!IsSparse(t.format())) return TransposeDense(t);
   return VisitIndexType(t.desc().index_dtype,

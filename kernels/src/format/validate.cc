@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "sparsed/cast.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -199,12 +200,17 @@ absl::StatusOr<Tensor> Canonicalise(const Tensor& t) {
 
 absl::Status ValidateTensor(const Tensor& t, const ValidateOptions& options,
                             std::string_view field) {
-  if (!t.device().is_cpu()) {
-    return absl::FailedPreconditionError(
-        StrCat(field, " is on ", t.device().ToString(), "; only host tensors can be validated"));
-  }
   RETURN_IF_ERROR(ValidateDesc(t.desc(), field));
   RETURN_IF_ERROR(CheckComponentSizes(t, field));
+  if (!t.device().is_cpu()) {
+    // Device tensors are checked on a host copy (bounded by the tensor's size).
+    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
+    return ValidateTensor(host, options, field);
+  }
+  if (options.reject_non_finite && t.desc().dtype != DType::kF32) {
+    ASSIGN_OR_RETURN(Tensor f32, CastValues(t, DType::kF32));
+    return ValidateTensor(f32, options, field);
+  }
   switch (t.format()) {
     case Format::kDense:
       break;
@@ -228,6 +234,9 @@ absl::StatusOr<Tensor> SortAndSumDuplicates(const Tensor& t) {
   options.allow_unsorted = true;
   RETURN_IF_ERROR(ValidateTensor(t, options));
   if (!IsSparse(t.format())) return t.Clone();
+  if (t.desc().dtype != DType::kF32) {
+    return ViaF32(t, [](const Tensor& f) { return SortAndSumDuplicates(f); });
+  }
   return VisitIndexType(t.desc().index_dtype, [&](auto tag) -> absl::StatusOr<Tensor> {
     return Canonicalise<decltype(tag)>(t);
   });

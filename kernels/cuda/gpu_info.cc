@@ -1,7 +1,7 @@
 // Device discovery through the CUDA runtime (linked statically).
-#include <cuda_runtime.h>
-
 #include "sparsed/gpu_info.h"
+
+#include <cuda_runtime.h>
 
 namespace sparsed {
 

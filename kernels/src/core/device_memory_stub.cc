@@ -1,0 +1,22 @@
+// Without the CUDA part compiled in there is no device memory.
+#ifndef SPARSED_HAVE_CUDA
+#include "sparsed/device_memory.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed {
+namespace {
+absl::Status NoCuda(std::string_view what) {
+  return absl::FailedPreconditionError(StrCat(what, ": this build of sparsed has no CUDA support"));
+}
+}  // namespace
+
+absl::StatusOr<void*> DeviceAllocate(int device, int64_t) {
+  return NoCuda(StrCat("allocating on cuda:", device));
+}
+void DeviceFree(int, void*) {}
+absl::Status CopyBytes(void*, const Device& dst, const void*, const Device& src, int64_t) {
+  return NoCuda(StrCat("copying from ", src.ToString(), " to ", dst.ToString()));
+}
+DevicePoolStats GetDevicePoolStats(int) { return {}; }
+}  // namespace sparsed
+#endif
