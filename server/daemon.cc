@@ -40,7 +40,7 @@ namespace {
 
 // Picks the backend for config.device. The CUDA backend is not built yet: a
 // GPU is reported by admin status but compute runs on the CPU.
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config) {
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneDb* /*tune_db*/) {
   if (config.device == "cpu") return MakeCpuBackend(config.cpu_threads);
   const std::vector<GpuInfo> gpus = ListGpus();
   if (config.device == "auto") {
@@ -89,7 +89,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     return absl::FailedPreconditionError(
         StrCat("data_dir '", config.data_dir, "' cannot be created: ", ec.message()));
   }
-  ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config));
+  ASSIGN_OR_RETURN(ctx.tune_db,
+                   TuneDb::Open((std::filesystem::path(config.data_dir) / "tune.json").string()));
+  if (!ctx.tune_db->warning().empty()) spdlog::warn("tune database: {}", ctx.tune_db->warning());
+  ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config, ctx.tune_db.get()));
   MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
 
   ASSIGN_OR_RETURN(state->metrics, ServerMetrics::Create());

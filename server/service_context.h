@@ -8,12 +8,14 @@
 #include "server/config.h"
 #include "server/tensor_store.h"
 #include "sparsed/backend.h"
+#include "sparsed/tune_db.h"
 
 namespace sparsed::server {
 
 struct ServiceContext {
   Config config;
   TensorStore store;
+  std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend
   std::unique_ptr<Backend> backend;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int> inflight_compute{0};
