@@ -1,7 +1,328 @@
+// The CUDA backend: SpMM on one device. Operands are reduced to the canonical
+// problem of csr_spmm_problem.h (int32 CSR times row-major dense, one value
+// type), then the autotuner picks and runs a variant.
+#include <cuda_runtime.h>
+#include <cusparse.h>
+#include <spdlog/spdlog.h>
+
+#include <limits>
+
+#include "cuda_check.h"
+#include "exec_context.h"
 #include "sparsed/backend.h"
+#include "sparsed/str_cat.h"
+#include "spmm/csr_spmm.h"
+#include "spmm/csr_spmm_tuner.h"
+#include "stream_pool.h"
+#include "util_kernels.h"
 
 namespace sparsed {
-absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions&) {
-  return absl::FailedPreconditionError("the CUDA backend is being built");
+namespace cuda {
+namespace {
+
+absl::StatusOr<ValueType> ValueTypeOf(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return ValueType::kF32;
+    case DType::kF16:
+      return ValueType::kF16;
+    case DType::kBF16:
+      return ValueType::kBF16;
+    default:
+      return absl::InvalidArgumentError(
+          StrCat("values of dtype ", DTypeName(t), " cannot be multiplied"));
+  }
 }
+
+cudaDataType CudaTypeOf(ValueType t) {
+  return t == ValueType::kF16 ? CUDA_R_16F : t == ValueType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+// A CSR matrix on the device with int32 indices (views; memory owned by a
+// tensor or the workspace).
+struct DeviceCsr {
+  int64_t rows = 0, cols = 0, nnz = 0;
+  const int32_t* row_ptr = nullptr;
+  const int32_t* col_idx = nullptr;
+  const void* values = nullptr;
+  ValueType type = ValueType::kF32;
+};
+
+// int32 view of an index component, narrowing int64 on the device.
+absl::StatusOr<const int32_t*> Int32Indices(const Tensor& t, std::string_view component,
+                                            const ExecContext& ctx, Workspace& ws) {
+  const Buffer* b = t.component(component);
+  if (t.desc().index_dtype == DType::kI32) return b->as<int32_t>();
+  const int64_t count = b->size() / 8;
+  ASSIGN_OR_RETURN(int32_t * out, ws.AllocArray<int32_t>(count));
+  CUDA_RETURN_IF_ERROR(kernels::LaunchNarrowIndices(b->as<int64_t>(), out, count, ctx.stream),
+                       "index narrowing launch");
+  return out;
+}
+
+// A sparse tensor (COO or CSR) as int32 CSR.
+absl::StatusOr<DeviceCsr> ToDeviceCsr(const Tensor& t, std::string_view field,
+                                      const ExecContext& ctx, Workspace& ws) {
+  DeviceCsr csr;
+  csr.rows = t.desc().rows();
+  csr.cols = t.desc().cols();
+  csr.nnz = t.desc().nnz;
+  constexpr int64_t kMax32 = std::numeric_limits<int32_t>::max();
+  if (csr.rows > kMax32 || csr.cols > kMax32 || csr.nnz > kMax32) {
+    return absl::UnimplementedError(
+        StrCat(field, " has shape [", csr.rows, ", ", csr.cols, "] and nnz ", csr.nnz,
+               "; the CUDA backend needs every dimension and nnz below 2^31"));
+  }
+  ASSIGN_OR_RETURN(csr.type, ValueTypeOf(t.desc().dtype));
+  csr.values = t.component("values")->data();
+  ASSIGN_OR_RETURN(csr.col_idx, Int32Indices(t, "col_idx", ctx, ws));
+  if (t.format() == Format::kCsr) {
+    ASSIGN_OR_RETURN(csr.row_ptr, Int32Indices(t, "row_ptr", ctx, ws));
+    return csr;
+  }
+  // COO (canonical: sorted row-major) → CSR row pointers.
+  ASSIGN_OR_RETURN(const int32_t* row_idx, Int32Indices(t, "row_idx", ctx, ws));
+  ASSIGN_OR_RETURN(int32_t * row_ptr, ws.AllocArray<int32_t>(csr.rows + 1));
+  if (csr.nnz == 0) {
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(row_ptr, 0, (csr.rows + 1) * 4, ctx.stream), "cudaMemset");
+  } else {
+    CUSPARSE_RETURN_IF_ERROR(
+        cusparseXcoo2csr(ctx.cusparse, row_idx, static_cast<int>(csr.nnz),
+                         static_cast<int>(csr.rows), row_ptr, CUSPARSE_INDEX_BASE_ZERO),
+        "cusparseXcoo2csr");
+  }
+  csr.row_ptr = row_ptr;
+  return csr;
+}
+
+// The transpose of a device CSR, as CSR (cusparseCsr2cscEx2).
+absl::StatusOr<DeviceCsr> TransposeCsr(const DeviceCsr& a, const ExecContext& ctx, Workspace& ws) {
+  DeviceCsr t;
+  t.rows = a.cols;
+  t.cols = a.rows;
+  t.nnz = a.nnz;
+  t.type = a.type;
+  ASSIGN_OR_RETURN(int32_t * row_ptr, ws.AllocArray<int32_t>(t.rows + 1));
+  ASSIGN_OR_RETURN(int32_t * col_idx, ws.AllocArray<int32_t>(std::max<int64_t>(t.nnz, 1)));
+  ASSIGN_OR_RETURN(void* values, ws.Alloc(std::max<int64_t>(t.nnz, 1) * SizeOf(t.type)));
+  t.row_ptr = row_ptr;
+  t.col_idx = col_idx;
+  t.values = values;
+  if (a.nnz == 0 || a.rows == 0 || a.cols == 0) {
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(row_ptr, 0, (t.rows + 1) * 4, ctx.stream), "cudaMemset");
+    return t;
+  }
+  size_t bytes = 0;
+  const cudaDataType vt = CudaTypeOf(a.type);
+  CUSPARSE_RETURN_IF_ERROR(cusparseCsr2cscEx2_bufferSize(
+                               ctx.cusparse, a.rows, a.cols, a.nnz, a.values, a.row_ptr, a.col_idx,
+                               values, row_ptr, col_idx, vt, CUSPARSE_ACTION_NUMERIC,
+                               CUSPARSE_INDEX_BASE_ZERO, CUSPARSE_CSR2CSC_ALG1, &bytes),
+                           "cusparseCsr2cscEx2_bufferSize");
+  ASSIGN_OR_RETURN(void* buffer, ws.Alloc(std::max<int64_t>(static_cast<int64_t>(bytes), 1)));
+  CUSPARSE_RETURN_IF_ERROR(
+      cusparseCsr2cscEx2(ctx.cusparse, a.rows, a.cols, a.nnz, a.values, a.row_ptr, a.col_idx,
+                         values, row_ptr, col_idx, vt, CUSPARSE_ACTION_NUMERIC,
+                         CUSPARSE_INDEX_BASE_ZERO, CUSPARSE_CSR2CSC_ALG1, buffer),
+      "cusparseCsr2cscEx2");
+  return t;
+}
+
+// f32 copy of 16-bit values.
+absl::StatusOr<const void*> ToF32(const void* values, ValueType type, int64_t count,
+                                  const ExecContext& ctx, Workspace& ws) {
+  if (type == ValueType::kF32) return values;
+  ASSIGN_OR_RETURN(float* out, ws.AllocArray<float>(std::max<int64_t>(count, 1)));
+  CUDA_RETURN_IF_ERROR(kernels::LaunchToF32(values, type, out, count, ctx.stream),
+                       "f32 conversion launch");
+  return static_cast<const void*>(out);
+}
+
+// The row-major transpose of a dense [rows, cols] matrix.
+absl::StatusOr<const void*> TransposeDense(const void* in, int64_t rows, int64_t cols,
+                                           ValueType type, const ExecContext& ctx, Workspace& ws) {
+  ASSIGN_OR_RETURN(void* out, ws.Alloc(std::max<int64_t>(rows * cols, 1) * SizeOf(type)));
+  CUDA_RETURN_IF_ERROR(kernels::LaunchTranspose(in, out, rows, cols, SizeOf(type), ctx.stream),
+                       "transpose launch");
+  return static_cast<const void*>(out);
+}
+
+std::string DeviceDescription(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) return StrCat("cuda:", device);
+  return StrCat(prop.name, " sm_", prop.major, prop.minor);
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const CudaBackendOptions& o, std::unique_ptr<StreamPool> pool,
+              std::unique_ptr<TuneDb> own_db)
+      : device_(o.device),
+        poison_(o.poison_outputs),
+        pool_(std::move(pool)),
+        own_db_(std::move(own_db)),
+        tuner_(o.tune_db != nullptr ? o.tune_db : own_db_.get(), DeviceDescription(o.device),
+               o.force_variant) {}
+
+  std::string_view name() const override { return "cuda"; }
+  Device device() const override { return Device::Cuda(device_); }
+
+  absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> shape, CheckSpmm(args));
+    const std::pair<const Tensor*, const char*> operands[] = {
+        {args.a, "a"},
+        {args.b, "b"},
+        {args.beta != 0.0f ? args.c : nullptr, "c"},
+        {args.epilogue.bias, "epilogue.bias"}};
+    for (const auto& [t, field] : operands) {
+      if (t != nullptr && !(t->device() == device())) {
+        return absl::InvalidArgumentError(StrCat(field, " is on ", t->device().ToString(),
+                                                 " but the backend computes on ",
+                                                 device().ToString()));
+      }
+    }
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
+    ASSIGN_OR_RETURN(
+        Tensor out,
+        Tensor::Allocate({Format::kDense, DType::kF32, DType::kI32, shape, 0}, device()));
+    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
+    const ExecContext& ctx = lease.context();
+    absl::Status status;
+    {
+      Workspace ws(ctx);
+      if (poison_ && out.bytes() > 0) {
+        CUDA_RETURN_IF_ERROR(
+            cudaMemsetAsync(out.component("values")->data(), 0xff, out.bytes(), ctx.stream),
+            "cudaMemsetAsync(poison)");
+      }
+      status = SpmmOnDevice(args, out, ctx, ws);
+      // Temporaries die with ws: the stream must be idle first, whatever happened.
+      const absl::Status synced = ws.Sync();
+      if (status.ok()) status = synced;
+    }
+    RETURN_IF_ERROR(status);
+    return out;
+  }
+
+ private:
+  absl::Status SpmmOnDevice(const SpmmArgs& args, Tensor& out, const ExecContext& ctx,
+                            Workspace& ws) {
+    const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
+    if (m == 0 || n == 0) return absl::OkStatus();
+    const bool a_sparse = IsSparse(args.a->format());
+    const Tensor& sparse = a_sparse ? *args.a : *args.b;
+    const Tensor& dense = a_sparse ? *args.b : *args.a;
+    ASSIGN_OR_RETURN(DeviceCsr s, ToDeviceCsr(sparse, a_sparse ? "a" : "b", ctx, ws));
+    ASSIGN_OR_RETURN(ValueType dense_type, ValueTypeOf(dense.desc().dtype));
+    const void* d = dense.component("values")->data();
+    if (s.type != dense_type) {
+      // Mixed value types compute in f32.
+      ASSIGN_OR_RETURN(s.values, ToF32(s.values, s.type, s.nnz, ctx, ws));
+      ASSIGN_OR_RETURN(d, ToF32(d, dense_type, dense.desc().numel(), ctx, ws));
+      s.type = dense_type = ValueType::kF32;
+    }
+    const int64_t d_rows = dense.desc().shape[0], d_cols = dense.desc().shape[1];
+
+    CsrSpmmProblem p;
+    p.type = s.type;
+    float* transposed_out = nullptr;
+    if (a_sparse) {
+      // C = op(A) op(B).
+      if (args.transpose_a) {
+        ASSIGN_OR_RETURN(s, TransposeCsr(s, ctx, ws));
+      }
+      if (args.transpose_b) {
+        ASSIGN_OR_RETURN(d, TransposeDense(d, d_rows, d_cols, p.type, ctx, ws));
+      }
+      p.m = m;
+      p.n = n;
+      p.c = out.data<float>("values").data();
+      p.alpha = args.alpha;
+      p.beta = args.beta;
+      if (args.beta != 0.0f) p.c_in = args.c->data<float>("values").data();
+      if (args.epilogue.bias != nullptr) p.bias = args.epilogue.bias->data<float>("values").data();
+      p.relu = args.epilogue.relu;
+      p.has_clamp = args.epilogue.clamp_max.has_value();
+      p.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+    } else {
+      // C = op(D) op(S) is computed as Cᵀ = op(S)ᵀ op(D)ᵀ, then transposed
+      // back with the epilogue applied.
+      if (!args.transpose_b) {
+        ASSIGN_OR_RETURN(s, TransposeCsr(s, ctx, ws));
+      }
+      if (!args.transpose_a) {
+        ASSIGN_OR_RETURN(d, TransposeDense(d, d_rows, d_cols, p.type, ctx, ws));
+      }
+      p.m = n;
+      p.n = m;
+      ASSIGN_OR_RETURN(transposed_out, ws.AllocArray<float>(m * n));
+      if (poison_) {
+        CUDA_RETURN_IF_ERROR(cudaMemsetAsync(transposed_out, 0xff, m * n * 4, ctx.stream),
+                             "cudaMemsetAsync(poison)");
+      }
+      p.c = transposed_out;
+    }
+    p.k = s.cols;
+    p.nnz = s.nnz;
+    p.row_ptr = s.row_ptr;
+    p.col_idx = s.col_idx;
+    p.a_values = s.values;
+    p.b = d;
+    ASSIGN_OR_RETURN(p.stats, RowStatsOf(p.row_ptr, p.m, p.nnz, ctx, ws));
+    ASSIGN_OR_RETURN(TuneOutcome outcome, tuner_.Run(p, ctx, ws));
+    spdlog::debug("spmm {}x{}x{} nnz {} ran {}", p.m, p.k, p.n, p.nnz, outcome.variant);
+    if (transposed_out != nullptr) {
+      CUDA_RETURN_IF_ERROR(
+          kernels::LaunchTransposeFinish(
+              transposed_out, out.data<float>("values").data(), m, n, args.alpha, args.beta,
+              args.beta != 0.0f ? args.c->data<float>("values").data() : nullptr,
+              args.epilogue.bias != nullptr ? args.epilogue.bias->data<float>("values").data()
+                                            : nullptr,
+              args.epilogue.relu, args.epilogue.clamp_max.has_value(),
+              args.epilogue.clamp_max.value_or(0.0f), ctx.stream),
+          "transpose epilogue launch");
+    }
+    return absl::OkStatus();
+  }
+
+  int device_;
+  bool poison_;
+  std::unique_ptr<StreamPool> pool_;
+  std::unique_ptr<TuneDb> own_db_;
+  CsrSpmmTuner tuner_;
+};
+
+}  // namespace
+}  // namespace cuda
+
+std::vector<std::string> CudaSpmmVariantNames() {
+  std::vector<std::string> names;
+  for (const cuda::CsrSpmmVariant* v : cuda::CsrSpmmVariants()) names.emplace_back(v->name());
+  return names;
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  if (options.device < 0 || options.device >= count) {
+    return absl::FailedPreconditionError(
+        StrCat("cuda:", options.device, " does not exist (", count, " CUDA device(s) visible)"));
+  }
+  if (!options.force_variant.empty() &&
+      cuda::FindCsrSpmmVariant(options.force_variant) == nullptr) {
+    return absl::InvalidArgumentError(
+        StrCat("spmm variant '", options.force_variant, "' does not exist"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<cuda::StreamPool> pool,
+                   cuda::StreamPool::Create(options.device, options.streams, options.max_queued));
+  std::unique_ptr<TuneDb> own_db;
+  if (options.tune_db == nullptr) {
+    ASSIGN_OR_RETURN(own_db, TuneDb::Open(""));
+  }
+  return std::make_unique<cuda::CudaBackend>(options, std::move(pool), std::move(own_db));
+}
+
 }  // namespace sparsed

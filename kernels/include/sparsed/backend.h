@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sparsed/device.h"
@@ -25,15 +26,21 @@ class Backend {
 
 // Options of the CUDA backend.
 struct CudaBackendOptions {
-  int device = 0;             // CUDA ordinal
-  TuneDb* tune_db = nullptr;  // not owned; nullptr tunes without remembering
-  int streams = 4;            // requests computing at once on the device
-  int max_queued = 64;        // requests waiting for a stream; more get RESOURCE_EXHAUSTED
-  std::string force_variant;  // run this SpMM variant instead of tuning ("" = tune)
+  int device = 0;               // CUDA ordinal
+  TuneDb* tune_db = nullptr;    // not owned; nullptr tunes without remembering
+  int streams = 4;              // requests computing at once on the device
+  int max_queued = 64;          // requests waiting for a stream; more get RESOURCE_EXHAUSTED
+  std::string force_variant;    // run this SpMM variant instead of tuning ("" = tune)
+  bool poison_outputs = false;  // fill outputs with NaN before computing (tests)
 };
 
+// Names of the CUDA SpMM variants (empty without CUDA compiled in).
+std::vector<std::string> CudaSpmmVariantNames();
+
 // The CUDA backend: operands in that device's memory, SpMM variants chosen by
-// the autotuner. FAILED_PRECONDITION when CUDA is not compiled in or the
+// the autotuner. It trusts operands to be valid (ValidateTensor): the daemon
+// validates every tensor when it is admitted, and device kernels index with
+// the stored indices. FAILED_PRECONDITION when CUDA is not compiled in or the
 // device does not exist.
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options);
 

@@ -1,0 +1,35 @@
+// Launchers of our CSR SpMM kernels (csr_spmm_kernels.cu). Each queues work on
+// `stream` and returns the launch error. Problems are CsrSpmmProblem's
+// (csr_spmm.h); the launchers assume the variant checked Supports().
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "csr_spmm_problem.h"
+
+namespace sparsed::cuda::kernels {
+
+// One thread per row, walking all columns in chunks.
+cudaError_t LaunchRowSplit(const CsrSpmmProblem& p, cudaStream_t stream);
+
+// `lanes` (4, 8, 16 or 32) threads per row, each covering `vectors` (1, 2 or
+// 4; > 1 only with 32 lanes) 16-byte vectors of B's row per non-zero.
+cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t stream);
+
+// A block of 128 threads per row; A's entries staged in shared memory; for
+// wide B (n >= 128 vector widths).
+cudaError_t LaunchBlockRow(const CsrSpmmProblem& p, cudaStream_t stream);
+
+// Equal-nnz partitions of `chunk` non-zeros per sub-warp; rows cut by a
+// partition boundary are summed by a fix-up pass. `partials` is a device
+// buffer of NnzBalancedPartialFloats(p, chunk) floats.
+int64_t NnzBalancedPartialFloats(const CsrSpmmProblem& p, int64_t chunk);
+cudaError_t LaunchNnzBalanced(const CsrSpmmProblem& p, int64_t chunk, int lanes, float* partials,
+                              cudaStream_t stream);
+
+// Lanes per row and vectors per lane that cover n columns.
+void PickWarpRowShape(const CsrSpmmProblem& p, int* lanes, int* vectors);
+// Whether n is a multiple of the 16-byte vector width of p's value type.
+bool VectorAligned(const CsrSpmmProblem& p);
+
+}  // namespace sparsed::cuda::kernels

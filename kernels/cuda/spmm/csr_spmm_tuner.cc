@@ -1,0 +1,141 @@
+#include "csr_spmm_tuner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "cuda_check.h"
+
+namespace sparsed::cuda {
+namespace {
+
+int Log2Bucket(double x) { return x <= 1 ? 0 : static_cast<int>(std::ceil(std::log2(x))); }
+
+// Coefficient of variation of row lengths: 0 regular, 1 mild, 2 skewed,
+// 3 power-law-like.
+int SpreadBucket(const RowStats& s) {
+  if (s.mean <= 0) return 0;
+  const double cv = s.stddev / s.mean;
+  return cv < 0.25 ? 0 : cv < 1.0 ? 1 : cv < 4.0 ? 2 : 3;
+}
+
+// A variant's RAII pair of CUDA events.
+struct Events {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  ~Events() {
+    if (start != nullptr) cudaEventDestroy(start);
+    if (stop != nullptr) cudaEventDestroy(stop);
+  }
+};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string CsrSpmmTuneKey(const std::string& device_desc, const CsrSpmmProblem& p) {
+  const bool aligned = p.n % (16 / SizeOf(p.type)) == 0;
+  return StrCat(device_desc, "|spmm|csr|", ValueTypeName(p.type), "|m2^", Log2Bucket(p.m), "|k2^",
+                Log2Bucket(p.k), "|n",
+                std::bit_ceil(static_cast<uint64_t>(std::max<int64_t>(p.n, 1))), aligned ? "" : "u",
+                "|avg2^", Log2Bucket(p.stats.mean), "|cv", SpreadBucket(p.stats), "|",
+                kCsrSpmmVariantSetVersion);
+}
+
+absl::StatusOr<double> CsrSpmmTuner::Time(const CsrSpmmVariant& variant, const CsrSpmmProblem& p,
+                                          Plan* plan, const ExecContext& ctx, int runs) {
+  Events ev;
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev.start), "cudaEventCreate");
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev.stop), "cudaEventCreate");
+  RETURN_IF_ERROR(variant.Run(p, plan, ctx));  // warm-up
+  std::vector<float> ms;
+  for (int i = 0; i < runs; ++i) {
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(ev.start, ctx.stream), "cudaEventRecord");
+    RETURN_IF_ERROR(variant.Run(p, plan, ctx));
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(ev.stop, ctx.stream), "cudaEventRecord");
+    CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev.stop), "cudaEventSynchronize");
+    float t = 0;
+    CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&t, ev.start, ev.stop), "cudaEventElapsedTime");
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return static_cast<double>(ms[ms.size() / 2]);
+}
+
+absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const ExecContext& ctx,
+                                              Workspace& ws) {
+  auto run = [&](const CsrSpmmVariant& v) -> absl::StatusOr<TuneOutcome> {
+    ASSIGN_OR_RETURN(Plan * plan, v.Prepare(p, ctx, ws));
+    RETURN_IF_ERROR(v.Run(p, plan, ctx));
+    return TuneOutcome{std::string(v.name()), false};
+  };
+  if (!forced_.empty()) {
+    const CsrSpmmVariant* v = FindCsrSpmmVariant(forced_);
+    if (v == nullptr)
+      return absl::InvalidArgumentError(StrCat("spmm variant '", forced_, "' does not exist"));
+    if (!v->Supports(p)) {
+      return absl::InvalidArgumentError(
+          StrCat("spmm variant '", forced_, "' does not support this problem"));
+    }
+    return run(*v);
+  }
+  const std::string key = CsrSpmmTuneKey(device_desc_, p);
+  if (std::optional<TuneEntry> hit = db_->Lookup(key); hit.has_value()) {
+    const CsrSpmmVariant* v = FindCsrSpmmVariant(hit->variant);
+    if (v != nullptr && v->Supports(p)) {
+      absl::StatusOr<TuneOutcome> r = run(*v);
+      // A stored winner that fails here (e.g. out of workspace memory) falls
+      // back to tuning afresh rather than failing the request.
+      if (r.ok() || r.status().code() != absl::StatusCode::kUnimplemented) return r;
+    }
+  }
+
+  TuneEntry entry;
+  entry.key = key;
+  entry.created_unix_ms = NowMs();
+  std::map<std::string, Plan*> plans;
+  double best = 0;
+  const CsrSpmmVariant* winner = nullptr;
+  constexpr int kRuns = 5;
+  for (const CsrSpmmVariant* v : CsrSpmmVariants()) {
+    if (!v->Supports(p)) continue;
+    absl::StatusOr<Plan*> plan = v->Prepare(p, ctx, ws);
+    if (!plan.ok()) {
+      spdlog::debug("tuning {}: {} skipped: {}", key, v->name(), plan.status().ToString());
+      continue;
+    }
+    absl::StatusOr<double> ms = Time(*v, p, *plan, ctx, kRuns);
+    db_->AddTrials(1);
+    if (!ms.ok()) {
+      spdlog::debug("tuning {}: {} failed: {}", key, v->name(), ms.status().ToString());
+      continue;
+    }
+    entry.timings_ms[std::string(v->name())] = *ms;
+    plans[std::string(v->name())] = *plan;
+    if (winner == nullptr || *ms < best) {
+      best = *ms;
+      winner = v;
+    }
+  }
+  if (winner == nullptr) {
+    return absl::InternalError(StrCat("no spmm variant could run the problem with key ", key));
+  }
+  entry.variant = std::string(winner->name());
+  spdlog::info("tuned {}: {} ({:.4f} ms of {} candidates)", key, entry.variant, best,
+               entry.timings_ms.size());
+  if (absl::Status s = db_->Record(std::move(entry)); !s.ok()) {
+    spdlog::warn("tune database not saved: {}", s.ToString());
+  }
+  RETURN_IF_ERROR(winner->Run(p, plans[std::string(winner->name())], ctx));
+  return TuneOutcome{std::string(winner->name()), true};
+}
+
+}  // namespace sparsed::cuda

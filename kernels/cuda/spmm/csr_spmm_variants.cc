@@ -1,0 +1,154 @@
+// Our CSR SpMM variants (kernels in csr_spmm_kernels.cu) and the registry.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "csr_spmm.h"
+#include "csr_spmm_kernels.h"
+#include "cuda_check.h"
+#include "util_kernels.h"
+
+namespace sparsed::cuda {
+
+std::string_view ValueTypeName(ValueType t) {
+  switch (t) {
+    case ValueType::kF16:
+      return "f16";
+    case ValueType::kBF16:
+      return "bf16";
+    default:
+      return "f32";
+  }
+}
+
+namespace {
+
+absl::Status Launched(cudaError_t err, const char* what) { return CudaStatus(err, what); }
+
+class RowSplit final : public CsrSpmmVariant {
+ public:
+  std::string_view name() const override { return "row_split"; }
+  bool Supports(const CsrSpmmProblem&) const override { return true; }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
+                                Workspace&) const override {
+    return nullptr;
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
+    return Launched(kernels::LaunchRowSplit(p, ctx.stream), "row_split launch");
+  }
+};
+
+class WarpRow final : public CsrSpmmVariant {
+ public:
+  std::string_view name() const override { return "warp_row"; }
+  bool Supports(const CsrSpmmProblem&) const override { return true; }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
+                                Workspace&) const override {
+    return nullptr;
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
+    int lanes = 0, vectors = 0;
+    kernels::PickWarpRowShape(p, &lanes, &vectors);
+    return Launched(kernels::LaunchWarpRow(p, lanes, vectors, ctx.stream), "warp_row launch");
+  }
+};
+
+class BlockRow final : public CsrSpmmVariant {
+ public:
+  std::string_view name() const override { return "smem_block_row"; }
+  // For wide B: a block of 128 threads shares each row's entries.
+  bool Supports(const CsrSpmmProblem& p) const override { return p.n >= 128; }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
+                                Workspace&) const override {
+    return nullptr;
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
+    return Launched(kernels::LaunchBlockRow(p, ctx.stream), "smem_block_row launch");
+  }
+};
+
+struct NnzPlan : Plan {
+  int64_t chunk = 0;
+  float* partials = nullptr;
+};
+
+class NnzBalanced final : public CsrSpmmVariant {
+ public:
+  // `chunks_per_sm`: how many equal-nnz partitions per multiprocessor.
+  NnzBalanced(std::string name, int chunks_per_sm)
+      : name_(std::move(name)), chunks_per_sm_(chunks_per_sm) {}
+  std::string_view name() const override { return name_; }
+  bool Supports(const CsrSpmmProblem&) const override { return true; }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem& p, const ExecContext& ctx,
+                                Workspace& ws) const override {
+    auto plan = std::make_unique<NnzPlan>();
+    const int64_t target = std::max<int64_t>(1, p.nnz / (int64_t{ctx.num_sms} * chunks_per_sm_));
+    plan->chunk = std::clamp<int64_t>(std::bit_ceil(static_cast<uint64_t>(target)), 32, 16384);
+    ASSIGN_OR_RETURN(plan->partials,
+                     ws.AllocArray<float>(kernels::NnzBalancedPartialFloats(p, plan->chunk)));
+    return ws.Keep(std::move(plan));
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan* plan, const ExecContext& ctx) const override {
+    auto* np = static_cast<NnzPlan*>(plan);
+    int lanes = 0, vectors = 0;
+    kernels::PickWarpRowShape(p, &lanes, &vectors);
+    return Launched(kernels::LaunchNnzBalanced(p, np->chunk, lanes, np->partials, ctx.stream),
+                    "nnz_balanced launch");
+  }
+
+ private:
+  std::string name_;
+  int chunks_per_sm_;
+};
+
+}  // namespace
+
+std::vector<const CsrSpmmVariant*> CusparseSpmmVariants();  // cusparse_spmm.cc
+
+const std::vector<const CsrSpmmVariant*>& CsrSpmmVariants() {
+  static const RowSplit row_split;
+  static const WarpRow warp_row;
+  static const BlockRow block_row;
+  static const NnzBalanced nnz_balanced("nnz_balanced", 64);
+  static const NnzBalanced nnz_balanced_fine("nnz_balanced_fine", 256);
+  static const std::vector<const CsrSpmmVariant*> all = [] {
+    std::vector<const CsrSpmmVariant*> v = {&row_split, &warp_row, &block_row, &nnz_balanced,
+                                            &nnz_balanced_fine};
+    for (const CsrSpmmVariant* c : CusparseSpmmVariants()) v.push_back(c);
+    return v;
+  }();
+  return all;
+}
+
+const CsrSpmmVariant* FindCsrSpmmVariant(std::string_view name) {
+  for (const CsrSpmmVariant* v : CsrSpmmVariants()) {
+    if (v->name() == name) return v;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<RowStats> RowStatsOf(const int32_t* row_ptr, int64_t m, int64_t nnz,
+                                    const ExecContext& ctx, Workspace& ws) {
+  RowStats out;
+  if (m == 0) return out;
+  ASSIGN_OR_RETURN(void* raw, ws.Alloc(3 * 8));
+  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(raw, 0, 3 * 8, ctx.stream), "cudaMemsetAsync");
+  auto* stats = static_cast<long long*>(raw);
+  auto* sum_sq = reinterpret_cast<double*>(stats + 2);
+  CUDA_RETURN_IF_ERROR(kernels::LaunchRowStats(row_ptr, m, stats, sum_sq, ctx.stream),
+                       "row statistics launch");
+  long long host[3] = {};
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, raw, sizeof host, cudaMemcpyDeviceToHost, ctx.stream),
+                       "cudaMemcpyAsync");
+  RETURN_IF_ERROR(ws.Sync());
+  double sq = 0;
+  std::memcpy(&sq, &host[2], sizeof sq);
+  out.max_row = host[0];
+  out.empty_rows = host[1];
+  out.mean = static_cast<double>(nnz) / static_cast<double>(m);
+  out.stddev = std::sqrt(std::max(0.0, sq / static_cast<double>(m) - out.mean * out.mean));
+  return out;
+}
+
+}  // namespace sparsed::cuda
