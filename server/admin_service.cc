@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sparsed/buffer.h"
+#include "sparsed/device_memory.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/str_cat.h"
 
@@ -53,6 +54,11 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext*, const v1::StatusReque
     d->set_memory_total_bytes(g.total_bytes);
     d->set_memory_in_use_bytes(MemoryAccount::For(dev).in_use());
     d->set_active(active == dev);
+    if (active == dev) {
+      const DevicePoolStats pool = GetDevicePoolStats(dev.index);
+      d->set_pool_reserved_bytes(pool.reserved_bytes);
+      d->set_pool_used_bytes(pool.used_bytes);
+    }
     total_in_use += d->memory_in_use_bytes();
   }
   response->set_memory_in_use_bytes(total_in_use);

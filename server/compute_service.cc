@@ -43,7 +43,9 @@ absl::Status DeliverResult(ServiceContext& ctx, Tensor result, const v1::Output&
           "the result is ", result.bytes(), " bytes, more than an inline response may carry (",
           limit, "); ask for a held result (output.inline = false) and download it"));
     }
-    ASSIGN_OR_RETURN(*response->mutable_inline_(), api::ToInline(result));
+    // Inline results travel from host memory; held ones stay on the device.
+    ASSIGN_OR_RETURN(const Tensor host, MoveToDevice(std::move(result), Device::Cpu()));
+    ASSIGN_OR_RETURN(*response->mutable_inline_(), api::ToInline(host));
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
@@ -59,14 +61,16 @@ absl::Status DoSpmm(ServiceContext& ctx, const v1::SpmmRequest& req, v1::OpResul
   if (!req.output().inline_()) {
     RETURN_IF_ERROR(ctx.store.CheckNameFree(req.output().name()));
   }
-  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, req.a(), "a"));
-  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, req.b(), "b"));
+  const Device device = ctx.backend->device();
+  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, req.a(), "a", device));
+  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, req.b(), "b", device));
   TensorPtr c, bias;
   if (req.has_c()) {
-    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, req.c(), "c"));
+    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, req.c(), "c", device));
   }
   if (req.epilogue().has_bias()) {
-    ASSIGN_OR_RETURN(bias, ResolveOperand(ctx.store, req.epilogue().bias(), "epilogue.bias"));
+    ASSIGN_OR_RETURN(bias,
+                     ResolveOperand(ctx.store, req.epilogue().bias(), "epilogue.bias", device));
   }
   SpmmArgs args;
   args.a = &a->tensor;

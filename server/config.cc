@@ -106,6 +106,15 @@ const std::vector<KeyDef>& Defs() {
         StringKey("announce_file",
                   "write the bound addresses here as JSON once serving (for scripts and tests)",
                   &Config::announce_file),
+        NumberKey<int>("cuda_streams", "CUDA backend: requests computing at once on the GPU",
+                       &Config::cuda_streams, 1, 1024),
+        NumberKey<int>("cuda_max_queued",
+                       "CUDA backend: requests waiting for a stream; more get RESOURCE_EXHAUSTED",
+                       &Config::cuda_max_queued, 0),
+        StringKey("spmm_variant",
+                  "CUDA backend: run this SpMM kernel variant instead of tuning (debugging, "
+                  "benchmarks; empty = tune)",
+                  &Config::spmm_variant),
     };
     for (KeyDef& k : d) {
       std::string env = "SPARSED_", flag = "--";

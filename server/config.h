@@ -29,6 +29,9 @@ struct Config {
   int max_inflight_compute = 64;       // compute calls at once; more get RESOURCE_EXHAUSTED
   double shutdown_grace_seconds = 10;  // in-flight calls get this long on SIGTERM
   std::string announce_file;           // if set, write bound addresses here as JSON
+  int cuda_streams = 4;                // CUDA backend: requests computing at once on the GPU
+  int cuda_max_queued = 64;            // CUDA backend: requests waiting for a stream
+  std::string spmm_variant;            // CUDA backend: force this SpMM variant ("" = tune)
 };
 
 // One configurable key: its name in each form and how to set it from text.

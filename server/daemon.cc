@@ -19,6 +19,8 @@
 #include "server/service_context.h"
 #include "server/tensors_service.h"
 #include "sparsed/buffer.h"
+#include "sparsed/device.h"
+#include "sparsed/device_memory.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -38,23 +40,55 @@ struct Daemon::State {
 
 namespace {
 
-// Picks the backend for config.device. The CUDA backend is not built yet: a
-// GPU is reported by admin status but compute runs on the CPU.
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneDb* /*tune_db*/) {
-  if (config.device == "cpu") return MakeCpuBackend(config.cpu_threads);
-  const std::vector<GpuInfo> gpus = ListGpus();
-  if (config.device == "auto") {
-    if (!gpus.empty()) {
-      spdlog::warn(
-          "{} GPU(s) found ({}), but this build has no CUDA compute backend yet; "
-          "serving on the CPU",
-          gpus.size(), gpus[0].name);
-    }
+CudaBackendOptions CudaOptions(const Config& config, int device, TuneDb* tune_db) {
+  CudaBackendOptions o;
+  o.device = device;
+  o.tune_db = tune_db;
+  o.streams = config.cuda_streams;
+  o.max_queued = config.cuda_max_queued;
+  o.force_variant = config.spmm_variant;
+  return o;
+}
+
+// Picks the backend for config.device: "cpu"; "cuda:N" (that GPU or an
+// error); "auto" (cuda:0 when a GPU is visible and the CUDA backend starts,
+// else the CPU, saying why).
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneDb* tune_db) {
+  if (config.device == "cpu") {
+    spdlog::info("device = cpu: serving on the CPU backend");
     return MakeCpuBackend(config.cpu_threads);
   }
-  return absl::FailedPreconditionError(
-      StrCat("device = '", config.device, "': the CUDA compute backend is not available in ",
-             "this version (", gpus.size(), " GPU(s) visible); use --device cpu or auto"));
+  const std::vector<GpuInfo> gpus = ListGpus();
+  if (config.device == "auto") {
+    if (gpus.empty()) {
+      spdlog::info("device = auto: no GPU visible{}; serving on the CPU backend",
+                   CudaCompiledIn() ? "" : " (this build has no CUDA support)");
+      return MakeCpuBackend(config.cpu_threads);
+    }
+    absl::StatusOr<std::unique_ptr<Backend>> cuda =
+        MakeCudaBackend(CudaOptions(config, 0, tune_db));
+    if (!cuda.ok()) {
+      spdlog::warn(
+          "device = auto: {} GPU(s) visible ({}), but the CUDA backend did not start: {}; "
+          "serving on the CPU backend",
+          gpus.size(), gpus[0].name, cuda.status().ToString());
+      return MakeCpuBackend(config.cpu_threads);
+    }
+    spdlog::info("device = auto: serving on the CUDA backend on cuda:0 ({})", gpus[0].name);
+    return cuda;
+  }
+  ASSIGN_OR_RETURN(const Device device, ParseDevice(config.device));
+  if (device.is_cpu()) return MakeCpuBackend(config.cpu_threads);
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeCudaBackend(CudaOptions(config, device.index, tune_db));
+  if (!cuda.ok()) {
+    return absl::FailedPreconditionError(
+        StrCat("device = '", config.device, "': the CUDA backend cannot start there (", gpus.size(),
+               " GPU(s) visible", CudaCompiledIn() ? "" : ", no CUDA in this build",
+               "): ", cuda.status().message(), "; use --device cpu or auto"));
+  }
+  spdlog::info("device = {}: serving on the CUDA backend", config.device);
+  return cuda;
 }
 
 absl::Status WriteAnnounceFile(const std::string& path, const BoundAddresses& a) {
@@ -96,8 +130,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
 
   ASSIGN_OR_RETURN(state->metrics, ServerMetrics::Create());
-  const std::string backend_device = ctx.backend->device().ToString();
-  state->metrics->SetDeviceUsage([store = &ctx.store, backend_device] {
+  const Device active_device = ctx.backend->device();
+  const std::string backend_device = active_device.ToString();
+  state->metrics->SetDeviceUsage([store = &ctx.store, active_device, backend_device] {
     std::vector<DeviceUsage> out;
     bool has_backend = false;
     for (const HeldUsage& u : store->Usage()) {
@@ -105,6 +140,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       has_backend |= u.device == backend_device;
     }
     if (!has_backend) out.push_back({backend_device, 0, 0});
+    if (!active_device.is_cpu()) {
+      const DevicePoolStats pool = GetDevicePoolStats(active_device.index);
+      for (DeviceUsage& u : out) {
+        if (u.device != backend_device) continue;
+        u.has_pool = true;
+        u.pool_reserved_bytes = static_cast<double>(pool.reserved_bytes);
+        u.pool_used_bytes = static_cast<double>(pool.used_bytes);
+      }
+    }
     return out;
   });
 

@@ -387,6 +387,23 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
                                 {"device"}, per_device(&DeviceUsage::tensors)));
   RETURN_IF_ERROR(r.AddCallback("sparsed_tensor_bytes", "Bytes of tensor data held, by device.",
                                 MetricType::kGauge, {"device"}, per_device(&DeviceUsage::bytes)));
+  auto per_pool = [self](double DeviceUsage::*field) {
+    return [self, field] {
+      std::vector<CallbackSample> out;
+      for (const DeviceUsage& u : self->DeviceUsageNow()) {
+        if (u.has_pool) out.push_back({{u.device}, u.*field});
+      }
+      return out;
+    };
+  };
+  RETURN_IF_ERROR(r.AddCallback("sparsed_device_pool_reserved_bytes",
+                                "Bytes a CUDA device's memory pool holds from the driver.",
+                                MetricType::kGauge, {"device"},
+                                per_pool(&DeviceUsage::pool_reserved_bytes)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_device_pool_used_bytes",
+                                "Bytes of a CUDA device's memory pool handed out to allocations.",
+                                MetricType::kGauge, {"device"},
+                                per_pool(&DeviceUsage::pool_used_bytes)));
 
   // Each process metric reads /proc at scrape time; on failure it is omitted.
   auto process = [](double ProcessStats::*field) {

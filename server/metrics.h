@@ -201,6 +201,11 @@ struct DeviceUsage {
   std::string device;  // e.g. "cpu", "cuda:0"
   double tensors = 0;
   double bytes = 0;
+  // The memory pool of a CUDA device: bytes reserved from the driver and
+  // handed out to allocations. Reported only when has_pool (CUDA devices).
+  bool has_pool = false;
+  double pool_reserved_bytes = 0;
+  double pool_used_bytes = 0;
 };
 using DeviceUsageFn = std::function<std::vector<DeviceUsage>()>;
 
@@ -213,6 +218,7 @@ inline constexpr std::string_view kSparsedVersion = "unknown";
 // Owns a registry with the sparsed_* families:
 //   sparsed_requests_total{method,code}, sparsed_request_duration_seconds{method},
 //   sparsed_tensors{device}, sparsed_tensor_bytes{device},
+//   sparsed_device_pool_{reserved,used}_bytes{device} (CUDA devices only),
 //   sparsed_process_{resident,virtual}_memory_bytes, sparsed_process_cpu_seconds_total,
 //   sparsed_process_start_time_seconds, sparsed_build_info{version}.
 class ServerMetrics {
@@ -223,7 +229,8 @@ class ServerMetrics {
       std::string_view version = kSparsedVersion);
   explicit ServerMetrics(Passkey) {}
 
-  // Source for sparsed_tensors / sparsed_tensor_bytes; may be set (or
+  // Source for sparsed_tensors / sparsed_tensor_bytes (and the device pool
+  // gauges for entries with has_pool); may be set (or
   // replaced) at any time. Called on every scrape, without locks held here.
   void SetDeviceUsage(DeviceUsageFn fn);
 

@@ -22,17 +22,30 @@ absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const v1::TensorRef&
   return absl::InvalidArgumentError(StrCat(field, " names no tensor (set id or name)"));
 }
 
+absl::StatusOr<Tensor> MoveToDevice(Tensor t, const Device& device) {
+  if (t.device() == device) return t;
+  return t.CopyTo(device);
+}
+
 absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const v1::Operand& operand,
-                                         std::string_view field) {
+                                         std::string_view field, const Device& device) {
   switch (operand.src_case()) {
-    case v1::Operand::kRef:
-      return Resolve(store, operand.ref(), StrCat(field, ".ref"));
+    case v1::Operand::kRef: {
+      const std::string ref_field = StrCat(field, ".ref");
+      ASSIGN_OR_RETURN(TensorPtr held, Resolve(store, operand.ref(), ref_field));
+      if (held->tensor.device() != device) {
+        return absl::InvalidArgumentError(StrCat(
+            ref_field, ": tensor ", held->id, " is held on ", held->tensor.device().ToString(),
+            " but the backend computes on ", device.ToString()));
+      }
+      return held;
+    }
     case v1::Operand::kInline: {
       const std::string inline_field = StrCat(field, ".inline");
       ASSIGN_OR_RETURN(Tensor t, api::FromInline(operand.inline_(), inline_field));
       RETURN_IF_ERROR(ValidateTensor(t, {}, inline_field));
       auto entry = std::make_shared<StoredTensor>();
-      entry->tensor = std::move(t);
+      ASSIGN_OR_RETURN(entry->tensor, MoveToDevice(std::move(t), device));
       return TensorPtr(std::move(entry));
     }
     case v1::Operand::SRC_NOT_SET:

@@ -8,6 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/tensor_store.h"
+#include "sparsed/device.h"
+#include "sparsed/tensor.h"
 #include "sparsed/v1/compute.pb.h"
 #include "sparsed/v1/tensor.pb.h"
 
@@ -19,10 +21,16 @@ absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const v1::TensorRef&
                                   std::string_view field);
 
 // A held tensor (by reference) or an inline one, validated (description,
-// component sizes and contents) under `field`. Inline tensors are wrapped in a
-// StoredTensor that is not in the store.
+// component sizes and contents) under `field`, on `device` (the backend's).
+// Inline tensors are validated on the host, copied to `device` and wrapped in
+// a StoredTensor that is not in the store. A held tensor on another device is
+// INVALID_ARGUMENT naming `field` and both devices.
 absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const v1::Operand& operand,
-                                         std::string_view field);
+                                         std::string_view field, const Device& device);
+
+// `t` itself when it is on `device`, else a copy there (RESOURCE_EXHAUSTED
+// when it does not fit).
+absl::StatusOr<Tensor> MoveToDevice(Tensor t, const Device& device);
 
 v1::TensorInfo DescribeTensor(const StoredTensor& t);
 

@@ -3,12 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
+#include <string>
 #include <vector>
 
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "sparsed/api/proto_convert.h"
+#include "sparsed/device_memory.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -16,8 +17,8 @@
 namespace sparsed::server {
 namespace {
 
-// Validates and optionally canonicalises a freshly received tensor, then
-// stores it.
+// Validates and optionally canonicalises (on the host) a freshly received
+// tensor, moves it to the backend's device and stores it.
 absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum,
                                 const std::string& name,
                                 const google::protobuf::Map<std::string, std::string>& labels,
@@ -28,10 +29,12 @@ absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum
   if (sort_and_sum) {
     ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
   }
+  ASSIGN_OR_RETURN(t, MoveToDevice(std::move(t), ctx.backend->device()));
   return ctx.store.Insert(std::move(t), name, ToStdMap(labels));
 }
 
-// Receives the chunks of an upload straight into the tensor's buffers.
+// Receives the chunks of an upload straight into the tensor's buffers, which
+// may be in host or device memory (each chunk is copied to its offset).
 absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t) {
   const std::vector<ComponentSpec>& specs = t.specs();
   std::vector<int64_t> received(specs.size(), 0);
@@ -65,8 +68,9 @@ absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor
                                                specs[k].name, "' of ", specs[k].bytes(), " bytes"));
     }
     if (len > 0) {
-      std::memcpy(static_cast<char*>(t.component(specs[k].name)->data()) + received[k],
-                  chunk.data().data(), len);
+      Buffer* buf = t.component(specs[k].name);
+      RETURN_IF_ERROR(CopyBytes(static_cast<char*>(buf->data()) + received[k], buf->device(),
+                                chunk.data().data(), Device::Cpu(), len));
     }
     received[k] += len;
   }
@@ -94,8 +98,11 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
   RETURN_IF_ERROR(ctx.store.CheckNameFree(header.name()));
   const TensorDesc desc = api::FromProto(header.desc());
   RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
-  // Sizes are known sane now; reserve the memory once and fill it in place.
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc));
+  // Sizes are known sane now; reserve the memory once and fill it in place:
+  // on the backend's device, or on the host when it is to be canonicalised
+  // there first (Admit then copies the result to the device).
+  const Device device = header.sort_and_sum_duplicates() ? Device::Cpu() : ctx.backend->device();
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc, device));
   RETURN_IF_ERROR(ReceiveChunks(reader, t));
   return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(), header.labels(),
                "upload");
@@ -130,14 +137,25 @@ grpc::Status TensorsService::Download(grpc::ServerContext* context,
   *msg.mutable_header() = DescribeTensor(*t);
   if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   for (const ComponentSpec& spec : t->tensor.specs()) {
-    const char* data = static_cast<const char*>(t->tensor.component(spec.name)->data());
+    const Buffer* buf = t->tensor.component(spec.name);
+    const char* data = static_cast<const char*>(buf->data());
     for (int64_t off = 0; off < spec.bytes(); off += chunk_bytes) {
       if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
       v1::DownloadResponse part;
       v1::Chunk* c = part.mutable_chunk();
       c->set_component(spec.name);
       c->set_offset(off);
-      c->set_data(data + off, std::min(chunk_bytes, spec.bytes() - off));
+      const int64_t len = std::min(chunk_bytes, spec.bytes() - off);
+      if (buf->device().is_cpu()) {
+        c->set_data(data + off, len);
+      } else {
+        // The message's own bytes are the host staging buffer: one chunk
+        // (at most chunk_bytes) is on the host at a time, never the tensor.
+        std::string* staged = c->mutable_data();
+        staged->resize(static_cast<size_t>(len));
+        absl::Status s = CopyBytes(staged->data(), Device::Cpu(), data + off, buf->device(), len);
+        if (!s.ok()) return ToGrpc(s);
+      }
       if (!writer->Write(part)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       }

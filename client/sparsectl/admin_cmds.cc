@@ -38,6 +38,11 @@ absl::Status RunStatus(Context& ctx) {
         HumanBytes(d.memory_in_use_bytes()),
         d.memory_total_bytes() > 0 ? HumanBytes(d.memory_total_bytes()) : std::string("?"),
         d.active() ? "  [active]" : "");
+    if (d.pool_reserved_bytes() > 0) {
+      std::cout << absl::StrFormat("  %-8s memory pool: %s reserved, %s used\n", "",
+                                   HumanBytes(d.pool_reserved_bytes()),
+                                   HumanBytes(d.pool_used_bytes()));
+    }
   }
   std::cout.flush();
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -77,6 +78,10 @@ void DeviceFree(int device, void* ptr) {
 absl::Status CopyBytes(void* dst, const Device& dst_device, const void* src,
                        const Device& src_device, int64_t bytes) {
   if (bytes == 0) return absl::OkStatus();
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, static_cast<size_t>(bytes));
+    return absl::OkStatus();
+  }
   if (!dst_device.is_cpu()) {
     CUDA_RETURN_IF_ERROR(cudaSetDevice(dst_device.index), "cudaSetDevice");
   } else if (!src_device.is_cpu()) {

@@ -18,6 +18,17 @@
 
 namespace sparsed::testing {
 
+namespace {
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : std::string(fallback);
+}
+}  // namespace
+
+std::string DaemonBinary() { return EnvOr("SPARSED_DAEMON_BIN", SPARSED_BIN); }
+std::string TestDevice() { return EnvOr("SPARSED_TEST_DEVICE", "cpu"); }
+std::string TestDataDir() { return EnvOr("SPARSED_TEST_DATA", SPARSED_TEST_DATA); }
+
 DaemonProcess::DaemonProcess(DaemonProcess&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
       dir_(std::move(o.dir_)),
@@ -40,9 +51,9 @@ absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string
   d.log_ = d.dir_ + "/sparsed.log";
   const std::string announce = d.dir_ + "/announce.json";
   std::vector<std::string> args = {
-      SPARSED_BIN, "--listen",    "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-      "--device",  "cpu",         "--data-dir",  d.dir_ + "/data",   "--announce-file",
-      announce,    "--log-level", "debug"};
+      DaemonBinary(), "--listen",    "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+      "--device",     TestDevice(),  "--data-dir",  d.dir_ + "/data",   "--announce-file",
+      announce,       "--log-level", "debug"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

@@ -11,10 +11,18 @@
 
 namespace sparsed::testing {
 
+// $SPARSED_DAEMON_BIN, else the sparsed built with this test (SPARSED_BIN).
+std::string DaemonBinary();
+// $SPARSED_TEST_DEVICE ("cpu", "auto", "cuda:0", ...), else "cpu".
+std::string TestDevice();
+// $SPARSED_TEST_DATA, else the source tree's tests/data (SPARSED_TEST_DATA).
+std::string TestDataDir();
+
 class DaemonProcess {
  public:
-  // Starts SPARSED_BIN with --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0
-  // --device cpu, a fresh data dir and `extra_args`; waits until it serves.
+  // Starts the daemon (DaemonBinary()) with --listen 127.0.0.1:0
+  // --metrics-listen 127.0.0.1:0 --device TestDevice(), a fresh data dir and
+  // `extra_args`; waits until it serves.
   static absl::StatusOr<DaemonProcess> Start(const std::vector<std::string>& extra_args = {});
 
   DaemonProcess(DaemonProcess&& o) noexcept;

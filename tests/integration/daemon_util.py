@@ -1,4 +1,9 @@
-"""Starts the real sparsed on 127.0.0.1 with ephemeral ports for Python tests."""
+"""Starts the real sparsed on 127.0.0.1 with ephemeral ports for Python tests.
+
+Environment (for running the tests against a bundled daemon on a GPU machine):
+  SPARSED_DAEMON_BIN   the daemon binary to start instead of the one given
+  SPARSED_TEST_DEVICE  its --device (default "cpu")
+"""
 
 import json
 import os
@@ -9,15 +14,30 @@ import tempfile
 import time
 
 
+def test_device():
+    """--device for the daemon under test: $SPARSED_TEST_DEVICE, else "cpu"."""
+    return os.environ.get("SPARSED_TEST_DEVICE") or "cpu"
+
+
+def expected_backend():
+    """The backend the daemon must report ("cpu" or "cuda"); None for "auto"."""
+    device = test_device()
+    if device == "auto":
+        return None
+    return "cpu" if device == "cpu" else "cuda"
+
+
 class Daemon:
     def __init__(self, binary, extra_args=()):
+        binary = os.environ.get("SPARSED_DAEMON_BIN") or binary
+        self.device = test_device()
         self.dir = tempfile.mkdtemp(prefix="sparsed-pytest-")
         announce = os.path.join(self.dir, "announce.json")
         self.log_path = os.path.join(self.dir, "sparsed.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-             "--device", "cpu", "--data-dir", os.path.join(self.dir, "data"),
+             "--device", self.device, "--data-dir", os.path.join(self.dir, "data"),
              "--announce-file", announce, "--log-level", "debug", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30

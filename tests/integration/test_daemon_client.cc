@@ -23,6 +23,9 @@ namespace {
 using client::Client;
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TestDataDir;
+using testing::TestDevice;
 
 // A dense row-major matrix in double, the reference representation.
 struct Dense {
@@ -87,6 +90,23 @@ void ExpectClose(const Tensor& got, const Dense& want) {
   }
 }
 
+// The device the daemon under test computes on, from GetStatus; checked
+// against SPARSED_TEST_DEVICE unless that is "auto".
+std::string ActiveDevice(Client& client) {
+  auto st = client.GetStatus();
+  EXPECT_TRUE(st.ok()) << st.status();
+  if (!st.ok()) return "";
+  std::string active;
+  for (const v1::DeviceInfo& d : st->devices()) {
+    if (d.active()) {
+      EXPECT_TRUE(active.empty()) << "two active devices: " << active << ", " << d.name();
+      active = d.name();
+    }
+  }
+  if (TestDevice() != "auto") EXPECT_EQ(active, TestDevice());
+  return active;
+}
+
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -119,7 +139,7 @@ class DaemonTest : public ::testing::Test {
 };
 
 TEST_F(DaemonTest, RealMatrixUploadSpmmWithEpilogueDownload) {
-  auto coo = io::ReadMatrixMarket(std::string(SPARSED_TEST_DATA) + "/bcsstk13.mtx");
+  auto coo = io::ReadMatrixMarket(TestDataDir() + "/bcsstk13.mtx");
   ASSERT_TRUE(coo.ok()) << coo.status();
   const Dense a = DensifyCoo(*coo);
   auto csr = Convert(*coo, Format::kCsr);
@@ -250,7 +270,8 @@ TEST_F(DaemonTest, MalformedTensorsAreRejectedAndTheDaemonKeepsServing) {
 
   auto status = client_->GetStatus();
   ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(status->backend(), "cpu");
+  const std::string active = ActiveDevice(*client_);
+  EXPECT_EQ(status->backend(), active == "cpu" ? "cpu" : "cuda");
   EXPECT_EQ(status->tensor_count(), 0);
 }
 
@@ -263,6 +284,8 @@ TEST_F(DaemonTest, NamesListInfoDeleteAndMemoryAccounting) {
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   auto second = client_->Upload(t, {.name = "w2"});
   ASSERT_TRUE(second.ok());
+  // Held tensors live where the backend computes.
+  EXPECT_EQ(first->device(), ActiveDevice(*client_));
 
   auto list = client_->List("w");
   ASSERT_TRUE(list.ok());
@@ -300,7 +323,14 @@ TEST_F(DaemonTest, MetricsCountRequestsAndPassPromtool) {
   EXPECT_THAT(body, HasSubstr("NOT_FOUND"));
   EXPECT_THAT(body, HasSubstr("sparsed_request_duration_seconds_bucket"));
   EXPECT_THAT(body, HasSubstr("sparsed_process_resident_memory_bytes"));
-  EXPECT_THAT(body, HasSubstr("sparsed_tensor_bytes{device=\"cpu\"}"));
+  const std::string active = ActiveDevice(*client_);
+  EXPECT_THAT(body, HasSubstr("sparsed_tensor_bytes{device=\"" + active + "\"}"));
+  if (active == "cpu") {
+    EXPECT_THAT(body, Not(HasSubstr("sparsed_device_pool_")));
+  } else {
+    EXPECT_THAT(body, HasSubstr("sparsed_device_pool_reserved_bytes{device=\"" + active + "\"}"));
+    EXPECT_THAT(body, HasSubstr("sparsed_device_pool_used_bytes{device=\"" + active + "\"}"));
+  }
 
   if (std::ifstream("/usr/bin/promtool")) {
     const std::string path = ::testing::TempDir() + "/metrics.txt";
@@ -392,6 +422,89 @@ TEST_F(DaemonTest, OneGibibyteTensorRoundTripsWithoutExtraCopies) {
   // two copies.
   const int64_t grew = *daemon_->PeakRssBytes() - rss_before;
   EXPECT_LT(grew, numel * 4 + (256 << 20)) << "peak RSS grew by " << grew << " bytes";
+}
+
+}  // namespace
+}  // namespace sparsed
+
+namespace sparsed {
+namespace {
+
+// CSR [rows, cols] with one 1.0 per row, at column r % cols; dense reference too.
+Tensor OnePerRowCsr(int64_t rows, int64_t cols, Dense* ref) {
+  TensorDesc desc{Format::kCsr, DType::kF32, DType::kI32, {rows, cols}, rows};
+  Tensor t = *Tensor::Allocate(desc);
+  auto rp = t.data<int32_t>("row_ptr");
+  auto ci = t.data<int32_t>("col_idx");
+  auto v = t.data<float>("values");
+  *ref = Dense{rows, cols, std::vector<double>(rows * cols, 0.0)};
+  for (int64_t r = 0; r <= rows; ++r) rp[r] = static_cast<int32_t>(r);
+  for (int64_t r = 0; r < rows; ++r) {
+    ci[r] = static_cast<int32_t>(r % cols);
+    v[r] = 1.0f;
+    ref->at(r, r % cols) = 1.0;
+  }
+  return t;
+}
+
+TEST(DaemonMemoryTest, OverTheLimitFailsOnlyThatRequestAndTheDaemonKeepsServing) {
+  // The limit applies to the backend's device (host or GPU).
+  auto d = DaemonProcess::Start({"--memory-limit-bytes", "100000"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto connected = Client::Connect(d->grpc_address(), {.connect_timeout_seconds = 10});
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  Client& client = **connected;
+  constexpr auto kExhausted = absl::StatusCode::kResourceExhausted;
+
+  Dense w, a, a_small;
+  Tensor wt = DenseTensor(100, 150, 3, &w);  // 60000 bytes
+  ASSERT_TRUE(client.Upload(wt, {.name = "w"}).ok());
+  ASSERT_TRUE(client.Upload(OnePerRowCsr(400, 100, &a), {.name = "a"}).ok());  // 4804 bytes
+  ASSERT_TRUE(client.Upload(OnePerRowCsr(10, 100, &a_small), {.name = "a_small"}).ok());
+
+  // A second copy of w does not fit: by upload or by create.
+  auto again = client.Upload(wt);
+  EXPECT_EQ(again.status().code(), kExhausted) << again.status();
+  v1::CreateRequest create;
+  *create.mutable_tensor() = *client::ToInline(wt);
+  auto created = client.Create(create);
+  EXPECT_EQ(created.status().code(), kExhausted) << created.status();
+
+  // Nor does a 240000-byte result, held or inline.
+  v1::SpmmRequest big;
+  big.mutable_a()->mutable_ref()->set_name("a");
+  big.mutable_b()->mutable_ref()->set_name("w");
+  auto held = client.Spmm(big);
+  EXPECT_EQ(held.status().code(), kExhausted) << held.status();
+  big.mutable_output()->set_inline_(true);
+  auto inl = client.Spmm(big);
+  EXPECT_EQ(inl.status().code(), kExhausted) << inl.status();
+
+  // A small product still computes, correctly, on whatever device serves.
+  v1::SpmmRequest small;
+  small.mutable_a()->mutable_ref()->set_name("a_small");
+  small.mutable_b()->mutable_ref()->set_name("w");
+  small.mutable_output()->set_inline_(true);
+  auto ok = client.Spmm(small);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  auto result = client::FromInline(ok->inline_());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ExpectClose(*result, Multiply(a_small, w));
+
+  // Freeing w makes room again.
+  v1::TensorRef w_ref;
+  w_ref.set_name("w");
+  ASSERT_TRUE(client.Delete(w_ref).ok());
+  auto after = client.Upload(wt);
+  EXPECT_TRUE(after.ok()) << after.status();
+  auto status = client.GetStatus();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->tensor_count(), 3);
+
+  connected->reset();  // close the channel before SIGTERM (see DaemonTest::TearDown)
+  auto exit_status = d->Stop(SIGTERM);
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 sys.path.insert(0, HERE)
 
 import sparsed_client as sc  # noqa: E402
-from daemon_util import Daemon  # noqa: E402
+from daemon_util import Daemon, expected_backend  # noqa: E402
 
 ARGS = None
 
@@ -99,7 +99,11 @@ class PythonClientTest(unittest.TestCase):
             self.client.info("no-such-tensor")
         self.assertEqual(err.exception.code(), grpc.StatusCode.NOT_FOUND)
         status = self.client.status()
-        self.assertEqual(status.backend, "cpu")
+        if expected_backend() is not None:
+            self.assertEqual(status.backend, expected_backend())
+        active = [d.name for d in status.devices if d.active]
+        self.assertEqual(len(active), 1, status)
+        self.assertEqual(status.backend, "cpu" if active[0] == "cpu" else "cuda")
 
     def test_unsorted_duplicates_summed_on_request(self):
         coo = scipy.sparse.coo_matrix((np.array([1, 2, 3, 4], np.float32),

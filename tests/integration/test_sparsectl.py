@@ -16,7 +16,7 @@ import scipy.sparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon_util import Daemon  # noqa: E402
+from daemon_util import Daemon, expected_backend  # noqa: E402
 
 ARGS = None
 ID = re.compile(r"t-[0-9a-f]{16}")
@@ -107,6 +107,11 @@ class SparsectlTest(unittest.TestCase):
     def test_status(self):
         out = self.ctl("status").stdout
         self.assertIn("cpu", out)
+        backend = re.search(r"^backend:\s+(\S+)$", out, re.M)
+        self.assertIsNotNone(backend, out)
+        if expected_backend() is not None:
+            self.assertEqual(backend.group(1), expected_backend(), out)
+        self.assertRegex(out, r"\[active\]", out)
 
     def test_errors_are_clear_and_nonzero(self):
         p = self.ctl("info", "no-such-name", ok=False)

@@ -42,6 +42,9 @@ void ExpectSameConfig(const Config& got, const Config& want) {
   EXPECT_EQ(got.max_inflight_compute, want.max_inflight_compute) << "max_inflight_compute";
   EXPECT_EQ(got.shutdown_grace_seconds, want.shutdown_grace_seconds) << "shutdown_grace_seconds";
   EXPECT_EQ(got.announce_file, want.announce_file) << "announce_file";
+  EXPECT_EQ(got.cuda_streams, want.cuda_streams) << "cuda_streams";
+  EXPECT_EQ(got.cuda_max_queued, want.cuda_max_queued) << "cuda_max_queued";
+  EXPECT_EQ(got.spmm_variant, want.spmm_variant) << "spmm_variant";
 }
 
 std::string ReadFile(const std::string& path) {
@@ -82,6 +85,9 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.max_inflight_compute, 64);
   EXPECT_EQ(c.shutdown_grace_seconds, 10.0);
   EXPECT_EQ(c.announce_file, "");
+  EXPECT_EQ(c.cuda_streams, 4);
+  EXPECT_EQ(c.cuda_max_queued, 64);
+  EXPECT_EQ(c.spmm_variant, "");
   EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
 }
 
@@ -94,13 +100,58 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 12u);
+  EXPECT_EQ(by_json.size(), 15u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
   ASSERT_TRUE(by_json.contains("shutdown_grace_seconds"));
   EXPECT_EQ(by_json["shutdown_grace_seconds"].env, "SPARSED_SHUTDOWN_GRACE_SECONDS");
   EXPECT_EQ(by_json["shutdown_grace_seconds"].flag, "--shutdown-grace-seconds");
+  ASSERT_TRUE(by_json.contains("cuda_streams"));
+  EXPECT_EQ(by_json["cuda_streams"].env, "SPARSED_CUDA_STREAMS");
+  EXPECT_EQ(by_json["cuda_streams"].flag, "--cuda-streams");
+  ASSERT_TRUE(by_json.contains("cuda_max_queued"));
+  EXPECT_EQ(by_json["cuda_max_queued"].env, "SPARSED_CUDA_MAX_QUEUED");
+  EXPECT_EQ(by_json["cuda_max_queued"].flag, "--cuda-max-queued");
+  ASSERT_TRUE(by_json.contains("spmm_variant"));
+  EXPECT_EQ(by_json["spmm_variant"].env, "SPARSED_SPMM_VARIANT");
+  EXPECT_EQ(by_json["spmm_variant"].flag, "--spmm-variant");
+}
+
+TEST(ConfigTest, CudaKeysInEveryForm) {
+  Config c;
+  absl::Status s = ApplyConfigJson(
+      c, R"({"cuda_streams": 8, "cuda_max_queued": 0, "spmm_variant": "csr_warp"})", "f.json");
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.cuda_streams, 8);
+  EXPECT_EQ(c.cuda_max_queued, 0);  // no queue: busy streams refuse at once
+  EXPECT_EQ(c.spmm_variant, "csr_warp");
+
+  FakeEnv env;
+  env.vars = {{"SPARSED_CUDA_STREAMS", "2"},
+              {"SPARSED_CUDA_MAX_QUEUED", "500"},
+              {"SPARSED_SPMM_VARIANT", ""}};
+  ASSERT_TRUE(ApplyConfigEnv(c, env.Fn()).ok());
+  EXPECT_EQ(c.cuda_streams, 2);
+  EXPECT_EQ(c.cuda_max_queued, 500);
+  EXPECT_EQ(c.spmm_variant, "");  // set-but-empty goes back to tuning
+
+  s = ApplyConfigFlags(c, {{"cuda_streams", "16"}, {"spmm_variant", "coo_atomic"}});
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.cuda_streams, 16);
+  EXPECT_EQ(c.spmm_variant, "coo_atomic");
+
+  EXPECT_INVALID(ApplyConfigJson(c, R"({"cuda_streams": 0})", "f.json"), HasSubstr("cuda_streams"),
+                 HasSubstr("'0'"), HasSubstr("minimum"));
+  EXPECT_INVALID(ApplyConfigFlags(c, {{"cuda_streams", "5000"}}), HasSubstr("--cuda-streams"),
+                 HasSubstr("'5000'"), HasSubstr("maximum"));
+  EXPECT_INVALID(ApplyConfigFlags(c, {{"cuda_max_queued", "-1"}}), HasSubstr("--cuda-max-queued"),
+                 HasSubstr("'-1'"));
+  EXPECT_INVALID(ApplyConfigJson(c, R"({"spmm_variant": 3})", "f.json"), HasSubstr("spmm_variant"));
+  EXPECT_EQ(c.cuda_streams, 16);
+  EXPECT_EQ(c.cuda_max_queued, 500);
+  EXPECT_EQ(c.spmm_variant, "coo_atomic");
+  EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
 }
 
 TEST(ConfigJsonTest, SetsEveryValueType) {

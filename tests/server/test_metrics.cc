@@ -325,11 +325,42 @@ TEST(ServerMetricsTest, RecordsRequestsAndDeviceUsage) {
   EXPECT_THAT(text, HasSubstr("# TYPE sparsed_request_duration_seconds histogram\n"));
 }
 
+TEST(ServerMetricsTest, DevicePoolGaugesOnlyForDevicesWithAPool) {
+  auto m = ServerMetrics::Create();
+  ASSERT_TRUE(m.ok());
+  DeviceUsage gpu{"cuda:0", 2, 3000};
+  gpu.has_pool = true;
+  gpu.pool_reserved_bytes = 33554432;
+  gpu.pool_used_bytes = 3072;
+  int calls = 0;
+  (*m)->SetDeviceUsage([&] {
+    ++calls;
+    return std::vector<DeviceUsage>{{"cpu", 1, 100}, gpu};
+  });
+  std::string text = (*m)->Render();
+  EXPECT_GT(calls, 0);
+  auto s = ParseSamples(text);
+  EXPECT_EQ(s.at(R"(sparsed_device_pool_reserved_bytes{device="cuda:0"})"), 33554432);
+  EXPECT_EQ(s.at(R"(sparsed_device_pool_used_bytes{device="cuda:0"})"), 3072);
+  EXPECT_EQ(s.at(R"(sparsed_tensor_bytes{device="cuda:0"})"), 3000);
+  EXPECT_FALSE(s.contains(R"(sparsed_device_pool_reserved_bytes{device="cpu"})"));
+  EXPECT_FALSE(s.contains(R"(sparsed_device_pool_used_bytes{device="cpu"})"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_device_pool_reserved_bytes gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_device_pool_used_bytes gauge\n"));
+
+  // A CPU-only daemon has no pool: the families are left out entirely.
+  (*m)->SetDeviceUsage([] { return std::vector<DeviceUsage>{{"cpu", 1, 100}}; });
+  text = (*m)->Render();
+  EXPECT_THAT(text, Not(HasSubstr("sparsed_device_pool")));
+  EXPECT_EQ(ParseSamples(text).at(R"(sparsed_tensor_bytes{device="cpu"})"), 100);
+}
+
 TEST(ServerMetricsTest, NoDeviceSeriesBeforeUsageIsSet) {
   auto m = ServerMetrics::Create();
   ASSERT_TRUE(m.ok());
   std::string text = (*m)->Render();
   EXPECT_THAT(text, Not(HasSubstr("sparsed_tensors{")));
+  EXPECT_THAT(text, Not(HasSubstr("sparsed_device_pool")));
   EXPECT_THAT(text, HasSubstr("sparsed_build_info{version=\"" + std::string(kSparsedVersion)));
 }
 
@@ -392,10 +423,16 @@ TEST(PromtoolTest, FullOutputPassesCheckMetrics) {
   (*m)->RecordRequest("/sparsed.v1.Tensors/Upload", "NOT_FOUND", 120);
   (*m)->RecordRequest("/odd\"method\\with\nstuff", "UNKNOWN", 0.2);
   (*m)->SetDeviceUsage([] {
-    return std::vector<DeviceUsage>{{"cpu", 2, 2048}, {"cuda\"0\\", 1, 512}};
+    DeviceUsage gpu{"cuda:0", 3, 4096};
+    gpu.has_pool = true;
+    gpu.pool_reserved_bytes = 1 << 25;
+    gpu.pool_used_bytes = 4096;
+    return std::vector<DeviceUsage>{{"cpu", 2, 2048}, {"cuda\"0\\", 1, 512}, gpu};
   });
   std::string text = (*m)->Render();
   ASSERT_THAT(text, HasSubstr(R"(method="/odd\"method\\with\nstuff")"));
+  ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_reserved_bytes{device="cuda:0"} 33554432)"));
+  ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_used_bytes{device="cuda:0"} 4096)"));
 
   const std::filesystem::path file = std::filesystem::temp_directory_path() /
                                      ("sparsed_metrics_" + std::to_string(::getpid()) + ".txt");

@@ -19,7 +19,7 @@ absl::StatusOr<void*> DeviceAllocate(int device, int64_t bytes);
 void DeviceFree(int device, void* p);
 
 // Copies `bytes` from src to dst, each on the host or a CUDA device; returns
-// when the copy is complete.
+// when the copy is complete. Host to host is a plain memcpy (also without CUDA).
 absl::Status CopyBytes(void* dst, const Device& dst_device, const void* src,
                        const Device& src_device, int64_t bytes);
 
