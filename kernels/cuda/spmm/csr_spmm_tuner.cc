@@ -78,14 +78,13 @@ absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const Exe
     return TuneOutcome{std::string(v.name()), false};
   };
   if (!forced_.empty()) {
+    // A forced variant that cannot take this problem (e.g. a wide-B kernel on
+    // a narrow B) falls through to the tuned choice.
     const CsrSpmmVariant* v = FindCsrSpmmVariant(forced_);
-    if (v == nullptr)
-      return absl::InvalidArgumentError(StrCat("spmm variant '", forced_, "' does not exist"));
-    if (!v->Supports(p)) {
-      return absl::InvalidArgumentError(
-          StrCat("spmm variant '", forced_, "' does not support this problem"));
+    if (v != nullptr && v->Supports(p)) {
+      absl::StatusOr<TuneOutcome> r = run(*v);
+      if (r.ok() || r.status().code() != absl::StatusCode::kUnimplemented) return r;
     }
-    return run(*v);
   }
   const std::string key = CsrSpmmTuneKey(device_desc_, p);
   if (std::optional<TuneEntry> hit = db_->Lookup(key); hit.has_value()) {

@@ -30,7 +30,7 @@ struct CudaBackendOptions {
   TuneDb* tune_db = nullptr;    // not owned; nullptr tunes without remembering
   int streams = 4;              // requests computing at once on the device
   int max_queued = 64;          // requests waiting for a stream; more get RESOURCE_EXHAUSTED
-  std::string force_variant;    // run this SpMM variant instead of tuning ("" = tune)
+  std::string force_variant;    // use this SpMM variant where it applies ("" = tune)
   bool poison_outputs = false;  // fill outputs with NaN before computing (tests)
 };
 
