@@ -1,4 +1,4 @@
-// sparsed.v1.Admin: daemon status.
+// sparsed.v1.Admin: daemon status and the tune database.
 #pragma once
 
 #include "server/service_context.h"
@@ -12,6 +12,16 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,
                          v1::StatusResponse* response) override;
+
+  // The tune database; FAILED_PRECONDITION when the daemon has none.
+  grpc::Status ListTune(grpc::ServerContext* context, const v1::ListTuneRequest* request,
+                        v1::ListTuneResponse* response) override;
+  grpc::Status ExportTune(grpc::ServerContext* context, const v1::ExportTuneRequest* request,
+                          v1::ExportTuneResponse* response) override;
+  grpc::Status ImportTune(grpc::ServerContext* context, const v1::ImportTuneRequest* request,
+                          v1::ImportTuneResponse* response) override;
+  grpc::Status ClearTune(grpc::ServerContext* context, const v1::ClearTuneRequest* request,
+                         v1::ClearTuneResponse* response) override;
 
  private:
   ServiceContext& ctx_;

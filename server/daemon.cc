@@ -152,6 +152,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     return out;
   });
 
+  state->metrics->SetTuneStats([db = ctx.tune_db.get()] {
+    return TuneStats{.entries = static_cast<double>(db->size()),
+                     .hits = static_cast<double>(db->hits()),
+                     .misses = static_cast<double>(db->misses()),
+                     .trials = static_cast<double>(db->trials())};
+  });
+
   state->tensors = std::make_unique<TensorsService>(ctx);
   state->compute = std::make_unique<ComputeService>(ctx);
   state->admin = std::make_unique<AdminService>(ctx);

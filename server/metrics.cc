@@ -405,6 +405,26 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
                                 MetricType::kGauge, {"device"},
                                 per_pool(&DeviceUsage::pool_used_bytes)));
 
+  // The tune database, read at scrape time; absent until SetTuneStats.
+  auto tune = [self](double TuneStats::*field) {
+    return [self, field]() -> std::vector<CallbackSample> {
+      std::optional<TuneStats> t = self->TuneStatsNow();
+      if (!t) return {};
+      return {{{}, (*t).*field}};
+    };
+  };
+  RETURN_IF_ERROR(r.AddCallback("sparsed_tune_trials_total",
+                                "Kernel variant timings run by the autotuner.",
+                                MetricType::kCounter, {}, tune(&TuneStats::trials)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_tune_db_hits_total",
+                                "Tune database lookups that found a tuned variant.",
+                                MetricType::kCounter, {}, tune(&TuneStats::hits)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_tune_db_misses_total",
+                                "Tune database lookups that found no entry.", MetricType::kCounter,
+                                {}, tune(&TuneStats::misses)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_tune_db_entries", "Entries in the tune database.",
+                                MetricType::kGauge, {}, tune(&TuneStats::entries)));
+
   // Each process metric reads /proc at scrape time; on failure it is omitted.
   auto process = [](double ProcessStats::*field) {
     return [field]() -> std::vector<CallbackSample> {
@@ -442,6 +462,21 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
 void ServerMetrics::SetDeviceUsage(DeviceUsageFn fn) {
   std::lock_guard<std::mutex> lock(usage_mu_);
   usage_fn_ = std::move(fn);
+}
+
+void ServerMetrics::SetTuneStats(TuneStatsFn fn) {
+  std::lock_guard<std::mutex> lock(usage_mu_);
+  tune_fn_ = std::move(fn);
+}
+
+std::optional<TuneStats> ServerMetrics::TuneStatsNow() const {
+  TuneStatsFn fn;
+  {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    fn = tune_fn_;
+  }
+  if (!fn) return std::nullopt;
+  return fn();
 }
 
 std::vector<DeviceUsage> ServerMetrics::DeviceUsageNow() const {

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -209,6 +210,15 @@ struct DeviceUsage {
 };
 using DeviceUsageFn = std::function<std::vector<DeviceUsage>()>;
 
+// The tune database's counters, read at scrape time.
+struct TuneStats {
+  double entries = 0;
+  double hits = 0;
+  double misses = 0;
+  double trials = 0;
+};
+using TuneStatsFn = std::function<TuneStats()>;
+
 #ifdef SPARSED_VERSION
 inline constexpr std::string_view kSparsedVersion = SPARSED_VERSION;
 #else
@@ -220,7 +230,8 @@ inline constexpr std::string_view kSparsedVersion = "unknown";
 //   sparsed_tensors{device}, sparsed_tensor_bytes{device},
 //   sparsed_device_pool_{reserved,used}_bytes{device} (CUDA devices only),
 //   sparsed_process_{resident,virtual}_memory_bytes, sparsed_process_cpu_seconds_total,
-//   sparsed_process_start_time_seconds, sparsed_build_info{version}.
+//   sparsed_process_start_time_seconds, sparsed_build_info{version},
+//   sparsed_tune_trials_total, sparsed_tune_db_{hits,misses}_total, sparsed_tune_db_entries.
 class ServerMetrics {
   struct Passkey {};
 
@@ -233,6 +244,8 @@ class ServerMetrics {
   // gauges for entries with has_pool); may be set (or
   // replaced) at any time. Called on every scrape, without locks held here.
   void SetDeviceUsage(DeviceUsageFn fn);
+  // Source for the sparsed_tune_* series (absent until set); same rules.
+  void SetTuneStats(TuneStatsFn fn);
 
   // `method` is the full gRPC method ("/sparsed.v1.Tensors/Upload"), `code`
   // the status name ("OK", "INVALID_ARGUMENT").
@@ -246,12 +259,14 @@ class ServerMetrics {
 
  private:
   std::vector<DeviceUsage> DeviceUsageNow() const;
+  std::optional<TuneStats> TuneStatsNow() const;
 
   MetricsRegistry registry_;
   Family<Counter>* requests_ = nullptr;
   Family<Histogram>* durations_ = nullptr;
   mutable std::mutex usage_mu_;
   DeviceUsageFn usage_fn_;
+  TuneStatsFn tune_fn_;  // guarded by usage_mu_
 };
 
 // ---- template implementation ----

@@ -108,4 +108,28 @@ absl::StatusOr<v1::StatusResponse> Client::GetStatus() {
   return Unary(*admin_, &v1::Admin::Stub::GetStatus, v1::StatusRequest());
 }
 
+absl::StatusOr<v1::ListTuneResponse> Client::ListTune() {
+  return Unary(*admin_, &v1::Admin::Stub::ListTune, v1::ListTuneRequest());
+}
+
+absl::StatusOr<std::string> Client::ExportTune() {
+  absl::StatusOr<v1::ExportTuneResponse> r =
+      Unary(*admin_, &v1::Admin::Stub::ExportTune, v1::ExportTuneRequest());
+  if (!r.ok()) return r.status();
+  return std::move(*r->mutable_json());
+}
+
+absl::StatusOr<v1::ImportTuneResponse> Client::ImportTune(const std::string& json) {
+  v1::ImportTuneRequest req;
+  req.set_json(json);
+  return Unary(*admin_, &v1::Admin::Stub::ImportTune, req);
+}
+
+absl::StatusOr<int64_t> Client::ClearTune() {
+  absl::StatusOr<v1::ClearTuneResponse> r =
+      Unary(*admin_, &v1::Admin::Stub::ClearTune, v1::ClearTuneRequest());
+  if (!r.ok()) return r.status();
+  return r->removed();
+}
+
 }  // namespace sparsed::client

@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -151,6 +152,23 @@ std::string Summary(const v1::TensorInfo& info) {
 std::string IdAndName(const v1::TensorInfo& info) {
   if (info.name().empty()) return info.id();
   return StrCat(info.id(), " (", info.name(), ")");
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+  std::cout.flush();
 }
 
 }  // namespace sparsed::client::cli

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +48,8 @@ absl::Status CheckTensorFileName(const std::string& path);
 bool IsFile(const std::string& path);
 
 // Formatting.
+// Prints rows as left-aligned columns two spaces apart (the first row is the header).
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
 std::string HumanBytes(int64_t bytes);              // "58.6 KiB"
 std::string ShapeString(const v1::TensorDesc& d);   // "1000x1000"
 std::string FormatString(const v1::TensorDesc& d);  // "csr"

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   sparsed::client::cli::AddTensorCommands(app, ctx);
   sparsed::client::cli::AddComputeCommands(app, ctx);
   sparsed::client::cli::AddAdminCommands(app, ctx);
+  sparsed::client::cli::AddTuneCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

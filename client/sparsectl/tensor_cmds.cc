@@ -77,23 +77,6 @@ absl::Status RunGet(Context& ctx, const std::string& ref, const std::string& out
   return absl::OkStatus();
 }
 
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-  std::cout.flush();
-}
-
 absl::Status RunLs(Context& ctx, const std::string& prefix, bool quiet) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::ListResponse list, client->List(prefix));

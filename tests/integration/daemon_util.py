@@ -28,16 +28,19 @@ def expected_backend():
 
 
 class Daemon:
-    def __init__(self, binary, extra_args=()):
+    def __init__(self, binary, extra_args=(), data_dir=None):
+        """data_dir: the daemon's --data-dir (default: a fresh one under self.dir);
+        pass the same one to a second Daemon to test persistence across restarts."""
         binary = os.environ.get("SPARSED_DAEMON_BIN") or binary
         self.device = test_device()
         self.dir = tempfile.mkdtemp(prefix="sparsed-pytest-")
+        self.data_dir = data_dir or os.path.join(self.dir, "data")
         announce = os.path.join(self.dir, "announce.json")
         self.log_path = os.path.join(self.dir, "sparsed.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-             "--device", self.device, "--data-dir", os.path.join(self.dir, "data"),
+             "--device", self.device, "--data-dir", self.data_dir,
              "--announce-file", announce, "--log-level", "debug", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30

@@ -18,6 +18,7 @@
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/process_stats.h"
+#include "sparsed/tune_db.h"
 
 namespace sparsed::server {
 namespace {
@@ -364,6 +365,43 @@ TEST(ServerMetricsTest, NoDeviceSeriesBeforeUsageIsSet) {
   EXPECT_THAT(text, HasSubstr("sparsed_build_info{version=\"" + std::string(kSparsedVersion)));
 }
 
+TEST(ServerMetricsTest, TuneSeriesComeFromTheTuneDbAtScrape) {
+  auto m = ServerMetrics::Create();
+  ASSERT_TRUE(m.ok());
+  EXPECT_THAT((*m)->Render(), Not(HasSubstr("sparsed_tune")));  // absent until set
+
+  auto db = TuneDb::Open("");  // in memory
+  ASSERT_TRUE(db.ok());
+  TuneDb* raw = db->get();
+  (*m)->SetTuneStats([raw] {
+    return TuneStats{.entries = static_cast<double>(raw->size()),
+                     .hits = static_cast<double>(raw->hits()),
+                     .misses = static_cast<double>(raw->misses()),
+                     .trials = static_cast<double>(raw->trials())};
+  });
+  auto s = ParseSamples((*m)->Render());
+  EXPECT_EQ(s.at("sparsed_tune_db_entries"), 0);
+  EXPECT_EQ(s.at("sparsed_tune_db_hits_total"), 0);
+
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_TRUE(raw->Record(TuneEntry{.key = key, .variant = "v"}).ok());
+  }
+  raw->Lookup("a");
+  raw->Lookup("b");
+  raw->Lookup("missing");
+  raw->AddTrials(7);
+  const std::string text = (*m)->Render();
+  s = ParseSamples(text);
+  EXPECT_EQ(s.at("sparsed_tune_db_entries"), 3);
+  EXPECT_EQ(s.at("sparsed_tune_db_hits_total"), 2);
+  EXPECT_EQ(s.at("sparsed_tune_db_misses_total"), 1);
+  EXPECT_EQ(s.at("sparsed_tune_trials_total"), 7);
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_tune_trials_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_tune_db_hits_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_tune_db_misses_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_tune_db_entries gauge\n"));
+}
+
 TEST(MetricsHttpServerTest, ServesMetricsAndHealth) {
   auto m = ServerMetrics::Create("9.9.9");
   ASSERT_TRUE(m.ok());
@@ -429,10 +467,16 @@ TEST(PromtoolTest, FullOutputPassesCheckMetrics) {
     gpu.pool_used_bytes = 4096;
     return std::vector<DeviceUsage>{{"cpu", 2, 2048}, {"cuda\"0\\", 1, 512}, gpu};
   });
+  (*m)->SetTuneStats([] { return TuneStats{.entries = 4, .hits = 10, .misses = 3, .trials = 12}; });
   std::string text = (*m)->Render();
   ASSERT_THAT(text, HasSubstr(R"(method="/odd\"method\\with\nstuff")"));
   ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_reserved_bytes{device="cuda:0"} 33554432)"));
   ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_used_bytes{device="cuda:0"} 4096)"));
+  for (const char* series :
+       {"sparsed_tune_db_entries 4\n", "sparsed_tune_db_hits_total 10\n",
+        "sparsed_tune_db_misses_total 3\n", "sparsed_tune_trials_total 12\n"}) {
+    ASSERT_THAT(text, HasSubstr(series));
+  }
 
   const std::filesystem::path file = std::filesystem::temp_directory_path() /
                                      ("sparsed_metrics_" + std::to_string(::getpid()) + ".txt");

@@ -88,6 +88,16 @@ class Client {
   absl::StatusOr<v1::OpResult> Spmm(const v1::SpmmRequest& request);
   absl::StatusOr<v1::StatusResponse> GetStatus();
 
+  // The daemon's tune database.
+  absl::StatusOr<v1::ListTuneResponse> ListTune();
+  // The database as JSON text ({"version": 1, "entries": [...]}).
+  absl::StatusOr<std::string> ExportTune();
+  // Merges JSON text in the ExportTune format; INVALID_ARGUMENT naming the
+  // bad entry and field, nothing imported, when malformed.
+  absl::StatusOr<v1::ImportTuneResponse> ImportTune(const std::string& json);
+  // Removes every entry; returns how many were removed.
+  absl::StatusOr<int64_t> ClearTune();
+
  private:
   // Applies the per-call deadline, if any.
   void Prepare(grpc::ClientContext& ctx) const;
