@@ -231,6 +231,78 @@ __global__ void __launch_bounds__(256) WarpRowKernel(Args a) {
   }
 }
 
+// ------------------------------------------------------ nnz split in a row
+
+// G lanes per row split its entries (lane l takes every G-th one) and each
+// keeps the whole 32-column tile of the row in registers; at the end the G
+// partial tiles are summed by recursive halving, leaving 32 / G columns per
+// lane. More loads in flight per row than warp_row: for long rows and narrow B.
+constexpr int kSplitTile = 32;  // columns per row tile
+
+template <class T, int VEC, int G>
+__global__ void __launch_bounds__(256) NnzSplitKernel(Args a) {
+  constexpr int W = kSplitTile / VEC;  // vectors per lane per entry
+  const int lane = threadIdx.x % G;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / G) + threadIdx.x / G;
+  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kSplitTile;
+  if (row >= a.m) return;  // whole groups leave together
+  const unsigned mask = SubWarpMask<G>();
+  const T* __restrict__ vals = static_cast<const T*>(a.a_values);
+  const T* __restrict__ b = static_cast<const T*>(a.b);
+  float v[kSplitTile] = {};
+  const int start = a.row_ptr[row], end = a.row_ptr[row + 1];
+  // Which of this lane's W vectors lie inside B (all but in the last tile).
+  bool in_b[W];
+#pragma unroll
+  for (int w = 0; w < W; ++w) in_b[w] = tile0 + w * VEC < a.n;
+  for (int e = start + lane; e < end; e += G) {
+    const int64_t col = a.col_idx[e];
+    const float x = ToFloat(vals[e]);
+    const T* __restrict__ brow = b + col * a.n + tile0;
+    float y[W][VEC];
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      if (in_b[w]) {
+        LoadVec<T, VEC>(brow + w * VEC, y[w]);
+      } else {
+#pragma unroll
+        for (int r = 0; r < VEC; ++r) y[w][r] = 0.0f;
+      }
+    }
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+#pragma unroll
+      for (int r = 0; r < VEC; ++r) v[w * VEC + r] = fmaf(x, y[w][r], v[w * VEC + r]);
+    }
+  }
+  // Recursive halving: at each step a lane keeps one half of its live values
+  // (the upper half when its bit is set) and adds its partner's copy of it.
+  constexpr int kSteps = G == 32 ? 5 : G == 16 ? 4 : G == 8 ? 3 : G == 4 ? 2 : 1;
+  int base = 0;
+#pragma unroll
+  for (int k = 0; k < kSteps; ++k) {
+    const int bit = (G / 2) >> k;
+    const int half = (kSplitTile / 2) >> k;
+    const bool upper = (lane & bit) != 0;
+#pragma unroll
+    for (int i = 0; i < (kSplitTile / 2) >> k; ++i) {
+      // Both halves are exchanged so that no register is chosen by a
+      // run-time condition (that would put v in local memory).
+      const float lo = v[i], hi = v[i + half];
+      const float lo_sum = lo + __shfl_xor_sync(mask, lo, bit, G);
+      const float hi_sum = hi + __shfl_xor_sync(mask, hi, bit, G);
+      v[i] = upper ? hi_sum : lo_sum;
+    }
+    if (upper) base += half;
+  }
+  constexpr int kMine = kSplitTile / G;
+#pragma unroll
+  for (int i = 0; i < kMine; ++i) {
+    const int64_t j = tile0 + base + i;
+    if (j < a.n) a.c[row * a.n + j] = Finish(a, v[i], row, j);
+  }
+}
+
 // ------------------------------------------------------------ block per row
 
 constexpr int kBlockRowThreads = 128;
@@ -445,7 +517,28 @@ struct NnzLauncher {
   }
 };
 
+template <class T, int VEC, int G>
+cudaError_t NnzSplitLaunch(const CsrSpmmProblem& p, cudaStream_t s) {
+  constexpr int kThreads = 256;
+  const dim3 grid(static_cast<unsigned>(CeilDiv(p.m, kThreads / G)),
+                  static_cast<unsigned>(CeilDiv(p.n, kSplitTile)));
+  NnzSplitKernel<T, VEC, G><<<grid, kThreads, 0, s>>>(ArgsOf(p));
+  return cudaGetLastError();
+}
+
 }  // namespace
+
+cudaError_t LaunchNnzSplit(const CsrSpmmProblem& p, int lanes, cudaStream_t s) {
+  if (p.m == 0 || p.n == 0) return cudaSuccess;
+  const bool aligned = VectorAligned(p);
+  return WithType(p.type, [&](auto tag) {
+    using T = decltype(tag);
+    if (lanes == 32) {
+      return aligned ? NnzSplitLaunch<T, kVec<T>, 32>(p, s) : NnzSplitLaunch<T, 1, 32>(p, s);
+    }
+    return aligned ? NnzSplitLaunch<T, kVec<T>, 8>(p, s) : NnzSplitLaunch<T, 1, 8>(p, s);
+  });
+}
 
 bool VectorAligned(const CsrSpmmProblem& p) { return p.n % (16 / SizeOf(p.type)) == 0; }
 

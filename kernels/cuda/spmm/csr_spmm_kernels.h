@@ -16,6 +16,10 @@ cudaError_t LaunchRowSplit(const CsrSpmmProblem& p, cudaStream_t stream);
 // 4; > 1 only with 32 lanes) 16-byte vectors of B's row per non-zero.
 cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t stream);
 
+// `lanes` (8 or 32) threads per row split its non-zeros; each holds a
+// 32-column tile of the row; partial tiles are reduced across the lanes.
+cudaError_t LaunchNnzSplit(const CsrSpmmProblem& p, int lanes, cudaStream_t stream);
+
 // A block of 128 threads per row; A's entries staged in shared memory; for
 // wide B (n >= 128 vector widths).
 cudaError_t LaunchBlockRow(const CsrSpmmProblem& p, cudaStream_t stream);

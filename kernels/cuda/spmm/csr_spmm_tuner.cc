@@ -103,7 +103,7 @@ absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const Exe
   std::map<std::string, Plan*> plans;
   double best = 0;
   const CsrSpmmVariant* winner = nullptr;
-  constexpr int kRuns = 5;
+  constexpr int kRuns = 9;  // median of 9: steadier picks between close variants
   for (const CsrSpmmVariant* v : CsrSpmmVariants()) {
     if (!v->Supports(p)) continue;
     absl::StatusOr<Plan*> plan = v->Prepare(p, ctx, ws);

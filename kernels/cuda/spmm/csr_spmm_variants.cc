@@ -54,6 +54,25 @@ class WarpRow final : public CsrSpmmVariant {
   }
 };
 
+class NnzSplit final : public CsrSpmmVariant {
+ public:
+  NnzSplit(std::string name, int lanes) : name_(std::move(name)), lanes_(lanes) {}
+  std::string_view name() const override { return name_; }
+  // Rows need about as many entries as lanes for the split to pay off.
+  bool Supports(const CsrSpmmProblem& p) const override { return p.stats.mean >= lanes_ / 2.0; }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
+                                Workspace&) const override {
+    return nullptr;
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
+    return Launched(kernels::LaunchNnzSplit(p, lanes_, ctx.stream), "nnz_split launch");
+  }
+
+ private:
+  std::string name_;
+  int lanes_;
+};
+
 class BlockRow final : public CsrSpmmVariant {
  public:
   std::string_view name() const override { return "smem_block_row"; }
@@ -110,10 +129,13 @@ const std::vector<const CsrSpmmVariant*>& CsrSpmmVariants() {
   static const RowSplit row_split;
   static const WarpRow warp_row;
   static const BlockRow block_row;
+  static const NnzSplit subwarp_nnz_split("subwarp_nnz_split", 8);
+  static const NnzSplit warp_nnz_split("warp_nnz_split", 32);
   static const NnzBalanced nnz_balanced("nnz_balanced", 64);
   static const NnzBalanced nnz_balanced_fine("nnz_balanced_fine", 256);
   static const std::vector<const CsrSpmmVariant*> all = [] {
-    std::vector<const CsrSpmmVariant*> v = {&row_split, &warp_row, &block_row, &nnz_balanced,
+    std::vector<const CsrSpmmVariant*> v = {&row_split,         &warp_row,       &block_row,
+                                            &subwarp_nnz_split, &warp_nnz_split, &nnz_balanced,
                                             &nnz_balanced_fine};
     for (const CsrSpmmVariant* c : CusparseSpmmVariants()) v.push_back(c);
     return v;
