@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "cuda_check.h"
+#include "event_timer.h"
 #include "sparsed/cast.h"
 #include "sparsed/tune_db.h"
 #include "spmm/csr_spmm.h"
@@ -59,23 +60,10 @@ double MeasureCopyRate(const ExecContext& ctx, Workspace& ws) {
   void* src = Must(ws.Alloc(bytes));
   void* dst = Must(ws.Alloc(bytes));
   CHECK_OK(cuda::CudaStatus(cudaMemsetAsync(src, 1, bytes, ctx.stream), "memset"));
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<float> ms;
-  for (int i = 0; i < 11; ++i) {
-    cudaEventRecord(a, ctx.stream);
+  const float ms = MedianEventMs(ctx.stream, 1, 10, [&] {
     cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream);
-    cudaEventRecord(b, ctx.stream);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    if (i > 0) ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
+  });
+  return 2.0 * bytes / (ms * 1e-3);
 }
 
 double Median(std::vector<double> v) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "event_timer.h"
+
 namespace sparsed::bench {
 namespace {
 
@@ -32,25 +34,11 @@ double MeasureFmaRate(cudaStream_t stream) {
   const int blocks = sms * 8, threads = 256;
   float* out = nullptr;
   cudaMalloc(&out, sizeof(float));
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    cudaEventRecord(a, stream);
-    FmaKernel<<<blocks, threads, 0, stream>>>(out, 0.999f, 0.001f);
-    cudaEventRecord(b, stream);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    if (i > 0) ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
+  const float ms = MedianEventMs(
+      stream, 1, 5, [&] { FmaKernel<<<blocks, threads, 0, stream>>>(out, 0.999f, 0.001f); });
   cudaFree(out);
-  std::sort(ms.begin(), ms.end());
   const double flops = 2.0 * 8 * kIters * static_cast<double>(blocks) * threads;
-  return flops / (ms[ms.size() / 2] * 1e-3);
+  return flops / (ms * 1e-3);
 }
 
 }  // namespace sparsed::bench

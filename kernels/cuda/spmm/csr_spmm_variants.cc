@@ -26,27 +26,28 @@ namespace {
 
 absl::Status Launched(cudaError_t err, const char* what) { return CudaStatus(err, what); }
 
-class RowSplit final : public CsrSpmmVariant {
+// A variant that needs no preparation: its plan is empty.
+class PlanlessVariant : public CsrSpmmVariant {
  public:
-  std::string_view name() const override { return "row_split"; }
-  bool Supports(const CsrSpmmProblem&) const override { return true; }
   absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
                                 Workspace&) const override {
     return nullptr;
   }
+};
+
+class RowSplit final : public PlanlessVariant {
+ public:
+  std::string_view name() const override { return "row_split"; }
+  bool Supports(const CsrSpmmProblem&) const override { return true; }
   absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
     return Launched(kernels::LaunchRowSplit(p, ctx.stream), "row_split launch");
   }
 };
 
-class WarpRow final : public CsrSpmmVariant {
+class WarpRow final : public PlanlessVariant {
  public:
   std::string_view name() const override { return "warp_row"; }
   bool Supports(const CsrSpmmProblem&) const override { return true; }
-  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
-                                Workspace&) const override {
-    return nullptr;
-  }
   absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
     int lanes = 0, vectors = 0;
     kernels::PickWarpRowShape(p, &lanes, &vectors);
@@ -54,16 +55,12 @@ class WarpRow final : public CsrSpmmVariant {
   }
 };
 
-class NnzSplit final : public CsrSpmmVariant {
+class NnzSplit final : public PlanlessVariant {
  public:
   NnzSplit(std::string name, int lanes) : name_(std::move(name)), lanes_(lanes) {}
   std::string_view name() const override { return name_; }
   // Rows need about as many entries as lanes for the split to pay off.
   bool Supports(const CsrSpmmProblem& p) const override { return p.stats.mean >= lanes_ / 2.0; }
-  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
-                                Workspace&) const override {
-    return nullptr;
-  }
   absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
     return Launched(kernels::LaunchNnzSplit(p, lanes_, ctx.stream), "nnz_split launch");
   }
@@ -73,15 +70,11 @@ class NnzSplit final : public CsrSpmmVariant {
   int lanes_;
 };
 
-class BlockRow final : public CsrSpmmVariant {
+class BlockRow final : public PlanlessVariant {
  public:
   std::string_view name() const override { return "smem_block_row"; }
   // For wide B: a block of 128 threads shares each row's entries.
   bool Supports(const CsrSpmmProblem& p) const override { return p.n >= 128; }
-  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem&, const ExecContext&,
-                                Workspace&) const override {
-    return nullptr;
-  }
   absl::Status Run(const CsrSpmmProblem& p, Plan*, const ExecContext& ctx) const override {
     return Launched(kernels::LaunchBlockRow(p, ctx.stream), "smem_block_row launch");
   }
