@@ -35,7 +35,7 @@ class CsrSpmmVariant {
 const std::vector<const CsrSpmmVariant*>& CsrSpmmVariants();
 const CsrSpmmVariant* FindCsrSpmmVariant(std::string_view name);
 // Changes whenever a variant is added or changed, so old tunings are redone.
-inline constexpr std::string_view kCsrSpmmVariantSetVersion = "csr-spmm-v2";
+inline constexpr std::string_view kCsrSpmmVariantSetVersion = "csr-spmm-v3";
 
 // Row-length statistics of a device CSR (synchronises ctx.stream).
 absl::StatusOr<RowStats> RowStatsOf(const int32_t* row_ptr, int64_t m, int64_t nnz,

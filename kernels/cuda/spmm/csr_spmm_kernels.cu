@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <climits>
 #include <type_traits>
 
 #include "csr_spmm_kernels.h"
@@ -24,11 +25,12 @@ struct Args {
   const float* __restrict__ bias;
   bool relu, has_clamp;
   float clamp_max;
+  int64_t skip_longer_than;  // warp_row leaves rows longer than this to others
 };
 
 Args ArgsOf(const CsrSpmmProblem& p) {
-  return Args{p.m, p.k,     p.n,    p.nnz,  p.row_ptr, p.col_idx, p.a_values,  p.b,
-              p.c, p.alpha, p.beta, p.c_in, p.bias,    p.relu,    p.has_clamp, p.clamp_max};
+  return Args{p.m,     p.k,    p.n,    p.nnz,  p.row_ptr, p.col_idx,   p.a_values,  p.b,      p.c,
+              p.alpha, p.beta, p.c_in, p.bias, p.relu,    p.has_clamp, p.clamp_max, INT64_MAX};
 }
 
 __device__ __forceinline__ float ToFloat(float x) { return x; }
@@ -221,9 +223,10 @@ __global__ void __launch_bounds__(256) WarpRowKernel(Args a) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / LANES) + threadIdx.x / LANES;
   const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * (LANES * VEC * CPL);
   if (row >= a.m) return;  // whole sub-warps leave together
+  const int start = a.row_ptr[row], end = a.row_ptr[row + 1];
+  if (end - start > a.skip_longer_than) return;  // a long row: split elsewhere
   float acc[CPL][VEC] = {};
-  AccumulateRange<T, VEC, LANES, CPL>(a, a.row_ptr[row], a.row_ptr[row + 1], lane,
-                                      SubWarpMask<LANES>(), tile0, acc);
+  AccumulateRange<T, VEC, LANES, CPL>(a, start, end, lane, SubWarpMask<LANES>(), tile0, acc);
 #pragma unroll
   for (int v = 0; v < CPL; ++v) {
     const int64_t j = tile0 + static_cast<int64_t>(v * LANES + lane) * VEC;
@@ -300,6 +303,58 @@ __global__ void __launch_bounds__(256) NnzSplitKernel(Args a) {
   for (int i = 0; i < kMine; ++i) {
     const int64_t j = tile0 + base + i;
     if (j < a.n) a.c[row * a.n + j] = Finish(a, v[i], row, j);
+  }
+}
+
+// ------------------------------------------------- long rows in segments
+
+// Sub-warp per segment [seg_begin[s], seg_end[s]) of a long row: the raw
+// partial sums of its tile go to partials[s][n].
+template <class T, int VEC, int LANES, int CPL>
+__global__ void __launch_bounds__(256)
+    SegmentKernel(Args a, const int32_t* __restrict__ seg_begin,
+                  const int32_t* __restrict__ seg_end, int64_t num_segs,
+                  float* __restrict__ partials) {
+  const int lane = threadIdx.x % LANES;
+  const int64_t s = static_cast<int64_t>(blockIdx.x) * (blockDim.x / LANES) + threadIdx.x / LANES;
+  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * (LANES * VEC * CPL);
+  if (s >= num_segs) return;
+  float acc[CPL][VEC] = {};
+  AccumulateRange<T, VEC, LANES, CPL>(a, seg_begin[s], seg_end[s], lane, SubWarpMask<LANES>(),
+                                      tile0, acc);
+#pragma unroll
+  for (int v = 0; v < CPL; ++v) {
+    const int64_t j = tile0 + static_cast<int64_t>(v * LANES + lane) * VEC;
+    if (j < a.n) {
+#pragma unroll
+      for (int r = 0; r < VEC; ++r) partials[s * a.n + j + r] = acc[v][r];
+    }
+  }
+}
+
+// Block row y finishes long row long_rows[y] from its segments'
+// partials[row_seg[y] .. row_seg[y + 1]): threadIdx.x walks 32 columns,
+// threadIdx.y splits the segments, and shared memory sums the splits.
+constexpr int kFinishCols = 32, kFinishSplit = 8;
+
+__global__ void __launch_bounds__(kFinishCols* kFinishSplit)
+    LongRowFinishKernel(Args a, const int32_t* __restrict__ long_rows,
+                        const int32_t* __restrict__ row_seg, const float* __restrict__ partials) {
+  __shared__ float part[kFinishSplit][kFinishCols + 1];
+  const int64_t row = long_rows[blockIdx.y];
+  const int s0 = row_seg[blockIdx.y], s1 = row_seg[blockIdx.y + 1];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kFinishCols + threadIdx.x;
+  float sum = 0;
+  if (j < a.n) {
+    for (int s = s0 + threadIdx.y; s < s1; s += kFinishSplit) {
+      sum += partials[static_cast<int64_t>(s) * a.n + j];
+    }
+  }
+  part[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < a.n) {
+    for (int q = 1; q < kFinishSplit; ++q) sum += part[q][threadIdx.x];
+    a.c[row * a.n + j] = Finish(a, sum, row, j);
   }
 }
 
@@ -455,11 +510,24 @@ cudaError_t WithType(ValueType t, F&& f) {
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class T, int VEC, int LANES, int CPL>
-cudaError_t WarpRowLaunch(const CsrSpmmProblem& p, cudaStream_t s) {
+cudaError_t WarpRowLaunch(const CsrSpmmProblem& p, cudaStream_t s,
+                          const LongRowSplit* split = nullptr) {
   constexpr int kThreads = 256;
-  const dim3 grid(static_cast<unsigned>(CeilDiv(p.m, kThreads / LANES)),
-                  static_cast<unsigned>(CeilDiv(p.n, LANES * VEC * CPL)));
-  WarpRowKernel<T, VEC, LANES, CPL><<<grid, kThreads, 0, s>>>(ArgsOf(p));
+  const unsigned tiles = static_cast<unsigned>(CeilDiv(p.n, LANES * VEC * CPL));
+  Args args = ArgsOf(p);
+  if (split != nullptr) args.skip_longer_than = split->threshold;
+  const dim3 grid(static_cast<unsigned>(CeilDiv(p.m, kThreads / LANES)), tiles);
+  WarpRowKernel<T, VEC, LANES, CPL><<<grid, kThreads, 0, s>>>(args);
+  if (split == nullptr || split->num_segs == 0) return cudaGetLastError();
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  const dim3 seg_grid(static_cast<unsigned>(CeilDiv(split->num_segs, kThreads / LANES)), tiles);
+  SegmentKernel<T, VEC, LANES, CPL><<<seg_grid, kThreads, 0, s>>>(
+      args, split->seg_begin, split->seg_end, split->num_segs, split->partials);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  const dim3 fin_grid(static_cast<unsigned>(CeilDiv(p.n, kFinishCols)),
+                      static_cast<unsigned>(split->num_long));
+  LongRowFinishKernel<<<fin_grid, dim3(kFinishCols, kFinishSplit), 0, s>>>(
+      args, split->long_rows, split->row_seg, split->partials);
   return cudaGetLastError();
 }
 
@@ -496,10 +564,11 @@ struct WarpRowLauncher {
   const CsrSpmmProblem& p;
   bool aligned;
   cudaStream_t s;
+  const LongRowSplit* split;
   template <int LANES, int CPL>
   cudaError_t Launch() const {
-    return aligned ? WarpRowLaunch<T, kVec<T>, LANES, CPL>(p, s)
-                   : WarpRowLaunch<T, 1, LANES, CPL>(p, s);
+    return aligned ? WarpRowLaunch<T, kVec<T>, LANES, CPL>(p, s, split)
+                   : WarpRowLaunch<T, 1, LANES, CPL>(p, s, split);
   }
 };
 
@@ -564,12 +633,13 @@ cudaError_t LaunchRowSplit(const CsrSpmmProblem& p, cudaStream_t s) {
   });
 }
 
-cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t s) {
+cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t s,
+                          const LongRowSplit* split) {
   if (p.m == 0 || p.n == 0) return cudaSuccess;
   const bool aligned = VectorAligned(p);
   return WithType(p.type, [&](auto tag) {
     using T = decltype(tag);
-    return WithShape(lanes, vectors, WarpRowLauncher<T>{p, aligned, s});
+    return WithShape(lanes, vectors, WarpRowLauncher<T>{p, aligned, s, split});
   });
 }
 

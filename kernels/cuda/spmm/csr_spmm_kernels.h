@@ -12,9 +12,26 @@ namespace sparsed::cuda::kernels {
 // One thread per row, walking all columns in chunks.
 cudaError_t LaunchRowSplit(const CsrSpmmProblem& p, cudaStream_t stream);
 
+// Rows longer than `threshold` cut into segments (device arrays): segment s
+// covers non-zeros [seg_begin[s], seg_end[s]); long row y is long_rows[y] and
+// owns segments [row_seg[y], row_seg[y + 1]); partials holds num_segs * n
+// floats.
+struct LongRowSplit {
+  int64_t threshold = 0;
+  int64_t num_segs = 0, num_long = 0;
+  const int32_t* seg_begin = nullptr;
+  const int32_t* seg_end = nullptr;
+  const int32_t* long_rows = nullptr;
+  const int32_t* row_seg = nullptr;
+  float* partials = nullptr;
+};
+
 // `lanes` (4, 8, 16 or 32) threads per row, each covering `vectors` (1, 2 or
-// 4; > 1 only with 32 lanes) 16-byte vectors of B's row per non-zero.
-cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t stream);
+// 4; > 1 only with 32 lanes) 16-byte vectors of B's row per non-zero. With
+// `split`, rows longer than its threshold are computed in segments by more
+// sub-warps and finished by a third pass.
+cudaError_t LaunchWarpRow(const CsrSpmmProblem& p, int lanes, int vectors, cudaStream_t stream,
+                          const LongRowSplit* split = nullptr);
 
 // `lanes` (8 or 32) threads per row split its non-zeros; each holds a
 // 32-column tile of the row; partial tiles are reduced across the lanes.

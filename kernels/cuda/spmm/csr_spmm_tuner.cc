@@ -6,6 +6,7 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -70,6 +71,46 @@ absl::StatusOr<double> CsrSpmmTuner::Time(const CsrSpmmVariant& variant, const C
   return static_cast<double>(ms[ms.size() / 2]);
 }
 
+std::vector<double> CsrSpmmTuner::TimeInterleaved(const std::vector<Candidate>& candidates,
+                                                  const CsrSpmmProblem& p, const ExecContext& ctx,
+                                                  int rounds) {
+  const double kFailed = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<float>> ms(candidates.size());
+  std::vector<bool> failed(candidates.size(), false);
+  Events ev;
+  if (cudaEventCreate(&ev.start) != cudaSuccess || cudaEventCreate(&ev.stop) != cudaSuccess) {
+    return std::vector<double>(candidates.size(), kFailed);
+  }
+  // Round 0 warms up (module load, caches); the rest are timed.
+  for (int round = 0; round <= rounds; ++round) {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (failed[i]) continue;
+      const auto& [variant, plan] = candidates[i];
+      float t = 0;
+      const bool ok = cudaEventRecord(ev.start, ctx.stream) == cudaSuccess &&
+                      variant->Run(p, plan, ctx).ok() &&
+                      cudaEventRecord(ev.stop, ctx.stream) == cudaSuccess &&
+                      cudaEventSynchronize(ev.stop) == cudaSuccess &&
+                      cudaEventElapsedTime(&t, ev.start, ev.stop) == cudaSuccess;
+      if (!ok) {
+        failed[i] = true;
+      } else if (round > 0) {
+        ms[i].push_back(t);
+      }
+    }
+  }
+  std::vector<double> out;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (failed[i] || ms[i].empty()) {
+      out.push_back(kFailed);
+      continue;
+    }
+    std::sort(ms[i].begin(), ms[i].end());
+    out.push_back(ms[i][ms[i].size() / 2]);
+  }
+  return out;
+}
+
 absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const ExecContext& ctx,
                                               Workspace& ws) {
   auto run = [&](const CsrSpmmVariant& v) -> absl::StatusOr<TuneOutcome> {
@@ -100,10 +141,7 @@ absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const Exe
   TuneEntry entry;
   entry.key = key;
   entry.created_unix_ms = NowMs();
-  std::map<std::string, Plan*> plans;
-  double best = 0;
-  const CsrSpmmVariant* winner = nullptr;
-  constexpr int kRuns = 9;  // median of 9: steadier picks between close variants
+  std::vector<Candidate> candidates;
   for (const CsrSpmmVariant* v : CsrSpmmVariants()) {
     if (!v->Supports(p)) continue;
     absl::StatusOr<Plan*> plan = v->Prepare(p, ctx, ws);
@@ -111,17 +149,25 @@ absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const Exe
       spdlog::debug("tuning {}: {} skipped: {}", key, v->name(), plan.status().ToString());
       continue;
     }
-    absl::StatusOr<double> ms = Time(*v, p, *plan, ctx, kRuns);
-    db_->AddTrials(1);
-    if (!ms.ok()) {
-      spdlog::debug("tuning {}: {} failed: {}", key, v->name(), ms.status().ToString());
+    candidates.emplace_back(v, *plan);
+  }
+  // Interleaved rounds: clock or thermal drift affects every candidate alike.
+  constexpr int kRounds = 9;
+  const std::vector<double> ms = TimeInterleaved(candidates, p, ctx, kRounds);
+  db_->AddTrials(static_cast<int64_t>(candidates.size()));
+  const CsrSpmmVariant* winner = nullptr;
+  Plan* winner_plan = nullptr;
+  double best = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (!std::isfinite(ms[i])) {
+      spdlog::debug("tuning {}: {} failed to run", key, candidates[i].first->name());
       continue;
     }
-    entry.timings_ms[std::string(v->name())] = *ms;
-    plans[std::string(v->name())] = *plan;
-    if (winner == nullptr || *ms < best) {
-      best = *ms;
-      winner = v;
+    entry.timings_ms[std::string(candidates[i].first->name())] = ms[i];
+    if (winner == nullptr || ms[i] < best) {
+      best = ms[i];
+      winner = candidates[i].first;
+      winner_plan = candidates[i].second;
     }
   }
   if (winner == nullptr) {
@@ -133,7 +179,7 @@ absl::StatusOr<TuneOutcome> CsrSpmmTuner::Run(const CsrSpmmProblem& p, const Exe
   if (absl::Status s = db_->Record(std::move(entry)); !s.ok()) {
     spdlog::warn("tune database not saved: {}", s.ToString());
   }
-  RETURN_IF_ERROR(winner->Run(p, plans[std::string(winner->name())], ctx));
+  RETURN_IF_ERROR(winner->Run(p, winner_plan, ctx));
   return TuneOutcome{std::string(winner->name()), true};
 }
 

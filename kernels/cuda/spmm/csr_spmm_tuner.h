@@ -1,10 +1,12 @@
 // The autotuner for CSR SpMM: the first time a tuning key is seen it times
-// every supporting variant on the real operands (CUDA events, median of a few
-// runs after a warm-up), stores the winner in the tune database, and from
+// every supporting variant on the real operands (CUDA events, median of 9
+// interleaved rounds after a warm-up round), stores the winner in the tune database, and from
 // then on runs the stored winner.
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "csr_spmm.h"
@@ -31,6 +33,14 @@ class CsrSpmmTuner {
 
   // Computes p (into p.c), choosing the variant as described above.
   absl::StatusOr<TuneOutcome> Run(const CsrSpmmProblem& p, const ExecContext& ctx, Workspace& ws);
+
+  using Candidate = std::pair<const CsrSpmmVariant*, Plan*>;
+  // Times prepared candidates on p in `rounds` interleaved rounds (each runs
+  // every candidate once) after a warm-up round: median milliseconds per
+  // candidate, +infinity for one that failed to run.
+  static std::vector<double> TimeInterleaved(const std::vector<Candidate>& candidates,
+                                             const CsrSpmmProblem& p, const ExecContext& ctx,
+                                             int rounds);
 
   // Times `variant` on p: median milliseconds of `runs` runs after a warm-up.
   static absl::StatusOr<double> Time(const CsrSpmmVariant& variant, const CsrSpmmProblem& p,

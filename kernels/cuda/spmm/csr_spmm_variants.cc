@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "csr_spmm.h"
 #include "csr_spmm_kernels.h"
@@ -80,6 +81,69 @@ class BlockRow final : public PlanlessVariant {
   }
 };
 
+// warp_row for ordinary rows; rows much longer than the mean (power-law hubs,
+// arrow matrices) are cut into segments of kSegment non-zeros, each its own
+// sub-warp, and summed by a finishing pass.
+struct LongRowPlan : Plan {
+  kernels::LongRowSplit split;
+};
+
+class WarpRowSplitLong final : public CsrSpmmVariant {
+ public:
+  static constexpr int64_t kSegment = 256;
+  static int64_t Threshold(const CsrSpmmProblem& p) {
+    return std::max<int64_t>(128, static_cast<int64_t>(8 * p.stats.mean));
+  }
+  std::string_view name() const override { return "warp_row_split_long"; }
+  bool Supports(const CsrSpmmProblem& p) const override { return p.stats.max_row > Threshold(p); }
+  absl::StatusOr<Plan*> Prepare(const CsrSpmmProblem& p, const ExecContext& ctx,
+                                Workspace& ws) const override {
+    auto plan = std::make_unique<LongRowPlan>();
+    kernels::LongRowSplit& split = plan->split;
+    split.threshold = Threshold(p);
+    // The segment table is built on the host from a copy of the row pointers.
+    std::vector<int32_t> row_ptr(p.m + 1);
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(row_ptr.data(), p.row_ptr, (p.m + 1) * sizeof(int32_t),
+                                         cudaMemcpyDeviceToHost, ctx.stream),
+                         "cudaMemcpyAsync(row_ptr)");
+    RETURN_IF_ERROR(ws.Sync());
+    std::vector<int32_t> seg_begin, seg_end, long_rows, row_seg{0};
+    for (int64_t r = 0; r < p.m; ++r) {
+      if (row_ptr[r + 1] - row_ptr[r] <= split.threshold) continue;
+      long_rows.push_back(static_cast<int32_t>(r));
+      for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; e += kSegment) {
+        seg_begin.push_back(static_cast<int32_t>(e));
+        seg_end.push_back(static_cast<int32_t>(std::min<int64_t>(e + kSegment, row_ptr[r + 1])));
+      }
+      row_seg.push_back(static_cast<int32_t>(seg_begin.size()));
+    }
+    split.num_segs = static_cast<int64_t>(seg_begin.size());
+    split.num_long = static_cast<int64_t>(long_rows.size());
+    auto upload = [&](const std::vector<int32_t>& v) -> absl::StatusOr<const int32_t*> {
+      ASSIGN_OR_RETURN(int32_t * d, ws.AllocArray<int32_t>(std::max<size_t>(v.size(), 1)));
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, v.data(), v.size() * sizeof(int32_t),
+                                           cudaMemcpyHostToDevice, ctx.stream),
+                           "cudaMemcpyAsync(segments)");
+      return d;
+    };
+    ASSIGN_OR_RETURN(split.seg_begin, upload(seg_begin));
+    ASSIGN_OR_RETURN(split.seg_end, upload(seg_end));
+    ASSIGN_OR_RETURN(split.long_rows, upload(long_rows));
+    ASSIGN_OR_RETURN(split.row_seg, upload(row_seg));
+    ASSIGN_OR_RETURN(split.partials,
+                     ws.AllocArray<float>(std::max<int64_t>(split.num_segs, 1) * p.n));
+    RETURN_IF_ERROR(ws.Sync());  // the host vectors die here
+    return ws.Keep(std::move(plan));
+  }
+  absl::Status Run(const CsrSpmmProblem& p, Plan* plan, const ExecContext& ctx) const override {
+    int lanes = 0, vectors = 0;
+    kernels::PickWarpRowShape(p, &lanes, &vectors);
+    return Launched(kernels::LaunchWarpRow(p, lanes, vectors, ctx.stream,
+                                           &static_cast<LongRowPlan*>(plan)->split),
+                    "warp_row_split_long launch");
+  }
+};
+
 struct NnzPlan : Plan {
   int64_t chunk = 0;
   float* partials = nullptr;
@@ -122,14 +186,15 @@ const std::vector<const CsrSpmmVariant*>& CsrSpmmVariants() {
   static const RowSplit row_split;
   static const WarpRow warp_row;
   static const BlockRow block_row;
+  static const WarpRowSplitLong warp_row_split_long;
   static const NnzSplit subwarp_nnz_split("subwarp_nnz_split", 8);
   static const NnzSplit warp_nnz_split("warp_nnz_split", 32);
   static const NnzBalanced nnz_balanced("nnz_balanced", 64);
   static const NnzBalanced nnz_balanced_fine("nnz_balanced_fine", 256);
   static const std::vector<const CsrSpmmVariant*> all = [] {
-    std::vector<const CsrSpmmVariant*> v = {&row_split,         &warp_row,       &block_row,
-                                            &subwarp_nnz_split, &warp_nnz_split, &nnz_balanced,
-                                            &nnz_balanced_fine};
+    std::vector<const CsrSpmmVariant*> v = {&row_split,    &warp_row,          &warp_row_split_long,
+                                            &block_row,    &subwarp_nnz_split, &warp_nnz_split,
+                                            &nnz_balanced, &nnz_balanced_fine};
     for (const CsrSpmmVariant* c : CusparseSpmmVariants()) v.push_back(c);
     return v;
   }();
