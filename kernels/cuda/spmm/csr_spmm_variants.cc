@@ -82,15 +82,15 @@ class BlockRow final : public PlanlessVariant {
 };
 
 // warp_row for ordinary rows; rows much longer than the mean (power-law hubs,
-// arrow matrices) are cut into segments of kSegment non-zeros, each its own
-// sub-warp, and summed by a finishing pass.
+// arrow matrices) are cut into segments, each its own sub-warp, and summed by
+// a finishing pass. Segments are 32-256 non-zeros, short enough to give the
+// long rows about 32 sub-warps per multiprocessor.
 struct LongRowPlan : Plan {
   kernels::LongRowSplit split;
 };
 
 class WarpRowSplitLong final : public CsrSpmmVariant {
  public:
-  static constexpr int64_t kSegment = 256;
   static int64_t Threshold(const CsrSpmmProblem& p) {
     return std::max<int64_t>(128, static_cast<int64_t>(8 * p.stats.mean));
   }
@@ -107,13 +107,21 @@ class WarpRowSplitLong final : public CsrSpmmVariant {
                                          cudaMemcpyDeviceToHost, ctx.stream),
                          "cudaMemcpyAsync(row_ptr)");
     RETURN_IF_ERROR(ws.Sync());
+    int64_t long_nnz = 0;
+    for (int64_t r = 0; r < p.m; ++r) {
+      const int64_t len = row_ptr[r + 1] - row_ptr[r];
+      if (len > split.threshold) long_nnz += len;
+    }
+    const int64_t segment = std::clamp<int64_t>(
+        std::bit_ceil(static_cast<uint64_t>(std::max<int64_t>(1, long_nnz / (ctx.num_sms * 32)))),
+        32, 256);
     std::vector<int32_t> seg_begin, seg_end, long_rows, row_seg{0};
     for (int64_t r = 0; r < p.m; ++r) {
       if (row_ptr[r + 1] - row_ptr[r] <= split.threshold) continue;
       long_rows.push_back(static_cast<int32_t>(r));
-      for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; e += kSegment) {
+      for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; e += segment) {
         seg_begin.push_back(static_cast<int32_t>(e));
-        seg_end.push_back(static_cast<int32_t>(std::min<int64_t>(e + kSegment, row_ptr[r + 1])));
+        seg_end.push_back(static_cast<int32_t>(std::min<int64_t>(e + segment, row_ptr[r + 1])));
       }
       row_seg.push_back(static_cast<int32_t>(seg_begin.size()));
     }
