@@ -204,6 +204,24 @@ class CudaBackend final : public Backend {
     return out;
   }
 
+  // Interim: through the host (replaced by device kernels per format).
+  absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
+                                 const ConvertOptions& options) override {
+    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
+    ASSIGN_OR_RETURN(Tensor out, sparsed::Convert(host, to, options));
+    return out.CopyTo(device());
+  }
+  absl::StatusOr<Tensor> Transpose(const Tensor& t) override {
+    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
+    ASSIGN_OR_RETURN(Tensor out, sparsed::Transpose(host));
+    return out.CopyTo(device());
+  }
+  absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) override {
+    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
+    ASSIGN_OR_RETURN(Tensor out, sparsed::Prune(host, options));
+    return out.CopyTo(device());
+  }
+
  private:
   absl::Status SpmmOnDevice(const SpmmArgs& args, Tensor& out, const ExecContext& ctx,
                             Workspace& ws) {

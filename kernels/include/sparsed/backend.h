@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sparsed/convert.h"
 #include "sparsed/device.h"
+#include "sparsed/prune.h"
 #include "sparsed/spmm.h"
 #include "sparsed/tensor.h"
 #include "sparsed/tune_db.h"
@@ -22,6 +24,14 @@ class Backend {
 
   // See spmm.h. Validates with CheckSpmm before allocating the result.
   virtual absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) = 0;
+
+  // See convert.h; the result is a new tensor on this backend's device.
+  virtual absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
+                                         const ConvertOptions& options) = 0;
+  // The transpose as a new tensor of the same format, on this device.
+  virtual absl::StatusOr<Tensor> Transpose(const Tensor& t) = 0;
+  // See prune.h; the result is a new tensor on this backend's device.
+  virtual absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) = 0;
 };
 
 // Options of the CUDA backend.

@@ -1,20 +1,53 @@
-// Format conversions on the host (exact: no value is lost or rounded).
+// Format conversions (exact: no value is lost or rounded) and transposition.
 #pragma once
+
+#include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "sparsed/tensor.h"
 
 namespace sparsed {
 
-// Converts a valid, canonical tensor between dense, COO and CSR. Converting to
-// a sparse format drops explicit zeros only when coming from dense. The index
-// dtype of a sparse result is `index_dtype`, or the narrowest that fits when
-// unset (i32 unless a dimension or nnz needs i64).
-absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
-                               std::optional<DType> index_dtype = std::nullopt);
+// Parameters of the target format.
+struct ConvertOptions {
+  // Index dtype of a sparse result; unset: the narrowest that fits (i32 unless
+  // a dimension or nnz needs i64).
+  std::optional<DType> index_dtype;
+  int64_t block_rows = 0;  // BSR target: block R x C (both required)
+  int64_t block_cols = 0;
+  int nm_n = 0;  // N:M target (both required); the source's pattern must
+  int nm_m = 0;  // already have at most n non-zeros in every group of m
+};
 
-// The transpose as a new tensor of the same format (dense, COO or CSR).
+// Converts a valid, canonical host tensor to format `to`. Values keep their
+// dtype. Rules:
+// - to a sparse format from dense, zeros are dropped;
+// - to BSR, every block holding an entry is stored, zero-filled elsewhere
+//   (incomplete edge blocks are padded with zeros);
+// - to N:M, every group keeps exactly n slots, zero-filled where the group
+//   has fewer entries; a group with more than n entries is INVALID_ARGUMENT
+//   naming the row and group (prune to N:M instead);
+// - from BSR and N:M to another format, the zero fill is dropped, and so is
+//   any stored zero value;
+// - among dense, COO, CSR and CSC, stored entries (even explicit zeros) are
+//   kept as they are.
+absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions& options = {});
+inline absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
+                                      std::optional<DType> index_dtype) {
+  ConvertOptions options;
+  options.index_dtype = index_dtype;
+  return Convert(t, to, options);
+}
+
+// The transpose as a new tensor of the same format (BSR: block C x R; N:M is
+// converted through CSR and needs the transposed pattern to fit N:M).
 absl::StatusOr<Tensor> Transpose(const Tensor& t);
+
+// The transpose as a zero-copy view sharing t's memory: CSR of Aᵀ is CSC of A
+// and vice versa (CSR [m,k] -> CSC [k,m] over the same arrays). Other formats:
+// INVALID_ARGUMENT.
+absl::StatusOr<Tensor> TransposeView(const Tensor& t);
 
 // The narrowest index dtype that holds every dimension and nnz.
 DType NarrowestIndexType(const TensorDesc& desc);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,10 +17,12 @@
 
 namespace sparsed {
 
-// Numbering matches proto sparsed.v1.Format. CSC, BSR and N:M come later.
-enum class Format : int { kDense = 1, kCoo = 2, kCsr = 3 };
+// Numbering matches proto sparsed.v1.Format.
+enum class Format : int { kDense = 1, kCoo = 2, kCsr = 3, kCsc = 4, kBsr = 5, kNm = 6 };
+inline constexpr Format kAllFormats[] = {Format::kDense, Format::kCoo, Format::kCsr,
+                                         Format::kCsc,   Format::kBsr, Format::kNm};
 
-std::string_view FormatName(Format f);  // "dense", "coo", "csr"
+std::string_view FormatName(Format f);  // "dense", "coo", "csr", "csc", "bsr", "nm"
 std::optional<Format> ParseFormat(std::string_view name);
 constexpr bool IsSparse(Format f) { return f != Format::kDense; }
 
@@ -29,11 +32,27 @@ struct TensorDesc {
   DType dtype = DType::kF32;        // element type of "values"
   DType index_dtype = DType::kI32;  // element type of index arrays (sparse only)
   std::vector<int64_t> shape;       // dense: 1-D or 2-D; sparse: 2-D [rows, cols]
-  int64_t nnz = 0;                  // stored entries (sparse only; dense: ignored)
+  // Stored entries (sparse only; dense: ignored). BSR: stored blocks. N:M:
+  // stored slots, always rows * (cols / m) * n.
+  int64_t nnz = 0;
+  int64_t block_rows = 0;  // BSR: block height R (>= 1)
+  int64_t block_cols = 0;  // BSR: block width C (>= 1)
+  int nm_n = 0;            // N:M: kept entries per group (1 <= n < m)
+  int nm_m = 0;            // N:M: group length along a row (m <= 32, divides cols)
 
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
   int64_t numel() const;  // product of shape (1 for a 0-d shape)
+  // BSR: block rows ceil(rows / R) and block columns ceil(cols / C); edge
+  // blocks are padded with zeros.
+  int64_t block_row_count() const;
+  int64_t block_col_count() const;
+  // N:M: groups per row (cols / m).
+  int64_t nm_groups() const { return nm_m > 0 ? cols() / nm_m : 0; }
+  // True for 2:4, whose metadata is packed as the tensor cores expect.
+  bool nm_packed_2_4() const { return nm_n == 2 && nm_m == 4; }
+  // Scalar entries the arrays store (BSR: nnz * R * C; others: nnz; dense: numel).
+  int64_t stored_values() const;
 };
 
 // One component array a format stores.
@@ -45,9 +64,21 @@ struct ComponentSpec {
 };
 
 // The component arrays of a tensor so described, in canonical order:
-//   dense: values[numel]
+//   dense: values[numel]                                   (row-major)
 //   coo:   row_idx[nnz], col_idx[nnz], values[nnz]
 //   csr:   row_ptr[rows + 1], col_idx[nnz], values[nnz]
+//   csc:   col_ptr[cols + 1], row_idx[nnz], values[nnz]
+//   bsr:   block_row_ptr[block_row_count + 1], block_col_idx[nnz],
+//          values[nnz * R * C]                             (each block row-major)
+//   nm:    values[rows * groups * n]  (row r, group g, slot s at (r*groups+g)*n+s)
+//          meta (i32):
+//            2:4  rows * ceil(groups / 8) words; group g of a row is the nibble
+//                 at bits 4*(g % 8) of word g / 8: the two kept positions in
+//                 the group (0..3), first (smaller) in the low 2 bits. This is
+//                 the per-row sparsity metadata of PTX mma.sp (m16n8k16/k32).
+//            other rows * groups * n positions, one per slot (0..m-1),
+//                  strictly increasing within a group.
+//          Every group keeps exactly n slots; a slot may hold 0.
 // Checks the description first (see ValidateDesc) so that every count and byte
 // size is known to be sane before anything is allocated.
 absl::StatusOr<std::vector<ComponentSpec>> ComponentsOf(const TensorDesc& desc);
@@ -96,11 +127,20 @@ class Tensor {
   // A copy of this tensor on `device` (host or CUDA), complete on return.
   absl::StatusOr<Tensor> CopyTo(const Device& device) const;
 
+  // A zero-copy view described by `desc` whose components are `source`'s
+  // components named in `source_names` (in the canonical order of `desc`);
+  // each must have the size `desc` needs. The memory is shared (writes through
+  // either are seen by both) and lives as long as any tensor holding it.
+  static absl::StatusOr<Tensor> View(TensorDesc desc, const Tensor& source,
+                                     const std::vector<std::string>& source_names);
+  // True when some component's memory is shared with another tensor.
+  bool shares_memory() const;
+
  private:
   TensorDesc desc_;
   Device device_;
   std::vector<ComponentSpec> specs_;
-  std::vector<Buffer> buffers_;  // parallel to specs_
+  std::vector<std::shared_ptr<Buffer>> buffers_;  // parallel to specs_
 };
 
 // Calls f(tag) with tag an int32_t or int64_t value-initialised object, per the

@@ -6,6 +6,7 @@
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
 #include "sparsed/convert.h"
+#include "sparsed/prune.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -59,6 +60,22 @@ class CpuBackend final : public Backend {
     return SpmmF32(f32_args, shape);
   }
 
+  absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
+                                 const ConvertOptions& options) override {
+    RETURN_IF_ERROR(CheckOnHost(&t, "tensor"));
+    return sparsed::Convert(t, to, options);
+  }
+
+  absl::StatusOr<Tensor> Transpose(const Tensor& t) override {
+    RETURN_IF_ERROR(CheckOnHost(&t, "tensor"));
+    return sparsed::Transpose(t);
+  }
+
+  absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) override {
+    RETURN_IF_ERROR(CheckOnHost(&t, "tensor"));
+    return sparsed::Prune(t, options);
+  }
+
  private:
   absl::StatusOr<Tensor> SpmmF32(const SpmmArgs& args, const std::vector<int64_t>& shape) {
     RETURN_IF_ERROR(CheckOnHost(args.a, "a"));
@@ -77,11 +94,11 @@ class CpuBackend final : public Backend {
     Tensor converted, transposed;
     const Tensor* csr = &sparse;
     if (sparse.format() == Format::kCoo) {
-      ASSIGN_OR_RETURN(converted, Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
+      ASSIGN_OR_RETURN(converted, sparsed::Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
       csr = &converted;
     }
     if (transpose_sparse) {
-      ASSIGN_OR_RETURN(transposed, Transpose(*csr));
+      ASSIGN_OR_RETURN(transposed, sparsed::Transpose(*csr));
       csr = &transposed;
     }
 

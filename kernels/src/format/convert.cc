@@ -188,10 +188,11 @@ DType NarrowestIndexType(const TensorDesc& desc) {
   return fits ? DType::kI32 : DType::kI64;
 }
 
-absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, std::optional<DType> index_dtype) {
+absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions& options) {
   if (t.desc().dtype != DType::kF32) {
-    return ViaF32(t, [&](const Tensor& f) { return Convert(f, to, index_dtype); });
+    return ViaF32(t, [&](const Tensor& f) { return Convert(f, to, options); });
   }
+  const std::optional<DType> index_dtype = options.index_dtype;
   RETURN_IF_ERROR(CheckInput(t));
   const int to_int = static_cast<int>(to);
   if (to_int < static_cast<int>(Format::kDense) || to_int > static_cast<int>(Format::kCsr)) {
@@ -238,6 +239,27 @@ absl::StatusOr<Tensor> Transpose(const Tensor& t) {
   if (!IsSparse(t.format())) return TransposeDense(t);
   return VisitIndexType(t.desc().index_dtype,
                         [&](auto i) { return TransposeSparse<decltype(i)>(t); });
+}
+
+}  // namespace sparsed
+
+namespace sparsed {
+
+absl::StatusOr<Tensor> TransposeView(const Tensor& t) {
+  const TensorDesc& d = t.desc();
+  if (d.format != Format::kCsr && d.format != Format::kCsc) {
+    return absl::InvalidArgumentError(StrCat("a transpose view needs CSR or CSC, not ",
+                                             FormatName(d.format),
+                                             " (convert, or transpose into a new tensor)"));
+  }
+  TensorDesc v = d;
+  v.shape = {d.cols(), d.rows()};
+  if (d.format == Format::kCsr) {
+    v.format = Format::kCsc;  // CSC of Aᵀ: col_ptr = row_ptr, row_idx = col_idx
+    return Tensor::View(v, t, {"row_ptr", "col_idx", "values"});
+  }
+  v.format = Format::kCsr;  // CSR of Aᵀ: row_ptr = col_ptr, col_idx = row_idx
+  return Tensor::View(v, t, {"col_ptr", "row_idx", "values"});
 }
 
 }  // namespace sparsed

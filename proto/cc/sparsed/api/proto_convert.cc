@@ -16,6 +16,11 @@ TensorDesc FromProto(const v1::TensorDesc& p) {
       p.index_dtype() == v1::DTYPE_UNSPECIFIED ? DType::kI32 : static_cast<DType>(p.index_dtype());
   d.shape.assign(p.shape().begin(), p.shape().end());
   d.nnz = p.nnz();
+  if (p.block_size() > 0) d.block_rows = p.block(0);
+  if (p.block_size() > 1) d.block_cols = p.block(1);
+  if (p.block_size() == 1) d.block_cols = p.block(0);  // [R] means R x R
+  d.nm_n = p.n();
+  d.nm_m = p.m();
   return d;
 }
 
@@ -26,6 +31,14 @@ v1::TensorDesc ToProto(const TensorDesc& d) {
   if (IsSparse(d.format)) p.set_index_dtype(static_cast<v1::DType>(d.index_dtype));
   for (int64_t s : d.shape) p.add_shape(s);
   p.set_nnz(IsSparse(d.format) ? d.nnz : d.numel());
+  if (d.format == Format::kBsr) {
+    p.add_block(d.block_rows);
+    p.add_block(d.block_cols);
+  }
+  if (d.format == Format::kNm) {
+    p.set_n(d.nm_n);
+    p.set_m(d.nm_m);
+  }
   return p;
 }
 
