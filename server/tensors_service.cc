@@ -12,6 +12,7 @@
 #include "sparsed/device_memory.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
+#include "sparsed/tensor_assembler.h"
 #include "sparsed/validate.h"
 
 namespace sparsed::server {
@@ -34,10 +35,10 @@ absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum
 }
 
 // Receives the chunks of an upload straight into the tensor's buffers, which
-// may be in host or device memory (each chunk is copied to its offset).
+// may be in host or device memory (each chunk is checked, then copied to its
+// offset).
 absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t) {
-  const std::vector<ComponentSpec>& specs = t.specs();
-  std::vector<int64_t> received(specs.size(), 0);
+  TensorAssembler assembler(t);
   v1::UploadRequest msg;
   int64_t index = 0;
   while (reader->Read(&msg)) {
@@ -47,41 +48,9 @@ absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor
           StrCat("message ", index, " of the upload is a second header (only chunks may follow)"));
     }
     const v1::Chunk& chunk = msg.chunk();
-    size_t k = 0;
-    while (k < specs.size() && specs[k].name != chunk.component()) ++k;
-    if (k == specs.size()) {
-      std::string names;
-      for (const ComponentSpec& s : specs) names += (names.empty() ? "" : ", ") + s.name;
-      return absl::InvalidArgumentError(StrCat("chunk.component = '", chunk.component(),
-                                               "' is not a component of ", FormatName(t.format()),
-                                               " (", names, ")"));
-    }
-    if (chunk.offset() != received[k]) {
-      return absl::InvalidArgumentError(
-          StrCat("chunk.offset = ", chunk.offset(), " for component '", specs[k].name, "' but ",
-                 received[k], " bytes of it have arrived (chunks must be contiguous, in order)"));
-    }
-    const int64_t len = static_cast<int64_t>(chunk.data().size());
-    if (len > specs[k].bytes() - received[k]) {
-      return absl::InvalidArgumentError(StrCat("chunk of ", len, " bytes at offset ",
-                                               chunk.offset(), " overruns component '",
-                                               specs[k].name, "' of ", specs[k].bytes(), " bytes"));
-    }
-    if (len > 0) {
-      Buffer* buf = t.component(specs[k].name);
-      RETURN_IF_ERROR(CopyBytes(static_cast<char*>(buf->data()) + received[k], buf->device(),
-                                chunk.data().data(), Device::Cpu(), len));
-    }
-    received[k] += len;
+    RETURN_IF_ERROR(assembler.AddChunk(chunk.component(), chunk.offset(), chunk.data()));
   }
-  for (size_t k = 0; k < specs.size(); ++k) {
-    if (received[k] != specs[k].bytes()) {
-      return absl::InvalidArgumentError(StrCat("upload ended with ", received[k], " of ",
-                                               specs[k].bytes(), " bytes of component '",
-                                               specs[k].name, "'"));
-    }
-  }
-  return absl::OkStatus();
+  return assembler.Finish();
 }
 
 absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
