@@ -1,8 +1,11 @@
 // Sparse-dense matrix multiply with a fused epilogue:
 //   C = epilogue(alpha * op(A) * op(B) + beta * C_in)
 //   epilogue(x) = min(relu?(x + bias[col]), clamp_max)     (each step optional)
-// Exactly one of A, B is sparse (COO or CSR); the other is dense row-major.
-// op is identity or transpose. The result is dense row-major f32.
+// Exactly one of A, B is sparse (COO, CSR, CSC, BSR or N:M); the other is
+// dense row-major. op is identity or transpose. The result is dense row-major
+// f32. The CPU backend computes every sparse format (through CSR; BSR and N:M
+// zero fill is skipped) with float64 accumulation; a backend that does not
+// support a format returns UNIMPLEMENTED.
 #pragma once
 
 #include <cstdint>

@@ -43,7 +43,8 @@ absl::StatusOr<std::vector<int64_t>> CheckSpmm(const SpmmArgs& args) {
   const bool a_sparse = IsSparse(a.format()), b_sparse = IsSparse(b.format());
   if (a_sparse == b_sparse) {
     return Invalid(StrCat("a is ", FormatName(a.format()), " and b is ", FormatName(b.format()),
-                          ": exactly one of a, b must be sparse (coo or csr) and the other dense"));
+                          ": exactly one of a, b must be sparse (coo, csr, csc, bsr or nm) and the "
+                          "other dense"));
   }
   RETURN_IF_ERROR(CheckMatrix(a, "a"));
   RETURN_IF_ERROR(CheckMatrix(b, "b"));

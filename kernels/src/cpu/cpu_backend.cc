@@ -90,14 +90,23 @@ class CpuBackend final : public Backend {
     // The kernels index with the stored indices: check them once here.
     RETURN_IF_ERROR(ValidateTensor(sparse, {}, a_sparse ? "a" : "b"));
 
-    // Bring op(sparse) into CSR: COO is converted, a transpose is materialised.
+    // Bring op(sparse) into CSR. CSC of A is CSR of Aᵀ over the same arrays,
+    // so a transposed CSC operand costs nothing; every other format is
+    // converted (BSR and N:M drop their zero fill), then a transpose is
+    // materialised if asked for.
     Tensor converted, transposed;
     const Tensor* csr = &sparse;
-    if (sparse.format() == Format::kCoo) {
-      ASSIGN_OR_RETURN(converted, sparsed::Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
+    bool transpose_pending = transpose_sparse;
+    if (sparse.format() == Format::kCsc && transpose_sparse) {
+      ASSIGN_OR_RETURN(converted, sparsed::TransposeView(sparse));
+      csr = &converted;
+      transpose_pending = false;
+    } else if (sparse.format() != Format::kCsr) {
+      ASSIGN_OR_RETURN(converted,
+                       sparsed::Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
       csr = &converted;
     }
-    if (transpose_sparse) {
+    if (transpose_pending) {
       ASSIGN_OR_RETURN(transposed, sparsed::Transpose(*csr));
       csr = &transposed;
     }

@@ -8,9 +8,12 @@
 #include <span>
 #include <vector>
 
+#include "compressed_check.h"
 #include "sparsed/cast.h"
+#include "sparsed/convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
+#include "validate_formats.h"
 
 namespace sparsed {
 namespace {
@@ -50,42 +53,16 @@ absl::Status CheckFinite(const Tensor& t, std::string_view field) {
 
 template <class I>
 absl::Status CheckCsr(const Tensor& t, const ValidateOptions& options, std::string_view field) {
-  const int64_t rows = t.desc().rows(), cols = t.desc().cols(), nnz = t.desc().nnz;
-  std::span<const I> row_ptr = t.data<I>("row_ptr");
-  std::span<const I> col_idx = t.data<I>("col_idx");
-  if (row_ptr[0] != 0) {
-    return Invalid(StrCat(field, ".row_ptr[0] = ", int64_t{row_ptr[0]}, " must be 0"));
-  }
-  // Row pointers first, so that every later col_idx access is known in bounds.
-  for (int64_t i = 1; i <= rows; ++i) {
-    const int64_t cur = row_ptr[i], prev = row_ptr[i - 1];
-    if (cur < prev) {
-      return Invalid(StrCat(field, ".row_ptr[", i, "] = ", cur, " is less than row_ptr[", i - 1,
-                            "] = ", prev, " (row pointers must be non-decreasing)"));
-    }
-    if (cur > nnz) {
-      return Invalid(StrCat(field, ".row_ptr[", i, "] = ", cur, " is greater than nnz = ", nnz));
-    }
-  }
-  if (int64_t last = row_ptr[rows]; last != nnz) {
-    return Invalid(StrCat(field, ".row_ptr[", rows, "] = ", last, " must equal nnz = ", nnz,
-                          " (the last row pointer ends the last row)"));
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
-      const int64_t c = col_idx[e];
-      if (c < 0 || c >= cols) {
-        return Invalid(StrCat(field, ".col_idx[", e, "] = ", c, " is outside [0, cols = ", cols,
-                              ") (row ", r, ")"));
-      }
-      if (!options.allow_unsorted && e > row_ptr[r] && c <= int64_t{col_idx[e - 1]}) {
-        return Invalid(StrCat(field, ".col_idx[", e, "] = ", c, " is not greater than col_idx[",
-                              e - 1, "] = ", int64_t{col_idx[e - 1]}, " (row ", r,
-                              "; columns must be strictly increasing within a row)"));
-      }
-    }
-  }
-  return absl::OkStatus();
+  const TensorDesc& d = t.desc();
+  return format::CheckCompressed<I>(t.data<I>("row_ptr"), t.data<I>("col_idx"), d.rows(), d.cols(),
+                                    d.nnz, !options.allow_unsorted, format::kCsrNames, field);
+}
+
+template <class I>
+absl::Status CheckCsc(const Tensor& t, const ValidateOptions& options, std::string_view field) {
+  const TensorDesc& d = t.desc();
+  return format::CheckCompressed<I>(t.data<I>("col_ptr"), t.data<I>("row_idx"), d.cols(), d.rows(),
+                                    d.nnz, !options.allow_unsorted, format::kCscNames, field);
 }
 
 template <class I>
@@ -224,6 +201,17 @@ absl::Status ValidateTensor(const Tensor& t, const ValidateOptions& options,
         return CheckCoo<decltype(tag)>(t, options, field);
       }));
       break;
+    case Format::kCsc:
+      RETURN_IF_ERROR(VisitIndexType(t.desc().index_dtype, [&](auto tag) {
+        return CheckCsc<decltype(tag)>(t, options, field);
+      }));
+      break;
+    case Format::kBsr:
+      RETURN_IF_ERROR(format::CheckBsrContent(t, field));
+      break;
+    case Format::kNm:
+      RETURN_IF_ERROR(format::CheckNmContent(t, field));
+      break;
   }
   if (options.reject_non_finite) RETURN_IF_ERROR(CheckFinite(t, field));
   return absl::OkStatus();
@@ -234,6 +222,17 @@ absl::StatusOr<Tensor> SortAndSumDuplicates(const Tensor& t) {
   options.allow_unsorted = true;
   RETURN_IF_ERROR(ValidateTensor(t, options));
   if (!IsSparse(t.format())) return t.Clone();
+  if (t.format() == Format::kBsr || t.format() == Format::kNm) {
+    return absl::InvalidArgumentError(StrCat("SortAndSumDuplicates takes coo, csr or csc, not ",
+                                             FormatName(t.format()),
+                                             " (whose layout has no duplicates to sum)"));
+  }
+  if (t.format() == Format::kCsc) {
+    // CSC of A is CSR of Aᵀ: canonicalise that (sorting within columns).
+    ASSIGN_OR_RETURN(Tensor as_csr, TransposeView(t));
+    ASSIGN_OR_RETURN(Tensor sorted, SortAndSumDuplicates(as_csr));
+    return TransposeView(sorted);
+  }
   if (t.desc().dtype != DType::kF32) {
     return ViaF32(t, [](const Tensor& f) { return SortAndSumDuplicates(f); });
   }
