@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "prune_test_util.h"
+#include "sparsed/backend.h"
 #include "sparsed/prune.h"
 #include "sparsed/validate.h"
 
@@ -580,6 +581,15 @@ TEST(Prune, InfinityRanksAboveEverything) {
   const Tensor t = test::MakeDense({1, 4}, {1.0f, -INFINITY, 2.0f, INFINITY});
   const Tensor out = MustPrune(t, Magnitude(0.5));
   EXPECT_EQ(GetIndices(out, "col_idx"), (std::vector<int64_t>{1, 3}));
+}
+
+TEST(Prune, CpuBackendPrunes) {
+  std::mt19937_64 rng(51);
+  const Matrix m = RandomMatrix(12, 16, DType::kF32, 0.7, false, rng);
+  const std::unique_ptr<Backend> cpu = MakeCpuBackend(1);
+  absl::StatusOr<Tensor> out = cpu->Prune(ToTensor(m, Format::kCsr, DType::kI32), Magnitude(0.6));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(ReadCsr(*out, m), ReferenceMagnitude(m, 0.6, false));
 }
 
 }  // namespace

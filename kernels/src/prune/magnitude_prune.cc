@@ -44,7 +44,9 @@ template <class I>
 std::vector<Cutoff> SelectCutoffs(const RowEntries<I>& m, const PruneOptions& options) {
   std::vector<Ranked> candidates;
   if (!options.per_row) {
-    if (!m.dense()) candidates.reserve(m.entries());
+    int64_t nonzeros = 0;  // sized exactly: a dense input may be mostly zeros
+    for (int64_t e = 0; e < m.entries(); ++e) nonzeros += m.abs(e) > 0.0f;
+    candidates.reserve(nonzeros);
     for (int64_t r = 0; r < m.rows(); ++r) AddRowCandidates(m, r, candidates);
     return {SelectCutoff(candidates, KeepCount(m.rows() * m.cols(), options.sparsity))};
   }
