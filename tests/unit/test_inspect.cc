@@ -42,9 +42,9 @@ void ExpectStats(const Tensor& t, const Matrix& m, int64_t stored, int64_t bytes
   EXPECT_EQ(s->stored, stored);
   EXPECT_EQ(s->bytes, bytes);
   EXPECT_EQ(s->nonzeros, nonzeros);
-  EXPECT_DOUBLE_EQ(
-      s->density,
-      m.rows * m.cols ? static_cast<double>(nonzeros) / static_cast<double>(m.rows * m.cols) : 0.0);
+  EXPECT_DOUBLE_EQ(s->density, m.rows * m.cols > 0 ? static_cast<double>(nonzeros) /
+                                                         static_cast<double>(m.rows * m.cols)
+                                                   : 0.0);
   const RowLengthStats& r = s->rows;
   const int64_t mx = lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
   EXPECT_EQ(r.min, lengths.empty() ? 0 : *std::min_element(lengths.begin(), lengths.end()));
