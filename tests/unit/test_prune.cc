@@ -29,7 +29,7 @@ using test::ValueBits;
 using ::testing::HasSubstr;
 
 constexpr DType kValueTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
-constexpr Format kInputFormats[] = {Format::kDense, Format::kCoo, Format::kCsr};
+constexpr Format kInputFormats[] = {Format::kDense, Format::kCoo, Format::kCsr, Format::kCsc};
 
 int64_t Kept(int64_t total, double sparsity) {
   return total - static_cast<int64_t>(std::llround(sparsity * static_cast<double>(total)));
