@@ -9,8 +9,11 @@
 
 #include "cuda_check.h"
 #include "exec_context.h"
+#include "format/device_format_ops.h"
+#include "format/hub.h"
 #include "sparsed/backend.h"
 #include "sparsed/str_cat.h"
+#include "spmm/blocked_spmm_kernels.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
 #include "stream_pool.h"
@@ -147,6 +150,13 @@ absl::StatusOr<const void*> TransposeDense(const void* in, int64_t rows, int64_t
   return static_cast<const void*>(out);
 }
 
+// Keeps a tensor (a converted operand) alive as long as the workspace, which
+// outlives the work queued on it.
+struct KeptTensor final : Plan {
+  explicit KeptTensor(Tensor t) : tensor(std::move(t)) {}
+  Tensor tensor;
+};
+
 std::string DeviceDescription(int device) {
   cudaDeviceProp prop{};
   if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) return StrCat("cuda:", device);
@@ -181,6 +191,17 @@ class CudaBackend final : public Backend {
                                                  device().ToString()));
       }
     }
+    // CSC A [m, k] holds the CSR arrays of Aᵀ: op(A) is the opposite op of
+    // that zero-copy CSR view (likewise for B).
+    SpmmArgs csr_args = args;
+    Tensor view;
+    for (auto [operand, transpose] : {std::pair{&csr_args.a, &csr_args.transpose_a},
+                                      std::pair{&csr_args.b, &csr_args.transpose_b}}) {
+      if ((*operand)->format() != Format::kCsc) continue;
+      ASSIGN_OR_RETURN(view, TransposeView(**operand));
+      *operand = &view;
+      *transpose = !*transpose;
+    }
     CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
     ASSIGN_OR_RETURN(
         Tensor out,
@@ -195,7 +216,7 @@ class CudaBackend final : public Backend {
             cudaMemsetAsync(out.component("values")->data(), 0xff, out.bytes(), ctx.stream),
             "cudaMemsetAsync(poison)");
       }
-      status = SpmmOnDevice(args, out, ctx, ws);
+      status = SpmmOnDevice(csr_args, out, ctx, ws);
       // Temporaries die with ws: the stream must be idle first, whatever happened.
       const absl::Status synced = ws.Sync();
       if (status.ok()) status = synced;
@@ -204,31 +225,113 @@ class CudaBackend final : public Backend {
     return out;
   }
 
-  // Interim: through the host (replaced by device kernels per format).
   absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
                                  const ConvertOptions& options) override {
-    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
-    ASSIGN_OR_RETURN(Tensor out, sparsed::Convert(host, to, options));
-    return out.CopyTo(device());
+    return OnStream(t, [&](const Tensor& src, const ExecContext& ctx, Workspace& ws) {
+      return DeviceConvert(src, to, options, ctx, ws);
+    });
   }
   absl::StatusOr<Tensor> Transpose(const Tensor& t) override {
-    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
-    ASSIGN_OR_RETURN(Tensor out, sparsed::Transpose(host));
-    return out.CopyTo(device());
+    return OnStream(t, [&](const Tensor& src, const ExecContext& ctx, Workspace& ws) {
+      return DeviceTranspose(src, ctx, ws);
+    });
   }
   absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) override {
-    ASSIGN_OR_RETURN(Tensor host, t.CopyTo(Device::Cpu()));
-    ASSIGN_OR_RETURN(Tensor out, sparsed::Prune(host, options));
-    return out.CopyTo(device());
+    return OnStream(t, [&](const Tensor& src, const ExecContext& ctx, Workspace& ws) {
+      return DevicePrune(src, options, ctx, ws);
+    });
   }
 
  private:
+  // Runs f(t on this device, ctx, ws) on a leased stream and synchronises; a
+  // host tensor is copied to the device first.
+  template <class F>
+  absl::StatusOr<Tensor> OnStream(const Tensor& t, F&& f) {
+    if (!t.device().is_cpu() && !(t.device() == device())) {
+      return absl::InvalidArgumentError(StrCat("tensor is on ", t.device().ToString(),
+                                               " but the backend computes on ",
+                                               device().ToString()));
+    }
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
+    Tensor copy;
+    if (t.device().is_cpu()) {
+      ASSIGN_OR_RETURN(copy, t.CopyTo(device()));
+    }
+    const Tensor& src = t.device().is_cpu() ? copy : t;
+    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
+    const ExecContext& ctx = lease.context();
+    absl::StatusOr<Tensor> result;
+    {
+      Workspace ws(ctx);
+      result = f(src, ctx, ws);
+      // Temporaries die with ws: the stream must be idle first, whatever happened.
+      const absl::Status synced = ws.Sync();
+      if (result.ok() && !synced.ok()) result = synced;
+    }
+    return result;
+  }
+
+  // BSR or N:M A, not transposed, times dense B: the direct kernels.
+  absl::Status DirectSpmm(const SpmmArgs& args, Tensor& out, const ExecContext& ctx,
+                          Workspace& ws) {
+    const Tensor& a = *args.a;
+    const Tensor& b = *args.b;
+    const TensorDesc& ad = a.desc();
+    const int64_t m = out.desc().shape[0], n = out.desc().shape[1], k = ad.cols();
+    ASSIGN_OR_RETURN(ValueType type, ValueTypeOf(ad.dtype));
+    ASSIGN_OR_RETURN(ValueType b_type, ValueTypeOf(b.desc().dtype));
+    const void* av = a.component("values")->data();
+    const void* bv = b.component("values")->data();
+    if (type != b_type) {
+      // Mixed value types compute in f32.
+      ASSIGN_OR_RETURN(av, ToF32(av, type, ad.stored_values(), ctx, ws));
+      ASSIGN_OR_RETURN(bv, ToF32(bv, b_type, b.desc().numel(), ctx, ws));
+      type = ValueType::kF32;
+    }
+    if (args.transpose_b) {
+      ASSIGN_OR_RETURN(bv, TransposeDense(bv, b.desc().shape[0], b.desc().shape[1], type, ctx, ws));
+    }
+    kernels::DirectEpilogue e;
+    e.alpha = args.alpha;
+    e.beta = args.beta;
+    if (args.beta != 0.0f) e.c_in = args.c->data<float>("values").data();
+    if (args.epilogue.bias != nullptr) e.bias = args.epilogue.bias->data<float>("values").data();
+    e.relu = args.epilogue.relu;
+    e.has_clamp = args.epilogue.clamp_max.has_value();
+    e.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+    float* c = out.data<float>("values").data();
+    if (ad.format == Format::kBsr) {
+      ASSIGN_OR_RETURN(const int64_t* brp, WideIndices(a, "block_row_ptr", ctx, ws));
+      ASSIGN_OR_RETURN(const int64_t* bci, WideIndices(a, "block_col_idx", ctx, ws));
+      CUDA_RETURN_IF_ERROR(kernels::LaunchBsrSpmm(type, brp, bci, av, ad.block_rows, ad.block_cols,
+                                                  m, k, bv, n, c, e, ctx.stream),
+                           "bsr spmm launch");
+    } else {
+      CUDA_RETURN_IF_ERROR(
+          kernels::LaunchNmSpmm(type, av, a.component("meta")->as<int32_t>(), ad.nm_n, ad.nm_m,
+                                ad.nm_packed_2_4(), m, k, bv, n, c, e, ctx.stream),
+          "n:m spmm launch");
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status SpmmOnDevice(const SpmmArgs& args, Tensor& out, const ExecContext& ctx,
                             Workspace& ws) {
     const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
     if (m == 0 || n == 0) return absl::OkStatus();
     const bool a_sparse = IsSparse(args.a->format());
-    const Tensor& sparse = a_sparse ? *args.a : *args.b;
+    const Format sparse_format = (a_sparse ? args.a : args.b)->format();
+    const bool blocked = sparse_format == Format::kBsr || sparse_format == Format::kNm;
+    if (blocked && a_sparse && !args.transpose_a) return DirectSpmm(args, out, ctx, ws);
+    const Tensor* sparse_ptr = a_sparse ? args.a : args.b;
+    if (blocked) {
+      // Other operand forms: the CSR machinery on a device CSR copy (the
+      // zero fill dropped), kept alive until the workspace is synchronised.
+      ASSIGN_OR_RETURN(Tensor csr, DeviceConvert(*sparse_ptr, Format::kCsr, {}, ctx, ws));
+      Plan* kept = ws.Keep(std::make_unique<KeptTensor>(std::move(csr)));
+      sparse_ptr = &static_cast<KeptTensor*>(kept)->tensor;
+    }
+    const Tensor& sparse = *sparse_ptr;
     const Tensor& dense = a_sparse ? *args.b : *args.a;
     ASSIGN_OR_RETURN(DeviceCsr s, ToDeviceCsr(sparse, a_sparse ? "a" : "b", ctx, ws));
     ASSIGN_OR_RETURN(ValueType dense_type, ValueTypeOf(dense.desc().dtype));

@@ -1,0 +1,36 @@
+// Direct SpMM kernels for BSR and N:M A (not transposed) times a dense
+// row-major B: C[m, n] = finish(alpha * A * B + beta * C_in) with float
+// accumulation and the epilogue of CsrSpmmProblem. Straightforward kernels
+// (correctness first); transposed and dense-times-sparse forms are reduced to
+// the CSR path by the backend.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "spmm/csr_spmm_problem.h"
+
+namespace sparsed::cuda::kernels {
+
+struct DirectEpilogue {
+  float alpha = 1.0f, beta = 0.0f;
+  const float* c_in = nullptr;  // read only when beta != 0
+  const float* bias = nullptr;
+  bool relu = false;
+  bool has_clamp = false;
+  float clamp_max = 0.0f;
+};
+
+// A is BSR [m, k] with R x C blocks (int64 block indices); B is [k, n] of `type`.
+cudaError_t LaunchBsrSpmm(ValueType type, const int64_t* block_row_ptr,
+                          const int64_t* block_col_idx, const void* a_values, int64_t R, int64_t C,
+                          int64_t m, int64_t k, const void* b, int64_t n, float* c,
+                          const DirectEpilogue& e, cudaStream_t stream);
+
+// A is N:M [m, k] (values and metadata as tensor.h lays them out).
+cudaError_t LaunchNmSpmm(ValueType type, const void* a_values, const int32_t* meta, int nm_n,
+                         int nm_m, bool packed, int64_t m, int64_t k, const void* b, int64_t n,
+                         float* c, const DirectEpilogue& e, cudaStream_t stream);
+
+}  // namespace sparsed::cuda::kernels
