@@ -3,12 +3,14 @@
 // Ties keep the smaller row-major position (stable sorts over entries or
 // blocks in row-major order).
 #include <cmath>
+#include <limits>
 
 #include "cuda_check.h"
 #include "format/device_format_ops.h"
 #include "format/format_kernels.h"
 #include "format/hub.h"
 #include "sparsed/str_cat.h"
+#include "src/prune/prune_internal.h"
 
 namespace sparsed::cuda {
 namespace {
@@ -22,42 +24,6 @@ ValueType ValueTypeOf(DType t) {
 // total - round(sparsity * total), as prune.h defines the kept count.
 int64_t KeptOf(double sparsity, int64_t total) {
   return total - static_cast<int64_t>(std::llround(sparsity * static_cast<double>(total)));
-}
-
-absl::Status CheckOptions(const TensorDesc& d, const PruneOptions& o) {
-  if (d.shape.size() != 2) {
-    return absl::InvalidArgumentError(
-        StrCat("tensor.shape has ", d.shape.size(), " dimension(s); prune needs a 2-D matrix"));
-  }
-  switch (o.mode) {
-    case PruneMode::kMagnitude:
-    case PruneMode::kBlock:
-      if (!(o.sparsity >= 0.0 && o.sparsity <= 1.0)) {
-        return absl::InvalidArgumentError(
-            StrCat("options.sparsity = ", o.sparsity, " is outside [0, 1]"));
-      }
-      if (o.mode == PruneMode::kBlock) {
-        for (auto [name, v] : {std::pair{"options.block_rows", o.block_rows},
-                               std::pair{"options.block_cols", o.block_cols}}) {
-          if (v < 1 || v > 1024) {
-            return absl::InvalidArgumentError(StrCat(name, " = ", v, " is outside [1, 1024]"));
-          }
-        }
-      }
-      return absl::OkStatus();
-    case PruneMode::kNm:
-      if (o.nm_m < 2 || o.nm_m > 32 || o.nm_n < 1 || o.nm_n >= o.nm_m) {
-        return absl::InvalidArgumentError(
-            StrCat("options.nm_n:nm_m = ", o.nm_n, ":", o.nm_m, " must satisfy 1 <= n < m <= 32"));
-      }
-      if (d.cols() % o.nm_m != 0) {
-        return absl::InvalidArgumentError(
-            StrCat("tensor.shape[1] = ", d.cols(), " is not a multiple of m = ", o.nm_m));
-      }
-      return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(
-      StrCat("options.mode = ", static_cast<int>(o.mode), " is not one of MAGNITUDE, NM, BLOCK"));
 }
 
 // Dense row-major values of t on the device (t's own memory when dense).
@@ -101,7 +67,11 @@ absl::StatusOr<Tensor> PruneMagnitude(const Tensor& t, const PruneOptions& o,
                          "cudaMemsetAsync(flags)");
     ASSIGN_OR_RETURN(kept, CompactHub(hub, none, ctx, ws));
   }
-  return FromHub(kept, Format::kCsr, ConvertOptions{}, ctx, ws);
+  // Index dtype as on the host: a sparse input's (the result is no larger),
+  // else the narrowest.
+  ConvertOptions result_options;
+  if (IsSparse(t.format())) result_options.index_dtype = t.desc().index_dtype;
+  return FromHub(kept, Format::kCsr, result_options, ctx, ws);
 }
 
 absl::StatusOr<Tensor> PruneNm(const Tensor& t, const PruneOptions& o, const ExecContext& ctx,
@@ -112,7 +82,7 @@ absl::StatusOr<Tensor> PruneNm(const Tensor& t, const PruneOptions& o, const Exe
   d.nm_n = o.nm_n;
   d.nm_m = o.nm_m;
   d.nnz = d.rows() * d.nm_groups() * d.nm_n;
-  d.index_dtype = NarrowestIndexType(d);
+  d.index_dtype = prune_internal::ResultIndexType(in, d);
   RETURN_IF_ERROR(ValidateDesc(d, "result"));
   ASSIGN_OR_RETURN(Tensor out, Tensor::Allocate(d, Device::Cuda(ctx.device)));
   Buffer* meta = out.component("meta");
@@ -159,7 +129,7 @@ absl::StatusOr<Tensor> PruneBlocks(const Tensor& t, const PruneOptions& o, const
   CUDA_RETURN_IF_ERROR(fmt::FlagsToCounts(flags, total, counts, ctx.stream), "count launch");
   ASSIGN_OR_RETURN(int64_t * scan, ExclusiveScan(counts, total + 1, ctx, ws));
   ASSIGN_OR_RETURN(d.nnz, ReadBack(scan + total, ctx));
-  d.index_dtype = NarrowestIndexType(d);
+  d.index_dtype = prune_internal::ResultIndexType(in, d);
   RETURN_IF_ERROR(ValidateDesc(d, "result"));
   ASSIGN_OR_RETURN(Tensor out, Tensor::Allocate(d, Device::Cuda(ctx.device)));
   ASSIGN_OR_RETURN(int64_t * brp, ws.AllocArray<int64_t>(nbr + 1));
@@ -183,9 +153,30 @@ absl::StatusOr<Tensor> PruneBlocks(const Tensor& t, const PruneOptions& o, const
 
 }  // namespace
 
+// NaN has no magnitude to rank by: refused, as the host does (the message
+// names the stored value's index rather than its row and column).
+absl::Status RejectNan(const Tensor& t, const ExecContext& ctx, Workspace& ws) {
+  const Buffer* values = t.component("values");
+  const int64_t count = t.desc().stored_values();
+  if (count == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(int64_t * first, ws.AllocArray<int64_t>(1));
+  const int64_t none = std::numeric_limits<int64_t>::max();
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(first, &none, sizeof(none), cudaMemcpyHostToDevice, ctx.stream),
+      "cudaMemcpyAsync(nan flag)");
+  CUDA_RETURN_IF_ERROR(
+      fmt::FirstNan(values->data(), ValueTypeOf(t.desc().dtype), count, first, ctx.stream),
+      "nan scan launch");
+  ASSIGN_OR_RETURN(const int64_t at, ReadBack(first, ctx));
+  if (at == none) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      StrCat("tensor holds NaN at values[", at, "]; NaN cannot be ranked"));
+}
+
 absl::StatusOr<Tensor> DevicePrune(const Tensor& t, const PruneOptions& options,
                                    const ExecContext& ctx, Workspace& ws) {
-  RETURN_IF_ERROR(CheckOptions(t.desc(), options));
+  RETURN_IF_ERROR(CheckPrune(t.desc(), options));
+  RETURN_IF_ERROR(RejectNan(t, ctx, ws));
   switch (options.mode) {
     case PruneMode::kMagnitude:
       return PruneMagnitude(t, options, ctx, ws);

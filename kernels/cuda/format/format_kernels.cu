@@ -286,7 +286,10 @@ __global__ void NmFromCsrKernel(const int64_t* __restrict__ row_ptr,
     const int64_t e0 = lo + LowerBound(col_idx + lo, hi - lo, first);
     uint32_t taken = 0;
     int count = 0;
+    // Stored zeros count as empty positions (as on the host): only non-zero
+    // entries take slots and count toward n.
     for (int64_t e = e0; e < hi && col_idx[e] < last; ++e) {
+      if (!NonZero(v[e])) continue;
       taken |= 1u << (col_idx[e] - first);
       ++count;
     }
@@ -307,7 +310,8 @@ __global__ void NmFromCsrKernel(const int64_t* __restrict__ row_ptr,
     for (int p = 0; p < m; ++p) {
       W val;
       if ((taken >> p) & 1u) {
-        val = v[e++];
+        while (col_idx[e] - first < p) ++e;  // entries are sorted; p has one
+        val = v[e];
       } else if ((fill >> p) & 1u) {
         val = W{0};
       } else {
@@ -420,6 +424,14 @@ __global__ void NmPruneKernel(const W* __restrict__ dense, ValueType type, int64
 }
 
 template <class W>
+__global__ void FirstNanKernel(const W* __restrict__ v, ValueType type, int64_t count,
+                               unsigned long long* first) {
+  for (int64_t e = ThreadIndex(); e < count; e += ThreadCount()) {
+    if (AbsBits(v[e], type) > 0x7f800000u) atomicMin(first, static_cast<unsigned long long>(e));
+  }
+}
+
+template <class W>
 __global__ void BlockNormsKernel(const W* __restrict__ dense, ValueType type, int64_t rows,
                                  int64_t cols, int64_t R, int64_t C, int64_t nbr, int64_t nbc,
                                  double* __restrict__ norms, uint64_t* __restrict__ keys) {
@@ -433,9 +445,10 @@ __global__ void BlockNormsKernel(const W* __restrict__ dense, ValueType type, in
         s = __dadd_rn(s, __dmul_rn(x, x));  // no FMA: the host sums the same way
       }
     }
-    const double norm = __dsqrt_rn(s);
-    norms[q] = norm;
-    keys[q] = ~static_cast<uint64_t>(__double_as_longlong(norm));
+    // Ranked on the squared norm, as the host does (a square root could make
+    // two distinct sums equal and change the tie-break).
+    norms[q] = s;
+    keys[q] = ~static_cast<uint64_t>(__double_as_longlong(s));
   }
 }
 
@@ -720,6 +733,22 @@ cudaError_t MarkKept(const int64_t* perm, const int64_t* row_ptr, int64_t rows, 
   if (nnz == 0 || keep <= 0) return cudaSuccess;
   MarkKeptKernel<<<GridFor(nnz), kThreads, 0, stream>>>(perm, row_ptr, rows, nnz, per_row, keep,
                                                         flags);
+  return cudaGetLastError();
+}
+
+cudaError_t FirstNan(const void* values, ValueType type, int64_t count, int64_t* first,
+                     cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  const auto run = [&](auto w) {
+    using W = decltype(w);
+    FirstNanKernel<<<GridFor(count), kThreads, 0, stream>>>(
+        static_cast<const W*>(values), type, count, reinterpret_cast<unsigned long long*>(first));
+  };
+  if (type == ValueType::kF32) {
+    run(uint32_t{});
+  } else {
+    run(uint16_t{});
+  }
   return cudaGetLastError();
 }
 

@@ -121,6 +121,11 @@ cudaError_t BlockTransposeValues(const void* in, int elem_bytes, const int64_t* 
 
 // ------------------------------------------------------------- pruning
 
+// *first = the smallest index e < count whose value is NaN (unchanged when
+// none is; initialise it to INT64_MAX).
+cudaError_t FirstNan(const void* values, ValueType type, int64_t count, int64_t* first,
+                     cudaStream_t stream);
+
 // Sort keys that order entries for magnitude pruning when sorted ascending
 // (stable, payload = entry index): larger |w| first; per_row puts the row in
 // the high bits so each row's entries are contiguous.
