@@ -181,7 +181,10 @@ bool IsZeroBits(uint32_t bits) { return (bits & 0x7fffffffu) == 0; }
 bool SameMatrix(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i] && !(IsZeroBits(a[i]) && IsZeroBits(b[i]))) return false;
+    if (a[i] != b[i] && !(IsZeroBits(a[i]) && IsZeroBits(b[i]))) {
+      std::fprintf(stderr, "dense element %zu: bits 0x%08x vs 0x%08x\n", i, a[i], b[i]);
+      return false;
+    }
   }
   return true;
 }
@@ -231,8 +234,9 @@ std::vector<uint32_t> DenseBits(const Tensor& t) {
   const int64_t n = dense->desc().numel();
   std::vector<uint32_t> out(n);
   for (int64_t i = 0; i < n; ++i) {
-    out[i] = dense->desc().dtype == DType::kF32 ? FloatBits(dense->data<float>("values")[i])
-                                                : dense->data<uint16_t>("values")[i];
+    out[i] = dense->desc().dtype == DType::kF32
+                 ? FloatBits(dense->data<float>("values")[i])
+                 : uint32_t{dense->data<uint16_t>("values")[i]} << 16;
   }
   return out;
 }
@@ -267,6 +271,12 @@ void CheckValidTensorInvariants(const Tensor& t) {
     const absl::Status valid = ValidateTensor(*r);
     Require(valid.ok(), "Convert to " + std::string(FormatName(to)) +
                             " gave an invalid tensor: " + std::string(valid.message()));
+    if (!SameMatrix(DenseBits(*r), dense)) {
+      std::fprintf(stderr, "%s %s [%lld x %lld] nnz %lld -> %s\n", FormatName(d.format).data(),
+                   DTypeName(d.dtype).data(), static_cast<long long>(rows),
+                   static_cast<long long>(cols), static_cast<long long>(d.nnz),
+                   FormatName(to).data());
+    }
     Require(SameMatrix(DenseBits(*r), dense),
             "Convert to " + std::string(FormatName(to)) + " changed the matrix");
   }

@@ -40,8 +40,9 @@ void FuzzFill(FuzzedDataProvider& in, Tensor& t);
 // with the dense matrix.
 void CheckValidTensorInvariants(const Tensor& t);
 
-// The dense row-major matrix of a valid tensor as raw element bits (each
-// value widened to 32 bits), through Convert(t, dense).
+// The dense row-major matrix of a valid tensor as raw element bits through
+// Convert(t, dense); 16-bit values shifted to the high half, so that bit 31
+// is the sign for every dtype.
 std::vector<uint32_t> DenseBits(const Tensor& t);
 
 }  // namespace sparsed::fuzz
