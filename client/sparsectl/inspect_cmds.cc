@@ -1,4 +1,5 @@
 // inspect: statistics of a held tensor, its spy plot as a PNG or in the terminal.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -67,9 +68,15 @@ void PrintText(const v1::InspectResponse& r) {
                                       rl.mean(), rl.std()));
   // Bucket i is [edges[i], edges[i+1]).
   const int buckets = std::min(rl.counts_size(), rl.edges_size() - 1);
+  std::vector<std::string> ranges;
+  size_t width = 0;
+  for (int i = 0; i < buckets; ++i) {
+    ranges.push_back(absl::StrFormat("[%d, %d)", rl.edges(i), rl.edges(i + 1)));
+    width = std::max(width, ranges.back().size());
+  }
   for (int i = 0; i < buckets; ++i) {
     line(i == 0 ? "histogram:" : "",
-         absl::StrFormat("[%d, %d)  %d", rl.edges(i), rl.edges(i + 1), rl.counts(i)));
+         absl::StrFormat("%-*s  %d", static_cast<int>(width), ranges[i], rl.counts(i)));
   }
   std::cout.flush();
 }
