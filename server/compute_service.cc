@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <utility>
 
+#include "server/compute_slot.h"
+#include "server/op_requests.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "sparsed/api/proto_convert.h"
@@ -12,25 +15,10 @@
 namespace sparsed::server {
 namespace {
 
-// Admission control: at most max_inflight_compute calls compute at once;
-// the rest are told to come back rather than queued without bound.
-class ComputeSlot {
- public:
-  explicit ComputeSlot(ServiceContext& ctx) : ctx_(ctx) {
-    admitted_ = ctx_.inflight_compute.fetch_add(1) < ctx_.config.max_inflight_compute;
-  }
-  ~ComputeSlot() { ctx_.inflight_compute.fetch_sub(1); }
-  absl::Status status() const {
-    if (admitted_) return absl::OkStatus();
-    return absl::ResourceExhaustedError(
-        StrCat("server busy: ", ctx_.config.max_inflight_compute,
-               " compute calls are already running (max_inflight_compute); retry later"));
-  }
-
- private:
-  ServiceContext& ctx_;
-  bool admitted_;
-};
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 // Hands a result to the client the way it asked: held (new handle) or inline.
 absl::Status DeliverResult(ServiceContext& ctx, Tensor result, const v1::Output& output,
@@ -86,12 +74,57 @@ absl::Status DoSpmm(ServiceContext& ctx, const v1::SpmmRequest& req, v1::OpResul
 
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->Spmm(args));
-  response->set_elapsed_ms(
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  response->set_elapsed_ms(MillisecondsSince(start));
   return DeliverResult(ctx, std::move(result), req.output(), response);
 }
 
+// The common shape of the one-source ops (Convert, Transpose, Prune): admit,
+// check the output name, resolve the source on the backend's device, compute
+// `op(source)` into a new tensor and deliver it. The source stays as it is.
+template <class Op>
+absl::Status RunUnaryOp(ServiceContext& ctx, const v1::Operand& source, const v1::Output& output,
+                        v1::OpResult* response, Op&& op) {
+  ComputeSlot slot(ctx);
+  RETURN_IF_ERROR(slot.status());
+  if (!output.inline_()) {
+    RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
+    RETURN_IF_ERROR(ctx.store.CheckNameFree(output.name()));
+  }
+  ASSIGN_OR_RETURN(TensorPtr src,
+                   ResolveOperand(ctx.store, source, "source", ctx.backend->device()));
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(Tensor result, op(src->tensor));
+  response->set_elapsed_ms(MillisecondsSince(start));
+  return DeliverResult(ctx, std::move(result), output, response);
+}
+
 }  // namespace
+
+grpc::Status ComputeService::Convert(grpc::ServerContext*, const v1::ConvertRequest* request,
+                                     v1::OpResult* response) {
+  return ToGrpc(RunUnaryOp(
+      ctx_, request->source(), request->output(), response,
+      [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+        ASSIGN_OR_RETURN(const ConvertOptions options, ConvertOptionsFrom(*request, src.desc()));
+        return ctx_.backend->Convert(src, static_cast<Format>(request->to()), options);
+      }));
+}
+
+grpc::Status ComputeService::Transpose(grpc::ServerContext*, const v1::TransposeRequest* request,
+                                       v1::OpResult* response) {
+  return ToGrpc(RunUnaryOp(ctx_, request->source(), request->output(), response,
+                           [&](const Tensor& src) { return ctx_.backend->Transpose(src); }));
+}
+
+grpc::Status ComputeService::Prune(grpc::ServerContext*, const v1::PruneRequest* request,
+                                   v1::OpResult* response) {
+  return ToGrpc(RunUnaryOp(ctx_, request->source(), request->output(), response,
+                           [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+                             ASSIGN_OR_RETURN(const PruneOptions options,
+                                              PruneOptionsFrom(*request, src.desc()));
+                             return ctx_.backend->Prune(src, options);
+                           }));
+}
 
 grpc::Status ComputeService::Spmm(grpc::ServerContext*, const v1::SpmmRequest* request,
                                   v1::OpResult* response) {

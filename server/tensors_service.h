@@ -1,4 +1,4 @@
-// sparsed.v1.Tensors: upload, download, create, info, list, delete.
+// sparsed.v1.Tensors: upload, download, create, info, list, delete, inspect.
 #pragma once
 
 #include "server/service_context.h"
@@ -22,6 +22,8 @@ class TensorsService final : public v1::Tensors::Service {
                     v1::ListResponse* response) override;
   grpc::Status Delete(grpc::ServerContext* context, const v1::TensorRef* request,
                       v1::DeleteResponse* response) override;
+  grpc::Status Inspect(grpc::ServerContext* context, const v1::InspectRequest* request,
+                       v1::InspectResponse* response) override;
 
  private:
   ServiceContext& ctx_;

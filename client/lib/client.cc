@@ -104,6 +104,22 @@ absl::StatusOr<v1::OpResult> Client::Spmm(const v1::SpmmRequest& request) {
   return Unary(*compute_, &v1::Compute::Stub::Spmm, request);
 }
 
+absl::StatusOr<v1::OpResult> Client::Convert(const v1::ConvertRequest& request) {
+  return Unary(*compute_, &v1::Compute::Stub::Convert, request);
+}
+
+absl::StatusOr<v1::OpResult> Client::Transpose(const v1::TransposeRequest& request) {
+  return Unary(*compute_, &v1::Compute::Stub::Transpose, request);
+}
+
+absl::StatusOr<v1::OpResult> Client::Prune(const v1::PruneRequest& request) {
+  return Unary(*compute_, &v1::Compute::Stub::Prune, request);
+}
+
+absl::StatusOr<v1::InspectResponse> Client::Inspect(const v1::InspectRequest& request) {
+  return Unary(*tensors_, &v1::Tensors::Stub::Inspect, request);
+}
+
 absl::StatusOr<v1::StatusResponse> Client::GetStatus() {
   return Unary(*admin_, &v1::Admin::Stub::GetStatus, v1::StatusRequest());
 }

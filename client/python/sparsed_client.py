@@ -89,11 +89,29 @@ def to_components(m):
     return desc, parts
 
 
+def _nm_positions(desc, meta):
+    """Column offset (0..m-1) within its group of every N:M slot, shape
+    (rows, groups, n), from the meta array (2:4: packed nibbles)."""
+    rows, cols = desc.shape
+    n, m = desc.n, desc.m
+    groups = cols // m
+    if (n, m) == (2, 4):
+        words = meta.view("<u4").reshape(rows, -1)
+        g = np.arange(groups)
+        nibbles = (words[:, g // 8] >> (4 * (g % 8)).astype(np.uint32)) & 0xF
+        return np.stack([nibbles & 3, nibbles >> 2], axis=-1).astype(np.int64)
+    return meta.reshape(rows, groups, n).astype(np.int64)
+
+
 def from_components(desc, parts):
-    """Inverse of to_components: a scipy CSR/COO matrix or a numpy array."""
+    """Inverse of to_components: a numpy array (DENSE) or a scipy matrix: CSR,
+    COO, CSC as such; BSR as a bsr_matrix when the shape is a multiple of the
+    block, else as the CSR of the unpadded matrix; NM as the CSR of its
+    non-zero slots."""
     shape = tuple(desc.shape)
     idx = _INDEX[desc.index_dtype]
-    get = lambda name, dt: np.frombuffer(parts[name], dtype=dt)
+    # An empty component arrives as no chunk at all.
+    get = lambda name, dt: np.frombuffer(parts.get(name, b""), dtype=dt)
     if desc.format == pb.DENSE:
         return get("values", "<f4").reshape(shape).copy()
     values = get("values", "<f4")
@@ -101,7 +119,27 @@ def from_components(desc, parts):
         return scipy.sparse.csr_matrix((values, get("col_idx", idx), get("row_ptr", idx)), shape)
     if desc.format == pb.COO:
         return scipy.sparse.coo_matrix((values, (get("row_idx", idx), get("col_idx", idx))), shape)
+    if desc.format == pb.CSC:
+        return scipy.sparse.csc_matrix((values, get("row_idx", idx), get("col_ptr", idx)), shape)
+    if desc.format == pb.BSR:
+        r, c = desc.block
+        padded = (-(-shape[0] // r) * r, -(-shape[1] // c) * c)
+        m = scipy.sparse.bsr_matrix((values.reshape(-1, r, c), get("block_col_idx", idx),
+                                     get("block_row_ptr", idx)), shape=padded)
+        return m if padded == shape else m.tocsr()[:shape[0], :shape[1]]
+    if desc.format == pb.NM:
+        rows, cols = shape
+        groups = cols // desc.m
+        pos = _nm_positions(desc, get("meta", "<i4"))
+        col = (np.arange(groups)[None, :, None] * desc.m + pos).ravel()
+        row = np.repeat(np.arange(rows), groups * desc.n)
+        keep = values != 0
+        return scipy.sparse.csr_matrix((values[keep], (row[keep], col[keep])), shape)
     raise ValueError("unknown format %d" % desc.format)
+
+
+FORMATS = {"dense": pb.DENSE, "coo": pb.COO, "csr": pb.CSR, "csc": pb.CSC, "bsr": pb.BSR,
+           "nm": pb.NM}
 
 
 def inline(m):
@@ -159,6 +197,11 @@ class Client:
 
     def download(self, handle):
         """A held tensor as a scipy sparse matrix or numpy array."""
+        header, parts = self.download_raw(handle)
+        return from_components(header.desc, parts)
+
+    def download_raw(self, handle):
+        """A held tensor as (TensorInfo, {component name: bytes})."""
         header, parts = None, {}
         for msg in self.tensors.Download(tensors_pb.DownloadRequest(tensor=ref(handle))):
             if msg.HasField("header"):
@@ -168,7 +211,7 @@ class Client:
                 if msg.chunk.offset != len(buf):
                     raise RuntimeError("chunk out of order")
                 buf += msg.chunk.data
-        return from_components(header.desc, parts)
+        return header, {k: bytes(v) for k, v in parts.items()}
 
     def spmm(self, a, b, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, c=None,
              bias=None, relu=False, clamp_max=None, inline=False, name=""):
@@ -192,6 +235,56 @@ class Client:
             req.epilogue.clamp_max = clamp_max
         result = self.compute.Spmm(req)
         return from_inline(result.inline) if inline else result.tensor
+
+    def _result(self, result, inline):
+        return from_inline(result.inline) if inline else result.tensor
+
+    @staticmethod
+    def _source(x):
+        if isinstance(x, (pb.TensorInfo, str)):
+            return compute_pb.Operand(ref=ref(x))
+        return compute_pb.Operand(inline=inline(x))
+
+    def convert(self, source, to, block=None, nm=None, index_dtype=None, name="", inline=False):
+        """The source in format `to` ("csr", ... or a pb.Format); block=(R, C)
+        or R for BSR, nm=(n, m) for NM, index_dtype pb.I32/pb.I64. Returns the
+        TensorInfo of the held result, or the data when inline."""
+        req = compute_pb.ConvertRequest(
+            source=self._source(source), to=FORMATS.get(to, to),
+            output=compute_pb.Output(inline=inline, name=name))
+        if block is not None:
+            req.block.extend([block] if isinstance(block, int) else block)
+        if nm is not None:
+            req.n, req.m = nm
+        if index_dtype is not None:
+            req.index_dtype = index_dtype
+        return self._result(self.compute.Convert(req), inline)
+
+    def transpose(self, source, name="", inline=False):
+        req = compute_pb.TransposeRequest(source=self._source(source),
+                                          output=compute_pb.Output(inline=inline, name=name))
+        return self._result(self.compute.Transpose(req), inline)
+
+    def prune(self, source, sparsity=None, per_row=False, nm=None, block=None, name="",
+              inline=False):
+        """Magnitude (sparsity[, per_row]) -> CSR, nm=(n, m) -> NM, or
+        block=(R, C) with sparsity -> BSR."""
+        req = compute_pb.PruneRequest(source=self._source(source),
+                                      output=compute_pb.Output(inline=inline, name=name))
+        if nm is not None:
+            req.nm.n, req.nm.m = nm
+        elif block is not None:
+            req.block.block.extend([block] if isinstance(block, int) else block)
+            req.block.sparsity = sparsity
+        else:
+            req.magnitude.sparsity = sparsity
+            req.magnitude.per_row = per_row
+        return self._result(self.compute.Prune(req), inline)
+
+    def inspect(self, handle, spy=(0, 0)):
+        """InspectResponse; spy=(height, width): the largest spy grid wanted."""
+        return self.tensors.Inspect(tensors_pb.InspectRequest(
+            tensor=ref(handle), spy_height=spy[0], spy_width=spy[1]))
 
     def info(self, handle):
         return self.tensors.GetInfo(ref(handle))

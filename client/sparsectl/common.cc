@@ -125,7 +125,9 @@ std::string ShapeString(const v1::TensorDesc& d) {
 
 std::string FormatString(const v1::TensorDesc& d) {
   const int f = static_cast<int>(d.format());
-  if (f < 1 || f > 3) return StrCat("format#", f);
+  if (f < static_cast<int>(Format::kDense) || f > static_cast<int>(Format::kNm)) {
+    return StrCat("format#", f);
+  }
   return std::string(FormatName(static_cast<Format>(f)));
 }
 
@@ -134,15 +136,28 @@ std::string DTypeString(int dtype) {
   return std::string(DTypeName(static_cast<DType>(dtype)));
 }
 
+bool IsSparseDesc(const v1::TensorDesc& d) {
+  return d.format() != v1::DENSE && d.format() != v1::FORMAT_UNSPECIFIED;
+}
+
+std::string FormatParams(const v1::TensorDesc& d) {
+  if (d.format() == v1::BSR && d.block_size() == 2) {
+    return StrCat("block ", d.block(0), "x", d.block(1));
+  }
+  if (d.format() == v1::NM) return StrCat(d.n(), ":", d.m());
+  return "";
+}
+
 std::string Summary(const v1::TensorInfo& info) {
   const v1::TensorDesc& d = info.desc();
-  const bool sparse = d.format() == v1::COO || d.format() == v1::CSR;
+  const bool sparse = IsSparseDesc(d);
   std::string s = StrCat(FormatString(d), " ", DTypeString(d.dtype()));
-  if (sparse) {
+  if (sparse && d.format() != v1::NM) {
     const int idx = d.index_dtype() == v1::DTYPE_UNSPECIFIED ? v1::I32 : d.index_dtype();
     s = StrCat(s, "/", DTypeString(idx));
   }
   s = StrCat(s, " ", ShapeString(d));
+  if (const std::string params = FormatParams(d); !params.empty()) s = StrCat(s, " ", params);
   if (sparse) s = StrCat(s, " nnz=", d.nnz());
   s = StrCat(s, " ", HumanBytes(info.bytes()));
   if (!info.device().empty()) s = StrCat(s, " on ", info.device());
@@ -152,6 +167,12 @@ std::string Summary(const v1::TensorInfo& info) {
 std::string IdAndName(const v1::TensorInfo& info) {
   if (info.name().empty()) return info.id();
   return StrCat(info.id(), " (", info.name(), ")");
+}
+
+void PrintHeldResult(const v1::OpResult& r) {
+  std::cout << r.tensor().id() << std::endl;
+  std::cout << "  " << (r.tensor().name().empty() ? "" : StrCat("name=", r.tensor().name(), " "))
+            << Summary(r.tensor()) << absl::StrFormat(" (%.3f ms)", r.elapsed_ms()) << std::endl;
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {

@@ -53,10 +53,16 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows);
 std::string HumanBytes(int64_t bytes);              // "58.6 KiB"
 std::string ShapeString(const v1::TensorDesc& d);   // "1000x1000"
 std::string FormatString(const v1::TensorDesc& d);  // "csr"
-std::string DTypeString(int dtype);                 // "f32"
+bool IsSparseDesc(const v1::TensorDesc& d);         // any format but dense
+// BSR: "block 4x4"; N:M: "2:4"; other formats: "".
+std::string FormatParams(const v1::TensorDesc& d);
+std::string DTypeString(int dtype);  // "f32"
 // "csr f32/i32 1000x1000 nnz=5000 58.6 KiB on cpu"
 std::string Summary(const v1::TensorInfo& info);
 // The id and, if any, the name: "t-0123... (name)".
 std::string IdAndName(const v1::TensorInfo& info);
+// For an op that held its result: the new id on one line, then
+// "  name=N <summary> (0.123 ms)".
+void PrintHeldResult(const v1::OpResult& r);
 
 }  // namespace sparsed::client::cli

@@ -100,9 +100,7 @@ absl::Status RunSpmm(Context& ctx, const SpmmArgs& a) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   if (a.output_file.empty()) {
     ASSIGN_OR_RETURN(v1::OpResult r, client->Spmm(req));
-    std::cout << r.tensor().id() << std::endl;
-    std::cout << "  " << (r.tensor().name().empty() ? "" : StrCat("name=", r.tensor().name(), " "))
-              << Summary(r.tensor()) << absl::StrFormat(" (%.3f ms)", r.elapsed_ms()) << std::endl;
+    PrintHeldResult(r);
     return absl::OkStatus();
   }
 

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
 
   sparsed::client::cli::AddTensorCommands(app, ctx);
   sparsed::client::cli::AddComputeCommands(app, ctx);
+  sparsed::client::cli::AddTransformCommands(app, ctx);
+  sparsed::client::cli::AddInspectCommand(app, ctx);
   sparsed::client::cli::AddAdminCommands(app, ctx);
   sparsed::client::cli::AddTuneCommands(app, ctx);
 

@@ -87,7 +87,7 @@ absl::Status RunLs(Context& ctx, const std::string& prefix, bool quiet) {
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "FORMAT", "SHAPE", "NNZ", "BYTES", "DEVICE"}};
   for (const v1::TensorInfo& t : list.tensors()) {
-    const bool sparse = t.desc().format() == v1::COO || t.desc().format() == v1::CSR;
+    const bool sparse = IsSparseDesc(t.desc());
     rows.push_back({t.id(), t.name().empty() ? "-" : t.name(), FormatString(t.desc()),
                     ShapeString(t.desc()), sparse ? StrCat(t.desc().nnz()) : "-",
                     HumanBytes(t.bytes()), t.device()});
@@ -109,25 +109,30 @@ absl::Status RunInfo(Context& ctx, const std::string& ref) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::TensorInfo t, client->GetInfo(RefFromArg(ref)));
   const v1::TensorDesc& d = t.desc();
-  const bool sparse = d.format() == v1::COO || d.format() == v1::CSR;
+  const bool sparse = IsSparseDesc(d);
   auto line = [](std::string_view key, const std::string& value) {
     std::cout << absl::StrFormat("%-12s %s\n", absl::string_view(key.data(), key.size()), value);
   };
   line("id:", t.id());
   line("name:", t.name().empty() ? "-" : t.name());
-  line("format:", FormatString(d));
+  const std::string params = FormatParams(d);
+  line("format:", params.empty() ? FormatString(d) : StrCat(FormatString(d), " (", params, ")"));
   line("dtype:", DTypeString(d.dtype()));
-  if (sparse) {
+  if (sparse && d.format() != v1::NM) {
     line("index dtype:",
          DTypeString(d.index_dtype() == v1::DTYPE_UNSPECIFIED ? v1::I32 : d.index_dtype()));
   }
   line("shape:", ShapeString(d));
-  if (sparse) {
+  if (d.format() == v1::COO || d.format() == v1::CSR || d.format() == v1::CSC) {
     int64_t cells = 1;
     for (int64_t s : d.shape()) cells *= s;
     line("nnz:", cells > 0 ? absl::StrFormat("%d (density %.4g%%)", d.nnz(),
                                              100.0 * static_cast<double>(d.nnz()) / cells)
                            : StrCat(d.nnz()));
+  } else if (d.format() == v1::BSR) {
+    line("nnz:", StrCat(d.nnz(), " blocks"));
+  } else if (d.format() == v1::NM) {
+    line("nnz:", StrCat(d.nnz(), " slots"));
   }
   line("bytes:", StrCat(HumanBytes(t.bytes()), " (", t.bytes(), ")"));
   line("device:", t.device());

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -284,6 +285,138 @@ TEST_F(DaemonTest, MalformedTensorsAreRejectedAndTheDaemonKeepsServing) {
   const std::string active = ActiveDevice(*client_);
   EXPECT_EQ(status->backend(), active == "cpu" ? "cpu" : "cuda");
   EXPECT_EQ(status->tensor_count(), 0);
+}
+
+// Dense with about `density` of its entries non-zero (the rest exactly 0).
+Tensor SparseDenseTensor(int64_t rows, int64_t cols, double density, uint32_t seed, Dense* ref) {
+  Tensor t = DenseTensor(rows, cols, seed, ref);
+  std::mt19937 rng(seed + 1000);
+  std::uniform_real_distribution<double> u(0, 1);
+  auto x = t.data<float>("values");
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    if (u(rng) >= density) ref->v[i] = x[i] = 0.0f;
+  }
+  return t;
+}
+
+TEST_F(DaemonTest, ConvertAndTransposeHoldNewTensorsAndKeepTheSource) {
+  Dense a;
+  auto src = client_->Upload(SparseDenseTensor(19, 13, 0.3, 7, &a), {.name = "conv-src"});
+  ASSERT_TRUE(src.ok()) << src.status();
+
+  v1::ConvertRequest to_csr;
+  to_csr.mutable_source()->mutable_ref()->set_name("conv-src");
+  to_csr.set_to(v1::CSR);
+  to_csr.mutable_output()->set_name("conv-csr");
+  auto csr = client_->Convert(to_csr);
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  ASSERT_TRUE(csr->has_tensor());
+  EXPECT_EQ(csr->tensor().desc().format(), v1::CSR);
+  EXPECT_EQ(csr->tensor().desc().index_dtype(), v1::I32);  // narrowest by default
+  int64_t nonzeros = 0;
+  for (double v : a.v) nonzeros += v != 0;
+  EXPECT_EQ(csr->tensor().desc().nnz(), nonzeros);
+
+  // CSR -> COO with i64 indices, sent back inline, equals the dense source.
+  v1::ConvertRequest to_coo;
+  to_coo.mutable_source()->mutable_ref()->set_id(csr->tensor().id());
+  to_coo.set_to(v1::COO);
+  to_coo.set_index_dtype(v1::I64);
+  to_coo.mutable_output()->set_inline_(true);
+  auto coo = client_->Convert(to_coo);
+  ASSERT_TRUE(coo.ok()) << coo.status();
+  ASSERT_TRUE(coo->has_inline_());
+  auto coo_t = client::FromInline(coo->inline_());
+  ASSERT_TRUE(coo_t.ok()) << coo_t.status();
+  EXPECT_EQ(coo_t->desc().index_dtype, DType::kI64);
+  EXPECT_EQ(DensifyCoo(*coo_t).v, a.v);
+
+  // Transpose of the CSR, downloaded and densified here.
+  v1::TransposeRequest tr;
+  tr.mutable_source()->mutable_ref()->set_name("conv-csr");
+  auto t = client_->Transpose(tr);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->tensor().desc().format(), v1::CSR);
+  auto t_down = client_->Download(Ref(t->tensor().id()));
+  ASSERT_TRUE(t_down.ok()) << t_down.status();
+  auto t_coo = Convert(t_down->second, Format::kCoo);
+  ASSERT_TRUE(t_coo.ok()) << t_coo.status();
+  EXPECT_EQ(DensifyCoo(*t_coo).v, TransposeOf(a).v);
+
+  // The source is still there, unchanged.
+  auto back = client_->Download(Ref(src->id()));
+  ASSERT_TRUE(back.ok()) << back.status();
+  auto x = back->second.data<float>("values");
+  EXPECT_EQ(std::vector<double>(x.begin(), x.end()), a.v);
+
+  // A request error names its field; the daemon keeps serving.
+  to_csr.set_to(static_cast<v1::Format>(9));
+  to_csr.mutable_output()->clear_name();
+  auto bad = client_->Convert(to_csr);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("to = 9"));
+  v1::InspectRequest ins;
+  ins.mutable_tensor()->set_id("t-0123456789abcdef");
+  EXPECT_EQ(client_->Inspect(ins).status().code(), absl::StatusCode::kNotFound);
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->tensors_size(), 3);  // source, CSR, its transpose
+}
+
+// Needs the prune and inspect kernels.
+TEST_F(DaemonTest, PruneNmAndInspectThroughTheClientLibrary) {
+  Dense a;
+  auto src = client_->Upload(SparseDenseTensor(8, 16, 0.9, 8, &a));
+  ASSERT_TRUE(src.ok()) << src.status();
+  v1::PruneRequest prune;
+  prune.mutable_source()->mutable_ref()->set_id(src->id());
+  prune.mutable_nm()->set_n(2);
+  prune.mutable_nm()->set_m(4);
+  auto pruned = client_->Prune(prune);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(pruned->tensor().desc().format(), v1::NM);
+  EXPECT_EQ(pruned->tensor().desc().nnz(), 8 * 4 * 2);
+
+  // Reference: in every group of 4 keep the 2 largest |w| (earlier on ties).
+  Dense want{a.rows, a.cols, std::vector<double>(a.v.size(), 0.0)};
+  for (int64_t r = 0; r < a.rows; ++r) {
+    for (int64_t g = 0; g < a.cols; g += 4) {
+      std::vector<int64_t> cols = {g, g + 1, g + 2, g + 3};
+      std::stable_sort(cols.begin(), cols.end(), [&](int64_t x, int64_t y) {
+        return std::abs(a.at(r, x)) > std::abs(a.at(r, y));
+      });
+      for (int k = 0; k < 2; ++k) want.at(r, cols[k]) = a.at(r, cols[k]);
+    }
+  }
+  v1::ConvertRequest to_coo;
+  to_coo.mutable_source()->mutable_ref()->set_id(pruned->tensor().id());
+  to_coo.set_to(v1::COO);
+  to_coo.mutable_output()->set_inline_(true);
+  auto coo = client_->Convert(to_coo);
+  ASSERT_TRUE(coo.ok()) << coo.status();
+  EXPECT_EQ(DensifyCoo(*client::FromInline(coo->inline_())).v, want.v);
+
+  v1::InspectRequest ins;
+  ins.mutable_tensor()->set_id(pruned->tensor().id());
+  ins.set_spy_height(4);
+  ins.set_spy_width(4);
+  auto stats = client_->Inspect(ins);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  int64_t nonzeros = 0;
+  std::vector<int64_t> cells(16, 0);  // 4 x 4 cells of 2 x 4 entries
+  for (int64_t r = 0; r < want.rows; ++r)
+    for (int64_t c = 0; c < want.cols; ++c)
+      if (want.at(r, c) != 0) {
+        ++nonzeros;
+        ++cells[(r / 2) * 4 + c / 4];
+      }
+  EXPECT_EQ(stats->nonzeros(), nonzeros);
+  EXPECT_EQ(stats->stored(), 8 * 4 * 2);
+  EXPECT_EQ(stats->info().desc().n(), 2);
+  EXPECT_EQ(stats->spy().cell_rows(), 2);
+  EXPECT_EQ(stats->spy().cell_cols(), 4);
+  EXPECT_EQ(std::vector<int64_t>(stats->spy().counts().begin(), stats->spy().counts().end()),
+            cells);
 }
 
 TEST_F(DaemonTest, NamesListInfoDeleteAndMemoryAccounting) {

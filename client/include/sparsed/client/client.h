@@ -86,6 +86,12 @@ class Client {
   absl::StatusOr<v1::ListResponse> List(const std::string& name_prefix = "");
   absl::StatusOr<v1::DeleteResponse> Delete(const v1::TensorRef& ref);
   absl::StatusOr<v1::OpResult> Spmm(const v1::SpmmRequest& request);
+  // A new tensor from a source: in another format, transposed, or pruned.
+  absl::StatusOr<v1::OpResult> Convert(const v1::ConvertRequest& request);
+  absl::StatusOr<v1::OpResult> Transpose(const v1::TransposeRequest& request);
+  absl::StatusOr<v1::OpResult> Prune(const v1::PruneRequest& request);
+  // Statistics of a held tensor and, when asked for, its spy grid.
+  absl::StatusOr<v1::InspectResponse> Inspect(const v1::InspectRequest& request);
   absl::StatusOr<v1::StatusResponse> GetStatus();
 
   // The daemon's tune database.
