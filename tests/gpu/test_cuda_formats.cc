@@ -343,13 +343,19 @@ std::vector<ConvCase> ConvCases() {
   };
 }
 
-ConvertOptions OptionsFor(const FormatParams& p, std::optional<DType> idx) {
+// Block options only for a BSR target and n:m only for an N:M one (the
+// options of another target are refused).
+ConvertOptions OptionsFor(const FormatParams& p, std::optional<DType> idx, Format to) {
   ConvertOptions o;
   o.index_dtype = idx;
-  o.block_rows = p.R;
-  o.block_cols = p.C;
-  o.nm_n = p.n;
-  o.nm_m = p.m;
+  if (to == Format::kBsr) {
+    o.block_rows = p.R;
+    o.block_cols = p.C;
+  }
+  if (to == Format::kNm) {
+    o.nm_n = p.n;
+    o.nm_m = p.m;
+  }
   return o;
 }
 
@@ -381,7 +387,7 @@ TEST_F(CudaFormatsTest, EveryConversionPairMatchesTheRules) {
             if (to == Format::kDense && from == Format::kDense) {
               want = Cast(*src, dtype);  // a copy, description included
             }
-            absl::StatusOr<Tensor> got = gpu_->Convert(dsrc, to, OptionsFor(cc.p, opt_idx));
+            absl::StatusOr<Tensor> got = gpu_->Convert(dsrc, to, OptionsFor(cc.p, opt_idx, to));
             ASSERT_TRUE(got.ok()) << got.status();
             ASSERT_EQ(got->device(), Device::Cuda(0));
             ExpectIdentical(*got, *want);
@@ -411,7 +417,7 @@ TEST_F(CudaFormatsTest, EveryConversionPairMatchesTheCpuBackend) {
             for (std::optional<DType> idx : {std::optional<DType>(), std::optional(DType::kI64)}) {
               SCOPED_TRACE(StrCat(cc.name, " ", DTypeName(dtype), " ", FormatName(from), "(",
                                   DTypeName(src_idx), ") -> ", FormatName(to)));
-              const ConvertOptions o = OptionsFor(cc.p, idx);
+              const ConvertOptions o = OptionsFor(cc.p, idx, to);
               absl::StatusOr<Tensor> want = cpu_->Convert(*src, to, o);
               ASSERT_TRUE(want.ok()) << want.status();
               absl::StatusOr<Tensor> got = gpu_->Convert(dsrc, to, o);
@@ -508,9 +514,8 @@ void RunTransposes(Backend& gpu, Backend* cpu, uint64_t seed) {
           SCOPED_TRACE(
               StrCat(cc.name, " ", DTypeName(dtype), " ", FormatName(f), " ", DTypeName(idx)));
           const FormatParams tp{cc.p.C, cc.p.R, cc.p.n, cc.p.m};
-          // N:M goes through CSR (index dtype: narrowest); others keep theirs.
-          std::optional<Tensor> want =
-              Build(at, f, tp, f == Format::kNm ? DType::kI32 : idx, dtype);
+          // Every format keeps its index dtype (N:M too, as the host does).
+          std::optional<Tensor> want = Build(at, f, tp, idx, dtype);
           absl::StatusOr<Tensor> got = gpu.Transpose(ToDevice(*src));
           if (!want.has_value()) {
             EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << got.status();

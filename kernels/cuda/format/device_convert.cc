@@ -82,6 +82,7 @@ absl::StatusOr<Tensor> TransposeBsr(const Tensor& t, const ExecContext& ctx, Wor
 
 absl::StatusOr<Tensor> DeviceConvert(const Tensor& t, Format to, const ConvertOptions& options,
                                      const ExecContext& ctx, Workspace& ws) {
+  RETURN_IF_ERROR(CheckConvert(t.desc(), to, options));  // the host's rules and messages
   RETURN_IF_ERROR(CheckConvertTarget(t.desc(), to, options));
   if (!IsSparse(to) && !IsSparse(t.format())) return CloneOn(t, ctx);
   ASSIGN_OR_RETURN(HubCsr hub, ToHub(t, ctx, ws));
@@ -124,6 +125,7 @@ absl::StatusOr<Tensor> DeviceTranspose(const Tensor& t, const ExecContext& ctx, 
       ASSIGN_OR_RETURN(HubCsr hub, ToHub(t, ctx, ws));
       ASSIGN_OR_RETURN(HubCsr tr, TransposeHub(hub, ctx, ws));
       ConvertOptions o;
+      o.index_dtype = d.index_dtype;  // as the host keeps it
       o.nm_n = d.nm_n;
       o.nm_m = d.nm_m;
       return FromHub(tr, Format::kNm, o, ctx, ws);

@@ -49,6 +49,10 @@ inline absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,
   return Convert(t, to, options);
 }
 
+// Checks `options` for a conversion of a tensor so described to `to`
+// without touching data (what Convert checks first; backends share it).
+absl::Status CheckConvert(const TensorDesc& desc, Format to, const ConvertOptions& options);
+
 // The transpose as a new tensor of the same format and index dtype (BSR:
 // block C x R, stored blocks kept; N:M is converted through CSR and needs the
 // transposed pattern to fit N:M, else INVALID_ARGUMENT). Host tensors only.

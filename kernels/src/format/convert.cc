@@ -115,4 +115,8 @@ absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions&
   return format::WriteHostCsr(format::ReadHostCsr(t), spec);
 }
 
+absl::Status CheckConvert(const TensorDesc& desc, Format to, const ConvertOptions& options) {
+  return CheckOptions(desc, to, options);
+}
+
 }  // namespace sparsed
