@@ -10,6 +10,7 @@
 
 #include "kernels_test_util.h"
 #include "sparsed/cast.h"
+#include "sparsed/convert.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
 
@@ -612,6 +613,34 @@ TEST(SortAndSum, RealMatrixWithSymmetricExpansionShuffled) {
   absl::StatusOr<Tensor> out = SortAndSumDuplicates(t);
   ASSERT_TRUE(out.ok()) << out.status();
   ExpectCanonicalEquals(*out, ReferenceSum(e));
+}
+
+}  // namespace
+}  // namespace sparsed
+
+namespace sparsed {
+namespace {
+
+// Regression (found by fuzz_upload): an upload asking for sort-and-sum of a
+// BSR or N:M tensor reached the COO/CSR canonicaliser, which read components
+// those formats do not have. Their order is fixed by the format, so the
+// request is refused instead.
+TEST(SortAndSumRegressionTest, BsrAndNmAreRefusedNotMisread) {
+  const Tensor dense = test::MakeDense({4, 8}, {1, 0, 0, 2, 0, 3, 0, 0, 0, 0, 4, 0, 5, 0, 0, 0,
+                                                0, 6, 0, 0, 0, 0, 7, 0, 8, 0, 0, 0, 0, 0, 0, 9});
+  ConvertOptions bsr;
+  bsr.block_rows = 2;
+  bsr.block_cols = 3;
+  ConvertOptions nm;
+  nm.nm_n = 2;
+  nm.nm_m = 4;
+  for (auto [format, options] : {std::pair{Format::kBsr, bsr}, std::pair{Format::kNm, nm}}) {
+    absl::StatusOr<Tensor> t = Convert(dense, format, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    absl::StatusOr<Tensor> out = SortAndSumDuplicates(*t);
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << FormatName(format);
+    EXPECT_THAT(out.status().message(), HasSubstr(std::string(FormatName(format))));
+  }
 }
 
 }  // namespace
