@@ -8,7 +8,9 @@
 //                    "sparsed.tensors": "<JSON string: one object per tensor:
 //                       key, id, name, labels, format, dtype, index_dtype,
 //                       shape, nnz, block, n, m, components>",
-//                    "sparsed.checksums": "<JSON string: array key -> CRC-32C>"}
+//                    "sparsed.checksums": "<JSON string: array key -> CRC-32C
+//                       as 8 lowercase hex digits; key "sparsed.tensors": the
+//                       CRC-32C of the sparsed.tensors string itself>"}
 //   "<key>":          dense tensors: the array itself (2-D or 1-D shape)
 //   "<key>.<comp>":   sparse tensors: one 1-D array per component
 //                     (e.g. "W.row_ptr", "W.col_idx", "W.values"; N:M "W.meta")
@@ -33,7 +35,7 @@ struct Entry {
   std::string id;    // the id it was held under when saved
   std::string name;  // optional
   std::map<std::string, std::string> labels;
-  Tensor tensor;     // Load: on the host
+  Tensor tensor;  // Load: on the host
 };
 
 // A tensor to save; it may live on any device (components are copied to the
@@ -72,8 +74,11 @@ absl::StatusOr<std::vector<Entry>> Load(const std::string& path);
 // The same checks on bytes already in memory (what Load and the fuzzer use).
 absl::StatusOr<std::vector<Entry>> Parse(std::string_view bytes, std::string_view source);
 
-// Checkpoints in `dir` (files NAME.safetensors), sorted by name; temporary
-// files are ignored. Reads only each header.
+// Checkpoints in `dir` (files NAME.safetensors with NAME passing CheckName),
+// sorted by name; temporary files (NAME.safetensors.tmp.*) are ignored. Reads
+// only each header, with the header checks of Load (not the array checksums).
+// A file whose header fails them is still listed, with tensors = -1. A
+// missing `dir` gives an empty list.
 absl::StatusOr<std::vector<Summary>> List(const std::string& dir);
 
 // CRC-32C (Castagnoli) of bytes, continuing from `crc` (0 to start).
