@@ -440,6 +440,13 @@ TEST(Checkpoint, AbsurdHeaderValuesAreRefused) {
       RawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":1}}", ""),
       "unknown field");
   ExpectRefused(RawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[0]}}", ""), "data_offsets");
+  // Nesting a million levels deep must not exhaust the stack.
+  const int depth = 1000000;
+  ExpectRefused(RawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":" + std::string(depth, '[') +
+                            std::string(depth, ']') + ",\"data_offsets\":[0,0]}}",
+                        ""),
+                "shape extent");
+  ExpectRefused(RawFile(std::string(depth, '[') + std::string(depth, ']'), ""), "object");
 }
 
 // Rewrites the first occurrence of `from` in the header with `to` (same length).

@@ -25,6 +25,13 @@ absl::Status Bad(std::string_view source, const Args&... args) {
 
 // Short, printable rendering of a JSON value for error messages.
 std::string Show(const json& v) {
+  // Nested values are not dumped: dump() recurses, and a hostile header may
+  // nest millions of levels deep.
+  if (v.is_structured()) {
+    for (const json& e : v) {
+      if (e.is_structured()) return StrCat("an ", v.type_name(), " of ", v.size(), " items");
+    }
+  }
   std::string s = v.dump(-1, ' ', true, json::error_handler_t::replace);
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
