@@ -324,6 +324,36 @@ TEST(Checkpoint, FailedSaveKeepsTheOldFileAndLeavesNoTemp) {
   ExpectSameEntries(*back, old_v);
 }
 
+// Components larger than the 16 MiB staging chunk, from host and (when there
+// is one) from a CUDA device; the loaded tensors are on the host.
+TEST(Checkpoint, LargeComponentsFromHostAndDevice) {
+  TempDir dir;
+  std::mt19937_64 rng(23);
+  std::vector<Owned> v;
+  v.push_back(
+      {"big", "", {}, MakeTensor(Format::kDense, DType::kF32, DType::kI32, 2100, 2100, 1.0, rng)});
+  v.push_back(
+      {"csr", "", {}, MakeTensor(Format::kCsr, DType::kBF16, DType::kI64, 3000, 3000, 0.3, rng)});
+  ASSERT_TRUE(Save(dir / "host.safetensors", Refs(v)).ok());
+  auto back = Load(dir / "host.safetensors");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameEntries(*back, v);
+
+  std::vector<Tensor> on_device;
+  for (const Owned& o : v) {
+    absl::StatusOr<Tensor> d = o.tensor.CopyTo(Device::Cuda(0));
+    if (!d.ok()) GTEST_SKIP() << "no CUDA device: " << d.status();
+    on_device.push_back(std::move(*d));
+  }
+  std::vector<EntryRef> refs;
+  for (size_t i = 0; i < v.size(); ++i) refs.push_back({v[i].id, "", {}, &on_device[i]});
+  ASSERT_TRUE(Save(dir / "device.safetensors", refs).ok());
+  EXPECT_EQ(ReadFile(dir / "device.safetensors"), ReadFile(dir / "host.safetensors"));
+  auto from_device = Load(dir / "device.safetensors");
+  ASSERT_TRUE(from_device.ok()) << from_device.status();
+  ExpectSameEntries(*from_device, v);
+}
+
 TEST(Checkpoint, MissingFileIsNotFound) {
   TempDir dir;
   EXPECT_EQ(Load(dir / "nope.safetensors").status().code(), absl::StatusCode::kNotFound);
