@@ -61,7 +61,9 @@ absl::Status CheckName(std::string_view name, std::string_view field = "name");
 // Writes the entries to `path` atomically: a temporary file in the same
 // directory, fsync, rename over `path`, fsync the directory. A crash at any
 // moment leaves either the previous file or the complete new one. Duplicate
-// keys (two tensors with the same name) are INVALID_ARGUMENT.
+// keys (two tensors with the same name) are INVALID_ARGUMENT, and so are ids,
+// names or labels that are not valid UTF-8. Contents are not re-validated
+// here (Load validates every tensor).
 absl::Status Save(const std::string& path, const std::vector<EntryRef>& entries);
 
 // Reads and verifies a whole checkpoint before returning any of it: header
