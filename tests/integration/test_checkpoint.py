@@ -328,6 +328,26 @@ class CheckpointRestartTest(unittest.TestCase):
         log = self.start_fails("--restore", "snap")
         self.assertIn("--restore snap", log)
 
+    def test_restore_beyond_memory_limit_adds_nothing(self):
+        big = random_matrix(400, 700, 0.5, 5)  # about 1.1 MiB as CSR
+        with Daemon(ARGS.sparsed, data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            ctl.put(big, "big", "csr")
+            ctl.put(big[:3], "small", "dense")
+            ctl("checkpoint", "save", "large")
+            self.assertEqual(d.stop(), 0)
+        with Daemon(ARGS.sparsed, ["--memory-limit-bytes", str(512 << 10)],
+                    data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            ctl.put(big[:2], "held", "csr")
+            before = ctl.held()
+            ctl.fails("RESOURCE_EXHAUSTED", "checkpoint", "restore", "large")
+            self.assertEqual(ctl.held(), before)
+            np.testing.assert_array_equal(ctl.get("held"), big[:2])
+            self.assertEqual(d.stop(), 0)
+        log = self.start_fails("--restore", "large", "--memory-limit-bytes", str(512 << 10))
+        self.assertIn("--restore large", log)
+
     def test_checkpoint_on_exit(self):
         with Daemon(ARGS.sparsed, ["--checkpoint-on-exit", "--checkpoint-name", "bye"],
                     data_dir=self.data) as d:
