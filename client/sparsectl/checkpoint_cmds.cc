@@ -14,7 +14,7 @@
 namespace sparsed::client::cli {
 namespace {
 
-std::string UtcMinute(int64_t unix_ms) {
+std::string UtcTime(int64_t unix_ms) {
   const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -62,7 +62,7 @@ absl::Status RunLs(Context& ctx) {
   std::vector<std::vector<std::string>> rows = {{"NAME", "TENSORS", "SIZE", "MODIFIED"}};
   for (const v1::CheckpointInfo& c : r.checkpoints()) {
     rows.push_back(
-        {c.name(), StrCat(c.tensors()), HumanBytes(c.bytes()), UtcMinute(c.modified_unix_ms())});
+        {c.name(), StrCat(c.tensors()), HumanBytes(c.bytes()), UtcTime(c.modified_unix_ms())});
   }
   PrintTable(rows);
   std::cout.flush();
