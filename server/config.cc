@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "sparsed/checkpoint.h"
 #include "sparsed/device.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -63,7 +64,7 @@ KeyDef NumberKey(std::string name, std::string help, T Config::*field, T min,
 }
 
 KeyDef BoolKey(std::string name, std::string help, bool Config::*field) {
-  return {{name, "", "", std::move(help)},
+  return {{name, "", "", std::move(help), /*boolean=*/true},
           Kind::kBool,
           [name, field](Config& c, const std::string& v, const std::string& source) {
             if (v == "true" || v == "1" || v == "yes" || v == "on") {
@@ -115,6 +116,20 @@ const std::vector<KeyDef>& Defs() {
                   "CUDA backend: run this SpMM kernel variant instead of tuning (debugging, "
                   "benchmarks; empty = tune)",
                   &Config::spmm_variant),
+        StringKey("restore",
+                  "start with the tensors of this checkpoint (<data_dir>/checkpoints/NAME"
+                  ".safetensors); the daemon exits with the error if it cannot be restored",
+                  &Config::restore),
+        NumberKey<double>("checkpoint_every",
+                          "seconds between periodic saves of every tensor to checkpoint_name "
+                          "(0 = off)",
+                          &Config::checkpoint_every, 0.0),
+        StringKey("checkpoint_name",
+                  "checkpoint written by checkpoint_every and checkpoint_on_exit",
+                  &Config::checkpoint_name),
+        BoolKey("checkpoint_on_exit",
+                "on SIGTERM/SIGINT, save every tensor to checkpoint_name once calls have stopped",
+                &Config::checkpoint_on_exit),
     };
     for (KeyDef& k : d) {
       std::string env = "SPARSED_", flag = "--";
@@ -250,6 +265,8 @@ absl::Status CheckConfig(const Config& c) {
                "' is not one of trace, debug, info, warn, error, critical, off"));
   }
   if (c.data_dir.empty()) return absl::InvalidArgumentError("data_dir must not be empty");
+  RETURN_IF_ERROR(checkpoint::CheckName(c.checkpoint_name, "checkpoint_name"));
+  if (!c.restore.empty()) RETURN_IF_ERROR(checkpoint::CheckName(c.restore, "restore"));
   return absl::OkStatus();
 }
 

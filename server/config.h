@@ -26,12 +26,16 @@ struct Config {
   int64_t max_message_bytes = 64 << 20;         // largest gRPC message either way
   int64_t memory_limit_bytes = 0;               // tensors held per device; 0 = unlimited
   int cpu_threads = 0;                          // CPU backend threads; 0 = all cores
-  int max_inflight_compute = 64;       // compute calls at once; more get RESOURCE_EXHAUSTED
-  double shutdown_grace_seconds = 10;  // in-flight calls get this long on SIGTERM
-  std::string announce_file;           // if set, write bound addresses here as JSON
-  int cuda_streams = 4;                // CUDA backend: requests computing at once on the GPU
-  int cuda_max_queued = 64;            // CUDA backend: requests waiting for a stream
-  std::string spmm_variant;            // CUDA backend: force this SpMM variant ("" = tune)
+  int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
+  double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM
+  std::string announce_file;             // if set, write bound addresses here as JSON
+  int cuda_streams = 4;                  // CUDA backend: requests computing at once on the GPU
+  int cuda_max_queued = 64;              // CUDA backend: requests waiting for a stream
+  std::string spmm_variant;              // CUDA backend: force this SpMM variant ("" = tune)
+  std::string restore;                   // start with this checkpoint's tensors ("" = none)
+  double checkpoint_every = 0;           // seconds between periodic checkpoints; 0 = off
+  std::string checkpoint_name = "auto";  // the periodic and the exit checkpoint
+  bool checkpoint_on_exit = false;       // save checkpoint_name on SIGTERM/SIGINT
 };
 
 // One configurable key: its name in each form and how to set it from text.
@@ -40,6 +44,7 @@ struct ConfigKey {
   std::string env;   // "SPARSED_METRICS_LISTEN"
   std::string flag;  // "--metrics-listen"
   std::string help;
+  bool boolean = false;  // takes true/false; as a flag the value may be left out
 };
 const std::vector<ConfigKey>& ConfigKeys();
 

@@ -6,12 +6,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server/admin_service.h"
+#include "server/checkpoint_service.h"
+#include "server/checkpoints.h"
 #include "server/compute_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -34,9 +39,57 @@ struct Daemon::State {
   std::unique_ptr<TensorsService> tensors;
   std::unique_ptr<ComputeService> compute;
   std::unique_ptr<AdminService> admin;
+  std::unique_ptr<CheckpointService> checkpoints;
   std::unique_ptr<grpc::Server> server;
   bool shut_down = false;
+
+  // The periodic checkpoint (config.checkpoint_every > 0).
+  std::thread checkpointer;
+  std::mutex checkpointer_mu;
+  std::condition_variable checkpointer_cv;
+  bool stop_checkpointer = false;
+
+  void RunCheckpointer();
+  void StopCheckpointer();
 };
+
+namespace {
+
+void SaveNamedCheckpoint(ServiceContext& ctx, const char* why) {
+  const std::string& name = ctx.config.checkpoint_name;
+  absl::StatusOr<SavedCheckpoint> saved = SaveAll(ctx, name);
+  if (saved.ok()) {
+    spdlog::info("{} checkpoint '{}' saved: {} tensors, {} bytes", why, name, saved->tensors,
+                 saved->bytes);
+  } else {
+    spdlog::error("{} checkpoint '{}' failed: {}", why, name, saved.status().ToString());
+  }
+}
+
+}  // namespace
+
+void Daemon::State::RunCheckpointer() {
+  const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(ctx.config.checkpoint_every));
+  std::unique_lock lock(checkpointer_mu);
+  auto next = std::chrono::steady_clock::now() + period;
+  while (!checkpointer_cv.wait_until(lock, next, [this] { return stop_checkpointer; })) {
+    lock.unlock();
+    SaveNamedCheckpoint(ctx, "periodic");
+    lock.lock();
+    next = std::chrono::steady_clock::now() + period;
+  }
+}
+
+void Daemon::State::StopCheckpointer() {
+  if (!checkpointer.joinable()) return;
+  {
+    std::lock_guard lock(checkpointer_mu);
+    stop_checkpointer = true;
+  }
+  checkpointer_cv.notify_all();
+  checkpointer.join();
+}
 
 namespace {
 
@@ -162,6 +215,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->tensors = std::make_unique<TensorsService>(ctx);
   state->compute = std::make_unique<ComputeService>(ctx);
   state->admin = std::make_unique<AdminService>(ctx);
+  state->checkpoints = std::make_unique<CheckpointService>(ctx);
+
+  if (!config.restore.empty()) {
+    absl::StatusOr<std::vector<RestoredTensor>> restored = RestoreCheckpoint(ctx, config.restore);
+    if (!restored.ok()) {
+      return absl::Status(restored.status().code(),
+                          StrCat("--restore ", config.restore, ": ", restored.status().message()));
+    }
+    spdlog::info("restored checkpoint '{}': {} tensors", config.restore, restored->size());
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -173,6 +236,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.RegisterService(state->tensors.get());
   builder.RegisterService(state->compute.get());
   builder.RegisterService(state->admin.get());
+  builder.RegisterService(state->checkpoints.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<RequestMetricsInterceptorFactory>(state->metrics.get()));
   builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -212,6 +276,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       return s;
     }
   }
+  if (config.checkpoint_every > 0) {
+    State* st = state.get();
+    st->checkpointer = std::thread([st] { st->RunCheckpointer(); });
+  }
   auto daemon = std::make_unique<Daemon>(std::move(state));
   daemon->addresses_ = std::move(addresses);
   return daemon;
@@ -227,6 +295,9 @@ void Daemon::Shutdown() {
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);
   state_->server->Shutdown(deadline);
   state_->server->Wait();
+  state_->StopCheckpointer();
+  // No call is running now, so the exit checkpoint holds the final state.
+  if (state_->ctx.config.checkpoint_on_exit) SaveNamedCheckpoint(state_->ctx, "exit");
   if (state_->metrics_http) state_->metrics_http->Stop();
   spdlog::info("shut down cleanly");
 }

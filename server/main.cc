@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "server/config.h"
 #include "server/daemon.h"
@@ -29,6 +30,30 @@ absl::Status LoadConfig(const std::string& config_file,
   return sparsed::server::ApplyConfigFlags(config, flags);
 }
 
+bool IsBoolWord(const std::string& v) {
+  for (const char* w : {"true", "false", "1", "0", "yes", "no", "on", "off"}) {
+    if (v == w) return true;
+  }
+  return false;
+}
+
+// Boolean keys work as plain flags too: "--checkpoint-on-exit" alone means
+// "--checkpoint-on-exit true" ("--log-json false" and "--log-json=on" still work).
+std::vector<std::string> ExpandBoolFlags(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    out.push_back(args[i]);
+    for (const sparsed::server::ConfigKey& key : sparsed::server::ConfigKeys()) {
+      if (key.boolean && args[i] == key.flag &&
+          (i + 1 == args.size() || !IsBoolWord(args[i + 1]))) {
+        out.push_back("true");
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,7 +69,10 @@ int main(int argc, char** argv) {
            key.help + " (env " + key.env + ")")
         ->type_name("VALUE");
   }
-  CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> args = ExpandBoolFlags(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  CLI11_PARSE(app, static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
 
   Config config;
   if (absl::Status s = LoadConfig(config_file, flags, config); !s.ok()) {

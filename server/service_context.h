@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 
 #include "server/config.h"
 #include "server/tensor_store.h"
@@ -19,6 +20,8 @@ struct ServiceContext {
   std::unique_ptr<Backend> backend;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int> inflight_compute{0};
+  std::mutex checkpoint_mu;  // serialises checkpoint saves and deletes
+  std::mutex restore_mu;     // serialises restores
 };
 
 }  // namespace sparsed::server

@@ -62,7 +62,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
       options_(options),
       tensors_(v1::Tensors::NewStub(channel_)),
       compute_(v1::Compute::NewStub(channel_)),
-      admin_(v1::Admin::NewStub(channel_)) {}
+      admin_(v1::Admin::NewStub(channel_)),
+      checkpoints_(v1::Checkpoints::NewStub(channel_)) {}
 
 void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
@@ -146,6 +147,31 @@ absl::StatusOr<int64_t> Client::ClearTune() {
       Unary(*admin_, &v1::Admin::Stub::ClearTune, v1::ClearTuneRequest());
   if (!r.ok()) return r.status();
   return r->removed();
+}
+
+absl::StatusOr<v1::SaveCheckpointResponse> Client::SaveCheckpoint(
+    const std::string& name, const std::vector<v1::TensorRef>& tensors) {
+  v1::SaveCheckpointRequest req;
+  req.set_name(name);
+  for (const v1::TensorRef& t : tensors) *req.add_tensors() = t;
+  return Unary(*checkpoints_, &v1::Checkpoints::Stub::SaveCheckpoint, req);
+}
+
+absl::StatusOr<v1::RestoreCheckpointResponse> Client::RestoreCheckpoint(const std::string& name) {
+  v1::RestoreCheckpointRequest req;
+  req.set_name(name);
+  return Unary(*checkpoints_, &v1::Checkpoints::Stub::RestoreCheckpoint, req);
+}
+
+absl::StatusOr<v1::ListCheckpointsResponse> Client::ListCheckpoints() {
+  return Unary(*checkpoints_, &v1::Checkpoints::Stub::ListCheckpoints,
+               v1::ListCheckpointsRequest());
+}
+
+absl::Status Client::DeleteCheckpoint(const std::string& name) {
+  v1::DeleteCheckpointRequest req;
+  req.set_name(name);
+  return Unary(*checkpoints_, &v1::Checkpoints::Stub::DeleteCheckpoint, req).status();
 }
 
 }  // namespace sparsed::client

@@ -23,7 +23,7 @@ import scipy.sparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROTO_DIR = os.path.join(ROOT, "proto")
-PROTO_FILES = ["tensor", "tensors", "compute", "admin"]
+PROTO_FILES = ["tensor", "tensors", "compute", "admin", "checkpoint"]
 CHUNK_BYTES = 1 << 20
 
 
@@ -59,6 +59,8 @@ compute_pb = importlib.import_module("sparsed.v1.compute_pb2")
 compute_grpc = importlib.import_module("sparsed.v1.compute_pb2_grpc")
 admin_pb = importlib.import_module("sparsed.v1.admin_pb2")
 admin_grpc = importlib.import_module("sparsed.v1.admin_pb2_grpc")
+checkpoint_pb = importlib.import_module("sparsed.v1.checkpoint_pb2")
+checkpoint_grpc = importlib.import_module("sparsed.v1.checkpoint_pb2_grpc")
 
 _INDEX = {pb.I32: np.int32, pb.I64: np.int64, pb.DTYPE_UNSPECIFIED: np.int32}
 
@@ -169,6 +171,7 @@ class Client:
         self.tensors = tensors_grpc.TensorsStub(self.channel)
         self.compute = compute_grpc.ComputeStub(self.channel)
         self.admin = admin_grpc.AdminStub(self.channel)
+        self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
 
     def close(self):
         self.channel.close()
@@ -297,3 +300,20 @@ class Client:
 
     def status(self):
         return self.admin.GetStatus(admin_pb.StatusRequest())
+
+    # Checkpoints: <data_dir>/checkpoints/NAME.safetensors on the daemon.
+    def save_checkpoint(self, name, handles=()):
+        """Saves the given tensors (ids or names; all held tensors when none)."""
+        return self.checkpoints.SaveCheckpoint(checkpoint_pb.SaveCheckpointRequest(
+            name=name, tensors=[ref(h) for h in handles]))
+
+    def restore_checkpoint(self, name):
+        """All or nothing; .restored (TensorInfo, new ids), .id_map (saved id -> new id)."""
+        return self.checkpoints.RestoreCheckpoint(checkpoint_pb.RestoreCheckpointRequest(name=name))
+
+    def list_checkpoints(self):
+        return list(self.checkpoints.ListCheckpoints(
+            checkpoint_pb.ListCheckpointsRequest()).checkpoints)
+
+    def delete_checkpoint(self, name):
+        self.checkpoints.DeleteCheckpoint(checkpoint_pb.DeleteCheckpointRequest(name=name))

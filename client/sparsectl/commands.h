@@ -7,11 +7,12 @@
 
 namespace sparsed::client::cli {
 
-void AddTensorCommands(CLI::App& app, Context& ctx);     // put, get, ls, info, rm
-void AddComputeCommands(CLI::App& app, Context& ctx);    // spmm
-void AddTransformCommands(CLI::App& app, Context& ctx);  // convert, transpose, prune
-void AddInspectCommand(CLI::App& app, Context& ctx);     // inspect
-void AddAdminCommands(CLI::App& app, Context& ctx);      // status
-void AddTuneCommands(CLI::App& app, Context& ctx);       // tune ls|export|import|clear
+void AddTensorCommands(CLI::App& app, Context& ctx);      // put, get, ls, info, rm
+void AddComputeCommands(CLI::App& app, Context& ctx);     // spmm
+void AddTransformCommands(CLI::App& app, Context& ctx);   // convert, transpose, prune
+void AddInspectCommand(CLI::App& app, Context& ctx);      // inspect
+void AddAdminCommands(CLI::App& app, Context& ctx);       // status
+void AddTuneCommands(CLI::App& app, Context& ctx);        // tune ls|export|import|clear
+void AddCheckpointCommands(CLI::App& app, Context& ctx);  // checkpoint save|restore|ls|rm
 
 }  // namespace sparsed::client::cli

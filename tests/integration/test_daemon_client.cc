@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -450,6 +451,78 @@ TEST_F(DaemonTest, NamesListInfoDeleteAndMemoryAccounting) {
   EXPECT_EQ(deleted->bytes_freed(), 400);
   EXPECT_EQ(client_->GetInfo(by_name).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(client_->GetStatus()->tensor_count(), 1);
+}
+
+TEST_F(DaemonTest, CheckpointsThroughTheClientLibrary) {
+  Dense xw, xu;
+  Tensor w = DenseTensor(6, 5, 21, &xw);
+  Tensor u = DenseTensor(3, 4, 22, &xu);
+  auto held_w = client_->Upload(w, {.name = "w", .labels = {{"layer", "3"}}});
+  auto held_u = client_->Upload(u);  // unnamed
+  ASSERT_TRUE(held_w.ok() && held_u.ok());
+
+  auto one = client_->SaveCheckpoint("one", {Ref(held_u->id()), Ref(held_u->id())});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->name(), "one");
+  EXPECT_EQ(one->tensors(), 1);
+  auto all = client_->SaveCheckpoint("all");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->tensors(), 2);
+  EXPECT_GT(all->bytes(), 4 * (30 + 12));
+
+  auto list = client_->ListCheckpoints();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->checkpoints_size(), 2);
+  EXPECT_EQ(list->checkpoints(0).name(), "all");
+  EXPECT_EQ(list->checkpoints(0).tensors(), 2);
+  EXPECT_EQ(list->checkpoints(0).bytes(), all->bytes());
+  EXPECT_EQ(list->checkpoints(1).name(), "one");
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  EXPECT_NEAR(static_cast<double>(list->checkpoints(0).modified_unix_ms()),
+              static_cast<double>(now_ms), 60e3);
+
+  // "w" is held: nothing is restored, nothing changes.
+  auto clash = client_->RestoreCheckpoint("all");
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(clash.status().message(), HasSubstr("'w'"));
+  EXPECT_EQ(client_->GetStatus()->tensor_count(), 2);
+
+  ASSERT_TRUE(client_->Delete(Ref(held_w->id())).ok());
+  ASSERT_TRUE(client_->Delete(Ref(held_u->id())).ok());
+  auto restored = client_->RestoreCheckpoint("all");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_EQ(restored->restored_size(), 2);
+  ASSERT_EQ(restored->id_map_size(), 2);
+  ASSERT_TRUE(restored->id_map().contains(held_w->id()));
+  ASSERT_TRUE(restored->id_map().contains(held_u->id()));
+  for (const auto& [saved, ref] : std::vector<std::pair<std::string, const Dense*>>{
+           {held_w->id(), &xw}, {held_u->id(), &xu}}) {
+    const std::string new_id = restored->id_map().at(saved);
+    EXPECT_NE(new_id, saved);
+    auto got = client_->Download(Ref(new_id));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->first.device(), ActiveDevice(*client_));
+    auto values = got->second.data<float>("values");
+    ASSERT_EQ(values.size(), ref->v.size());
+    for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(values[i], ref->v[i]) << i;
+  }
+  v1::TensorRef by_name;
+  by_name.set_name("w");
+  auto info = client_->GetInfo(by_name);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->labels().at("layer"), "3");
+  EXPECT_EQ(info->id(), restored->id_map().at(held_w->id()));
+
+  EXPECT_TRUE(client_->DeleteCheckpoint("one").ok());
+  EXPECT_EQ(client_->DeleteCheckpoint("one").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->RestoreCheckpoint("one").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->SaveCheckpoint("bad/name").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->SaveCheckpoint("x", {Ref("t-0000000000000000")}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->ListCheckpoints()->checkpoints_size(), 1);
 }
 
 TEST_F(DaemonTest, MetricsCountRequestsAndPassPromtool) {

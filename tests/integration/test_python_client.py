@@ -44,6 +44,38 @@ class PythonClientTest(unittest.TestCase):
         code = cls.daemon.stop()
         assert code == 0, "daemon exited with %d" % code
 
+    def test_checkpoint_save_list_restore_delete(self):
+        rng = np.random.default_rng(17)
+        a = scipy.sparse.random(9, 7, density=0.3, format="csr", dtype=np.float32, random_state=rng)
+        v = rng.standard_normal(5).astype(np.float32)
+        ia = self.client.upload(a, name="ck-a", labels={"k": "v"})
+        iv = self.client.upload(v)
+        saved = self.client.save_checkpoint("py-ck", [ia.id, iv.id])
+        self.assertEqual((saved.name, saved.tensors), ("py-ck", 2))
+        listed = {c.name: c for c in self.client.list_checkpoints()}
+        self.assertEqual(listed["py-ck"].tensors, 2)
+        self.assertEqual(listed["py-ck"].bytes, saved.bytes)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.client.restore_checkpoint("py-ck")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.ALREADY_EXISTS)
+        self.client.delete(ia.id)
+        self.client.delete(iv.id)
+        r = self.client.restore_checkpoint("py-ck")
+        self.assertEqual(sorted(r.id_map), sorted([ia.id, iv.id]))
+        got_a = self.client.download("ck-a")
+        self.assertEqual(abs(scipy.sparse.csr_matrix(got_a) - a).max(), 0)
+        np.testing.assert_array_equal(self.client.download(r.id_map[iv.id]), v)
+        self.assertEqual(dict(self.client.info("ck-a").labels), {"k": "v"})
+        self.client.delete_checkpoint("py-ck")
+        self.assertNotIn("py-ck", [c.name for c in self.client.list_checkpoints()])
+        for bad, code in (("py-ck", grpc.StatusCode.NOT_FOUND),
+                          ("../x", grpc.StatusCode.INVALID_ARGUMENT)):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.client.restore_checkpoint(bad)
+            self.assertEqual(cm.exception.code(), code)
+        self.client.delete("ck-a")
+        self.client.delete(r.id_map[iv.id])
+
     def test_real_matrix_upload_spmm_download_matches_scipy(self):
         for name in ("zenios", "rajat01"):
             a = scipy.sparse.csr_matrix(scipy.io.mmread(os.path.join(ARGS.data, name + ".mtx")),

@@ -45,6 +45,10 @@ void ExpectSameConfig(const Config& got, const Config& want) {
   EXPECT_EQ(got.cuda_streams, want.cuda_streams) << "cuda_streams";
   EXPECT_EQ(got.cuda_max_queued, want.cuda_max_queued) << "cuda_max_queued";
   EXPECT_EQ(got.spmm_variant, want.spmm_variant) << "spmm_variant";
+  EXPECT_EQ(got.restore, want.restore) << "restore";
+  EXPECT_EQ(got.checkpoint_every, want.checkpoint_every) << "checkpoint_every";
+  EXPECT_EQ(got.checkpoint_name, want.checkpoint_name) << "checkpoint_name";
+  EXPECT_EQ(got.checkpoint_on_exit, want.checkpoint_on_exit) << "checkpoint_on_exit";
 }
 
 std::string ReadFile(const std::string& path) {
@@ -88,6 +92,10 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.cuda_streams, 4);
   EXPECT_EQ(c.cuda_max_queued, 64);
   EXPECT_EQ(c.spmm_variant, "");
+  EXPECT_EQ(c.restore, "");
+  EXPECT_EQ(c.checkpoint_every, 0.0);
+  EXPECT_EQ(c.checkpoint_name, "auto");
+  EXPECT_FALSE(c.checkpoint_on_exit);
   EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
 }
 
@@ -100,7 +108,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 15u);
+  EXPECT_EQ(by_json.size(), 19u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
@@ -116,6 +124,39 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
   ASSERT_TRUE(by_json.contains("spmm_variant"));
   EXPECT_EQ(by_json["spmm_variant"].env, "SPARSED_SPMM_VARIANT");
   EXPECT_EQ(by_json["spmm_variant"].flag, "--spmm-variant");
+}
+
+TEST(ConfigTest, CheckpointKeys) {
+  Config c;
+  absl::Status s = ApplyConfigJson(c,
+                                   R"({"restore": "snap-1", "checkpoint_every": 2.5,
+                                       "checkpoint_name": "periodic", "checkpoint_on_exit": true})",
+                                   "f.json");
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.restore, "snap-1");
+  EXPECT_EQ(c.checkpoint_every, 2.5);
+  EXPECT_EQ(c.checkpoint_name, "periodic");
+  EXPECT_TRUE(c.checkpoint_on_exit);
+  EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
+  for (const ConfigKey& k : ConfigKeys()) {
+    EXPECT_EQ(k.boolean, k.json == "log_json" || k.json == "checkpoint_on_exit") << k.json;
+  }
+
+  s = ApplyConfigFlags(c, {{"checkpoint_every", "-1"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("--checkpoint-every"));
+  for (const char* bad : {".hidden", "a/b", ""}) {
+    Config d;
+    d.checkpoint_name = bad;
+    s = CheckConfig(d);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("checkpoint_name")) << bad;
+  }
+  Config r;
+  r.restore = "../x";
+  s = CheckConfig(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("restore"));
 }
 
 TEST(ConfigTest, CudaKeysInEveryForm) {

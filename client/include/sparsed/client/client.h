@@ -10,11 +10,13 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/tensor.h"
 #include "sparsed/v1/admin.grpc.pb.h"
+#include "sparsed/v1/checkpoint.grpc.pb.h"
 #include "sparsed/v1/compute.grpc.pb.h"
 #include "sparsed/v1/tensors.grpc.pb.h"
 
@@ -104,6 +106,16 @@ class Client {
   // Removes every entry; returns how many were removed.
   absl::StatusOr<int64_t> ClearTune();
 
+  // Checkpoints (<data_dir>/checkpoints/NAME.safetensors on the daemon).
+  // Saves the given tensors, or every held tensor when `tensors` is empty.
+  absl::StatusOr<v1::SaveCheckpointResponse> SaveCheckpoint(
+      const std::string& name, const std::vector<v1::TensorRef>& tensors = {});
+  // Adds the checkpoint's tensors under new ids, all or none (ALREADY_EXISTS
+  // when a name is held already).
+  absl::StatusOr<v1::RestoreCheckpointResponse> RestoreCheckpoint(const std::string& name);
+  absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints();
+  absl::Status DeleteCheckpoint(const std::string& name);
+
  private:
   // Applies the per-call deadline, if any.
   void Prepare(grpc::ClientContext& ctx) const;
@@ -117,6 +129,7 @@ class Client {
   std::unique_ptr<v1::Tensors::Stub> tensors_;
   std::unique_ptr<v1::Compute::Stub> compute_;
   std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<v1::Checkpoints::Stub> checkpoints_;
 };
 
 }  // namespace sparsed::client
