@@ -209,6 +209,15 @@ std::vector<Variant> Variants() {
   };
 }
 
+// Regression (found by fuzz_matrix_market): an empty array matrix with a huge
+// other side used to spin through 1.4e13 empty column iterations.
+TEST(ParseMatrixMarket, EmptyArrayWithAHugeSideReturnsAtOnce) {
+  absl::StatusOr<Tensor> t = Parse("%%MatrixMarket matrix array real general\n0 14666666666666\n");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->desc().shape, (std::vector<int64_t>{0, 14666666666666}));
+  EXPECT_EQ(t->desc().numel(), 0);
+}
+
 TEST(ParseMatrixMarket, EveryHeaderVariant) {
   for (const Variant& v : Variants()) {
     SCOPED_TRACE(v.name);
