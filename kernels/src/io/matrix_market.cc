@@ -427,7 +427,7 @@ absl::StatusOr<std::string> Encode(const Tensor& t) {
     const int64_t rows = d.rows(), cols = d.cols();
     out = StrCat("%%MatrixMarket matrix array real general\n", rows, " ", cols, "\n");
     std::span<const float> a = t.data<float>("values");
-    for (int64_t j = 0; j < cols; ++j) {
+    for (int64_t j = 0; rows > 0 && j < cols; ++j) {  // no spin over empty columns
       for (int64_t i = 0; i < rows; ++i) {
         AppendFloat(out, a[i * cols + j]);
         out += '\n';
