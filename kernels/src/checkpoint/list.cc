@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <system_error>
 
-#include "file_io.h"
 #include "safetensors_layout.h"
 #include "sparsed/checkpoint.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
+#include "src/io/posix_file.h"
 
 namespace sparsed::checkpoint {
 namespace {
@@ -21,11 +21,11 @@ constexpr std::string_view kSuffix = ".safetensors";
 // Number of tensors per the header, or an error for a damaged header.
 absl::StatusOr<int64_t> CountTensors(int fd, uint64_t size, const std::string& path) {
   char prefix[8] = {};
-  if (size >= 8) RETURN_IF_ERROR(internal::PReadAll(fd, prefix, 8, 0, path));
+  if (size >= 8) RETURN_IF_ERROR(io::posix::PReadAll(fd, prefix, 8, 0, path));
   ASSIGN_OR_RETURN(const uint64_t n,
                    internal::ParseHeaderLength(std::string_view(prefix, 8), size, path));
   std::string header(n, '\0');
-  RETURN_IF_ERROR(internal::PReadAll(fd, header.data(), n, 8, path));
+  RETURN_IF_ERROR(io::posix::PReadAll(fd, header.data(), n, 8, path));
   ASSIGN_OR_RETURN(const internal::Header h, internal::ParseHeader(header, size - 8 - n, path));
   return static_cast<int64_t>(h.tensors.size());
 }
@@ -47,13 +47,13 @@ absl::StatusOr<std::vector<Summary>> List(const std::string& dir) {
     const std::string name = file.substr(0, file.size() - kSuffix.size());
     if (!CheckName(name).ok()) continue;  // not a checkpoint this library writes
     const std::string path = it->path().string();
-    internal::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;  // removed while listing
-      return internal::ErrnoError(errno, "open", path);
+      return io::posix::ErrnoError(errno, "open", path);
     }
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return internal::ErrnoError(errno, "stat", path);
+    if (::fstat(fd.get(), &st) != 0) return io::posix::ErrnoError(errno, "stat", path);
     if (!S_ISREG(st.st_mode)) continue;
     Summary s;
     s.name = name;

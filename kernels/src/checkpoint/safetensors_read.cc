@@ -8,12 +8,12 @@
 #include <cstring>
 #include <utility>
 
-#include "file_io.h"
 #include "safetensors_layout.h"
 #include "sparsed/checkpoint.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
+#include "src/io/posix_file.h"
 
 namespace sparsed::checkpoint {
 
@@ -49,10 +49,10 @@ absl::StatusOr<std::vector<Entry>> Parse(std::string_view bytes, std::string_vie
 }
 
 absl::StatusOr<std::vector<Entry>> Load(const std::string& path) {
-  internal::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return internal::ErrnoError(errno, "open checkpoint", path);
+  io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return io::posix::ErrnoError(errno, "open checkpoint", path);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return internal::ErrnoError(errno, "stat", path);
+  if (::fstat(fd.get(), &st) != 0) return io::posix::ErrnoError(errno, "stat", path);
   if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(StrCat(path, ": not a regular file"));
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) return Parse(std::string_view(), path);
@@ -60,7 +60,7 @@ absl::StatusOr<std::vector<Entry>> Load(const std::string& path) {
   // own copy anyway. Checkpoints are replaced by rename, never truncated in
   // place, so the mapping stays valid while we read it.
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (p == MAP_FAILED) return internal::ErrnoError(errno, "map", path);
+  if (p == MAP_FAILED) return io::posix::ErrnoError(errno, "map", path);
   absl::StatusOr<std::vector<Entry>> out =
       Parse(std::string_view(static_cast<const char*>(p), size), path);
   ::munmap(p, size);

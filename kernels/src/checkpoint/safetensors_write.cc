@@ -14,12 +14,12 @@
 #include <set>
 #include <system_error>
 
-#include "file_io.h"
 #include "safetensors_layout.h"
 #include "sparsed/checkpoint.h"
 #include "sparsed/device_memory.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
+#include "src/io/posix_file.h"
 
 namespace sparsed::checkpoint {
 namespace {
@@ -148,7 +148,7 @@ absl::Status WriteArrays(int fd, const Plan& plan, std::vector<uint32_t>& crcs,
         chunk = std::string_view(staging.data(), static_cast<size_t>(n));
       }
       crc = Crc32c(chunk, crc);
-      RETURN_IF_ERROR(internal::WriteAll(fd, chunk, tmp));
+      RETURN_IF_ERROR(io::posix::WriteAll(fd, chunk, tmp));
     }
     crcs[i] = crc;
   }
@@ -156,19 +156,19 @@ absl::Status WriteArrays(int fd, const Plan& plan, std::vector<uint32_t>& crcs,
 }
 
 absl::Status WriteTemp(const std::string& tmp, const Plan& plan) {
-  internal::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return internal::ErrnoError(errno, "create", tmp);
+  io::posix::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return io::posix::ErrnoError(errno, "create", tmp);
   std::vector<uint32_t> crcs(plan.arrays.size(), 0);
   const std::string placeholder = MakeHeader(plan, crcs);
-  RETURN_IF_ERROR(internal::WriteAll(fd.get(), placeholder, tmp));
+  RETURN_IF_ERROR(io::posix::WriteAll(fd.get(), placeholder, tmp));
   RETURN_IF_ERROR(WriteArrays(fd.get(), plan, crcs, tmp));
   const std::string header = MakeHeader(plan, crcs);
   if (header.size() != placeholder.size()) {
     return absl::InternalError(StrCat(tmp, ": header length changed while patching checksums"));
   }
-  RETURN_IF_ERROR(internal::PWriteAll(fd.get(), header, 0, tmp));
-  if (::fsync(fd.get()) != 0) return internal::ErrnoError(errno, "fsync", tmp);
-  if (fd.Close() != 0) return internal::ErrnoError(errno, "close", tmp);
+  RETURN_IF_ERROR(io::posix::PWriteAll(fd.get(), header, 0, tmp));
+  if (::fsync(fd.get()) != 0) return io::posix::ErrnoError(errno, "fsync", tmp);
+  if (fd.Close() != 0) return io::posix::ErrnoError(errno, "close", tmp);
   return absl::OkStatus();
 }
 
@@ -188,13 +188,13 @@ absl::Status Save(const std::string& path, const std::vector<EntryRef>& entries)
   const std::string tmp = StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
   absl::Status s = WriteTemp(tmp, plan);
   if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = internal::ErrnoError(errno, StrCat("rename '", tmp, "' to"), path);
+    s = io::posix::ErrnoError(errno, StrCat("rename '", tmp, "' to"), path);
   }
   if (!s.ok()) {
     ::unlink(tmp.c_str());  // the previous file, if any, is untouched
     return s;
   }
-  return internal::SyncDirectory(parent.string());
+  return io::posix::SyncDirectory(parent.string());
 }
 
 }  // namespace sparsed::checkpoint

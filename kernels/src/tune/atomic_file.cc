@@ -10,47 +10,15 @@
 #include <system_error>
 
 #include "sparsed/str_cat.h"
+#include "src/io/posix_file.h"
 
 namespace sparsed::tune::internal {
 namespace {
 
-absl::Status ErrnoError(int err, std::string_view what, const std::string& path) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      StrCat("cannot ", what, " '", path, "': ", std::strerror(err)));
-}
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now, reporting the error close() returns.
-  int Close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "write", path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
+using io::posix::ErrnoError;
+using io::posix::Fd;
+using io::posix::SyncDirectory;
+using io::posix::WriteAll;
 
 absl::Status WriteAndSync(const std::string& tmp, std::string_view bytes) {
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -59,13 +27,6 @@ absl::Status WriteAndSync(const std::string& tmp, std::string_view bytes) {
   if (!s.ok()) return s;
   if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", tmp);
   if (fd.Close() != 0) return ErrnoError(errno, "close", tmp);
-  return absl::OkStatus();
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError(errno, "open directory", dir);
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync directory", dir);
   return absl::OkStatus();
 }
 

@@ -1,4 +1,4 @@
-#include "file_io.h"
+#include "src/io/posix_file.h"
 
 #include <fcntl.h>
 
@@ -7,7 +7,7 @@
 
 #include "sparsed/str_cat.h"
 
-namespace sparsed::checkpoint::internal {
+namespace sparsed::io::posix {
 
 absl::Status ErrnoError(int err, std::string_view what, const std::string& path) {
   return absl::Status(absl::ErrnoToStatusCode(err),
@@ -61,4 +61,4 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-}  // namespace sparsed::checkpoint::internal
+}  // namespace sparsed::io::posix

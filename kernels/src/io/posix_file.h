@@ -1,4 +1,4 @@
-// POSIX file helpers of the checkpoint code (internal).
+// POSIX file helpers shared by the checkpoint and tune-database writers (internal).
 #pragma once
 
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 
-namespace sparsed::checkpoint::internal {
+namespace sparsed::io::posix {
 
 // Status with the code mapped from errno, naming what failed and the path.
 absl::Status ErrnoError(int err, std::string_view what, const std::string& path);
@@ -42,4 +42,4 @@ absl::Status PWriteAll(int fd, std::string_view bytes, off_t offset, const std::
 absl::Status PReadAll(int fd, char* dst, size_t size, off_t offset, const std::string& path);
 absl::Status SyncDirectory(const std::string& dir);
 
-}  // namespace sparsed::checkpoint::internal
+}  // namespace sparsed::io::posix
