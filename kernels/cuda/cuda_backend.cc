@@ -242,6 +242,35 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // Training primitives: implemented in train_kernels (see train_ops.h).
+  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override {
+    return absl::UnimplementedError("sddmm");
+  }
+  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override {
+    return absl::UnimplementedError("dense matmul");
+  }
+  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override {
+    return absl::UnimplementedError("optimizer update");
+  }
+  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override {
+    return absl::UnimplementedError("top-k");
+  }
+  absl::Status Axpby(float, const Tensor&, float, Tensor&) override {
+    return absl::UnimplementedError("axpby");
+  }
+  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override {
+    return absl::UnimplementedError("relu backward");
+  }
+  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override {
+    return absl::UnimplementedError("column sums");
+  }
+  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override {
+    return absl::UnimplementedError("growth scores");
+  }
+  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
+    return absl::UnimplementedError("gather");
+  }
+
  private:
   // Runs f(t on this device, ctx, ws) on a leased stream and synchronises; a
   // host tensor is copied to the device first.

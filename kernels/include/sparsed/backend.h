@@ -12,6 +12,7 @@
 #include "sparsed/prune.h"
 #include "sparsed/spmm.h"
 #include "sparsed/tensor.h"
+#include "sparsed/train_ops.h"
 #include "sparsed/tune_db.h"
 
 namespace sparsed {
@@ -32,6 +33,19 @@ class Backend {
   virtual absl::StatusOr<Tensor> Transpose(const Tensor& t) = 0;
   // See prune.h; the result is a new tensor on this backend's device.
   virtual absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) = 0;
+
+  // Training primitives (see train_ops.h); operands on this backend's device.
+  // SDDMM: a new dense f32 1-D [pattern nnz] in the pattern's order.
+  virtual absl::StatusOr<Tensor> Sddmm(const SddmmArgs& args) = 0;
+  virtual absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& args) = 0;
+  virtual absl::Status OptimizerUpdate(const OptimizerUpdateArgs& args) = 0;
+  virtual absl::StatusOr<TopKResult> TopK(const Tensor& scores, int64_t k, TopKOrder order) = 0;
+  virtual absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) = 0;
+  virtual absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& y) = 0;
+  virtual absl::StatusOr<Tensor> ColumnSums(const Tensor& x) = 0;
+  virtual absl::Status GrowthScores(Tensor& tile, const Tensor& pattern, int64_t row_begin) = 0;
+  virtual absl::StatusOr<Tensor> GatherOrZero(const Tensor& src,
+                                              const std::vector<int64_t>& index) = 0;
 };
 
 // Options of the CUDA backend.

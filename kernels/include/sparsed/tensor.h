@@ -136,6 +136,12 @@ class Tensor {
   // True when some component's memory is shared with another tensor.
   bool shares_memory() const;
 
+  // This tensor's structure (index components shared, zero-copy) with
+  // `values` as its values: a dense 1-D tensor on the same device with one
+  // element per stored value; the result's dtype is values' dtype. For
+  // example, an SDDMM result over a layer's pattern.
+  absl::StatusOr<Tensor> WithValues(const Tensor& values) const;
+
  private:
   TensorDesc desc_;
   Device device_;

@@ -120,7 +120,8 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
     return absl::OkStatus();
   }
   if (d.format == Format::kBsr) {
-    for (auto [name, v] : {std::pair{"block[0]", d.block_rows}, std::pair{"block[1]", d.block_cols}}) {
+    for (auto [name, v] :
+         {std::pair{"block[0]", d.block_rows}, std::pair{"block[1]", d.block_cols}}) {
       if (v < 1 || v > kMaxBlockSide) {
         return absl::InvalidArgumentError(
             StrCat(field, ".", name, " = ", v, " is outside [1, ", kMaxBlockSide, "]"));
@@ -138,17 +139,18 @@ absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
     }
   } else if (d.format == Format::kNm) {
     if (d.nm_m < 2 || d.nm_m > 32 || d.nm_n < 1 || d.nm_n >= d.nm_m) {
-      return absl::InvalidArgumentError(StrCat(field, ".n:m = ", d.nm_n, ":", d.nm_m,
-                                               " must satisfy 1 <= n < m <= 32"));
+      return absl::InvalidArgumentError(
+          StrCat(field, ".n:m = ", d.nm_n, ":", d.nm_m, " must satisfy 1 <= n < m <= 32"));
     }
     if (d.shape[1] % d.nm_m != 0) {
-      return absl::InvalidArgumentError(StrCat(field, ".shape[1] = ", d.shape[1],
-                                               " is not a multiple of m = ", d.nm_m));
+      return absl::InvalidArgumentError(
+          StrCat(field, ".shape[1] = ", d.shape[1], " is not a multiple of m = ", d.nm_m));
     }
     const int64_t slots = d.shape[0] * (d.shape[1] / d.nm_m) * d.nm_n;
     if (d.nnz != slots) {
-      return absl::InvalidArgumentError(StrCat(field, ".nnz = ", d.nnz, " must be rows * (cols / m) * n = ",
-                                               slots, " for ", d.nm_n, ":", d.nm_m));
+      return absl::InvalidArgumentError(StrCat(field, ".nnz = ", d.nnz,
+                                               " must be rows * (cols / m) * n = ", slots, " for ",
+                                               d.nm_n, ":", d.nm_m));
     }
   } else if (d.nnz < 0 || d.nnz > numel) {
     return absl::InvalidArgumentError(
@@ -186,10 +188,9 @@ absl::StatusOr<std::vector<ComponentSpec>> ComponentsOf(const TensorDesc& d) {
                                         {"row_idx", d.index_dtype, d.nnz},
                                         {"values", d.dtype, d.nnz}};
     case Format::kBsr:
-      return std::vector<ComponentSpec>{
-          {"block_row_ptr", d.index_dtype, d.block_row_count() + 1},
-          {"block_col_idx", d.index_dtype, d.nnz},
-          {"values", d.dtype, d.nnz * d.block_rows * d.block_cols}};
+      return std::vector<ComponentSpec>{{"block_row_ptr", d.index_dtype, d.block_row_count() + 1},
+                                        {"block_col_idx", d.index_dtype, d.nnz},
+                                        {"values", d.dtype, d.nnz * d.block_rows * d.block_cols}};
     case Format::kNm: {
       const int64_t meta = d.nm_packed_2_4() ? d.shape[0] * ((d.nm_groups() + 7) / 8) : d.nnz;
       return std::vector<ComponentSpec>{{"values", d.dtype, d.nnz}, {"meta", DType::kI32, meta}};
@@ -242,12 +243,12 @@ absl::StatusOr<Tensor> Tensor::View(TensorDesc desc, const Tensor& source,
       return absl::InvalidArgumentError(
           StrCat("view: the source has no component '", source_names[i], "'"));
     }
-    if (source.specs_[k].dtype != specs[i].dtype || source.buffers_[k]->size() != specs[i].bytes()) {
-      return absl::InvalidArgumentError(StrCat("view: component '", source_names[i], "' (",
-                                               source.buffers_[k]->size(), " bytes, ",
-                                               DTypeName(source.specs_[k].dtype), ") cannot be '",
-                                               specs[i].name, "' (", specs[i].bytes(), " bytes, ",
-                                               DTypeName(specs[i].dtype), ")"));
+    if (source.specs_[k].dtype != specs[i].dtype ||
+        source.buffers_[k]->size() != specs[i].bytes()) {
+      return absl::InvalidArgumentError(
+          StrCat("view: component '", source_names[i], "' (", source.buffers_[k]->size(),
+                 " bytes, ", DTypeName(source.specs_[k].dtype), ") cannot be '", specs[i].name,
+                 "' (", specs[i].bytes(), " bytes, ", DTypeName(specs[i].dtype), ")"));
     }
     t.buffers_.push_back(source.buffers_[k]);
   }
@@ -282,6 +283,37 @@ absl::StatusOr<Tensor> Tensor::CopyTo(const Device& device) const {
     } else {
       RETURN_IF_ERROR(CopyBytes(to.data(), device, from.data(), device_, from.size()));
     }
+  }
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::WithValues(const Tensor& values) const {
+  if (values.format() != Format::kDense || values.desc().shape.size() != 1) {
+    return absl::InvalidArgumentError("values must be a dense 1-D tensor");
+  }
+  if (values.device() != device_) {
+    return absl::InvalidArgumentError(StrCat("values are on ", values.device().ToString(),
+                                             " but the structure is on ", device_.ToString()));
+  }
+  if (values.desc().shape[0] != desc_.stored_values()) {
+    return absl::InvalidArgumentError(StrCat("values has ", values.desc().shape[0],
+                                             " elements but the structure stores ",
+                                             desc_.stored_values()));
+  }
+  Tensor t;
+  t.desc_ = desc_;
+  t.desc_.dtype = values.desc().dtype;
+  t.device_ = device_;
+  ASSIGN_OR_RETURN(t.specs_, ComponentsOf(t.desc_));
+  for (const ComponentSpec& spec : t.specs_) {
+    if (spec.name == "values") {
+      t.buffers_.push_back(values.buffers_[0]);
+      continue;
+    }
+    size_t k = 0;
+    while (k < specs_.size() && specs_[k].name != spec.name) ++k;
+    if (k == specs_.size()) return absl::InternalError(StrCat("no component ", spec.name));
+    t.buffers_.push_back(buffers_[k]);
   }
   return t;
 }

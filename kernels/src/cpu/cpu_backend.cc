@@ -76,6 +76,35 @@ class CpuBackend final : public Backend {
     return sparsed::Prune(t, options);
   }
 
+  // Training primitives: implemented in train_kernels (see train_ops.h).
+  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override {
+    return absl::UnimplementedError("sddmm");
+  }
+  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override {
+    return absl::UnimplementedError("dense matmul");
+  }
+  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override {
+    return absl::UnimplementedError("optimizer update");
+  }
+  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override {
+    return absl::UnimplementedError("top-k");
+  }
+  absl::Status Axpby(float, const Tensor&, float, Tensor&) override {
+    return absl::UnimplementedError("axpby");
+  }
+  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override {
+    return absl::UnimplementedError("relu backward");
+  }
+  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override {
+    return absl::UnimplementedError("column sums");
+  }
+  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override {
+    return absl::UnimplementedError("growth scores");
+  }
+  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
+    return absl::UnimplementedError("gather");
+  }
+
  private:
   absl::StatusOr<Tensor> SpmmF32(const SpmmArgs& args, const std::vector<int64_t>& shape) {
     RETURN_IF_ERROR(CheckOnHost(args.a, "a"));
