@@ -74,20 +74,21 @@ absl::StatusOr<std::vector<RestoredTensor>> RestoreCheckpoint(ServiceContext& ct
   for (checkpoint::Entry& e : entries) {
     ASSIGN_OR_RETURN(e.tensor, MoveToDevice(std::move(e.tensor), ctx.backend->device()));
   }
+  std::vector<TensorStore::NewTensor> batch;
+  batch.reserve(entries.size());
+  for (checkpoint::Entry& e : entries) {
+    batch.push_back({std::move(e.tensor), e.name, std::move(e.labels)});
+  }
+  // All or nothing, atomically: a name taken since the check above adds none.
+  absl::StatusOr<std::vector<TensorPtr>> held = ctx.store.InsertAll(std::move(batch));
+  if (!held.ok()) {
+    return absl::Status(
+        held.status().code(),
+        StrCat("checkpoint '", name, "' not restored, nothing added: ", held.status().message()));
+  }
   std::vector<RestoredTensor> out;
   out.reserve(entries.size());
-  for (checkpoint::Entry& e : entries) {
-    absl::StatusOr<TensorPtr> held =
-        ctx.store.Insert(std::move(e.tensor), e.name, std::move(e.labels));
-    if (!held.ok()) {
-      // A name taken since the check above: undo, so that it is all or nothing.
-      for (const RestoredTensor& r : out) (void)ctx.store.EraseById(r.tensor->id);
-      return absl::Status(held.status().code(),
-                          StrCat("checkpoint '", name, "' not restored, nothing added: tensor '",
-                                 e.name.empty() ? e.id : e.name, "': ", held.status().message()));
-    }
-    out.push_back({e.id, *std::move(held)});
-  }
+  for (size_t i = 0; i < entries.size(); ++i) out.push_back({entries[i].id, (*held)[i]});
   return out;
 }
 

@@ -217,6 +217,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->admin = std::make_unique<AdminService>(ctx);
   state->checkpoints = std::make_unique<CheckpointService>(ctx);
 
+  // Saves cut short by a crash of an earlier run leave temporary files.
+  if (absl::StatusOr<int64_t> removed =
+          checkpoint::RemoveStaleTemporaries(CheckpointDir(config), /*own_pid_is_stale=*/true);
+      !removed.ok()) {
+    spdlog::warn("checkpoint temporaries not cleaned: {}", removed.status().ToString());
+  } else if (*removed > 0) {
+    spdlog::info("removed {} temporary files of interrupted checkpoint saves", *removed);
+  }
+
   if (!config.restore.empty()) {
     absl::StatusOr<std::vector<RestoredTensor>> restored = RestoreCheckpoint(ctx, config.restore);
     if (!restored.ok()) {

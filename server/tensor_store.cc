@@ -53,6 +53,43 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
   return TensorPtr(std::move(entry));
 }
 
+absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTensor> tensors) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::lock_guard lock(mu_);
+  std::unordered_map<std::string, size_t> batch_names;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string& name = tensors[i].name;
+    if (name.empty()) continue;
+    if (auto it = id_by_name_.find(name); it != id_by_name_.end()) {
+      return absl::AlreadyExistsError(
+          StrCat("name '", name, "' is already used by tensor ", it->second));
+    }
+    if (auto [it, fresh] = batch_names.emplace(name, i); !fresh) {
+      return absl::AlreadyExistsError(StrCat("name '", name, "' is given to tensors ", it->second,
+                                             " and ", i, " of the same batch"));
+    }
+  }
+  std::vector<TensorPtr> out;
+  out.reserve(tensors.size());
+  for (NewTensor& t : tensors) {
+    auto entry = std::make_shared<StoredTensor>();
+    entry->tensor = std::move(t.tensor);
+    entry->name = std::move(t.name);
+    entry->labels = std::move(t.labels);
+    entry->created_unix_ms = now;
+    entry->id = NewId();
+    if (!entry->name.empty()) id_by_name_[entry->name] = entry->id;
+    const uint64_t seq = next_seq_++;
+    id_by_seq_[seq] = entry->id;
+    seq_by_id_[entry->id] = seq;
+    by_id_[entry->id] = entry;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 absl::StatusOr<TensorPtr> TensorStore::FindById(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = by_id_.find(id);

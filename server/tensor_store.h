@@ -37,6 +37,15 @@ class TensorStore {
   // Adds a tensor under a fresh id. ALREADY_EXISTS if `name` is taken.
   absl::StatusOr<TensorPtr> Insert(Tensor tensor, std::string name,
                                    std::map<std::string, std::string> labels);
+  struct NewTensor {
+    Tensor tensor;
+    std::string name;
+    std::map<std::string, std::string> labels;
+  };
+  // Adds all of `tensors` under fresh ids, or none: ALREADY_EXISTS naming the
+  // first name that is taken or given twice. Checked and inserted under one
+  // lock, so that no concurrent insert can make it fail half-way (restores).
+  absl::StatusOr<std::vector<TensorPtr>> InsertAll(std::vector<NewTensor> tensors);
   // ALREADY_EXISTS if a non-empty `name` is taken now (an early check for
   // uploads; Insert checks again).
   absl::Status CheckNameFree(const std::string& name) const;

@@ -28,9 +28,10 @@ def expected_backend():
 
 
 class Daemon:
-    def __init__(self, binary, extra_args=(), data_dir=None):
+    def __init__(self, binary, extra_args=(), data_dir=None, env=None):
         """data_dir: the daemon's --data-dir (default: a fresh one under self.dir);
-        pass the same one to a second Daemon to test persistence across restarts."""
+        pass the same one to a second Daemon to test persistence across restarts.
+        env: variables added to the daemon's environment."""
         binary = os.environ.get("SPARSED_DAEMON_BIN") or binary
         self.device = test_device()
         self.dir = tempfile.mkdtemp(prefix="sparsed-pytest-")
@@ -42,7 +43,8 @@ class Daemon:
             [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
              "--device", self.device, "--data-dir", self.data_dir,
              "--announce-file", announce, "--log-level", "debug", *extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **(env or {})))
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -393,15 +393,23 @@ class CheckpointCrashTest(unittest.TestCase):
     def test_sigkill_during_saves(self):
         tmp = tempfile.mkdtemp(prefix="ckpt-crash-")
         data = os.path.join(tmp, "data")
+        ckdir = os.path.join(data, "checkpoints")
         rng = random.Random(1234)
-        # Large enough that a save takes a while, so that kills land mid-write.
         big = random_matrix(1200, 1500, 0.4, 21)
         small = base_matrix()
         want = {"big": big, "small": small, "vec": np.arange(5, dtype=np.float32)}
+        # The daemon's test hook writes arrays in 64 KiB pieces with a pause
+        # after each (a save of `big` takes ~0.2 s), so that a kill at a random
+        # moment usually lands inside a write, not between saves.
+        slow = {"SPARSED_TEST_CHECKPOINT_SLOW_WRITE_US": "2000"}
         saves_ok = 0
+        interrupted = 0
         try:
             for _ in range(self.KILLS):
-                with Daemon(ARGS.sparsed, data_dir=data) as d:
+                with Daemon(ARGS.sparsed, data_dir=data, env=slow) as d:
+                    # Each start removes the temporaries the previous kill left.
+                    if os.path.isdir(ckdir):
+                        self.assertEqual([f for f in os.listdir(ckdir) if ".tmp." in f], [])
                     ctl = Ctl(self, d, tmp)
                     ctl.put(big, "big", "csr")
                     ctl.put(small, "small", "dense")
@@ -421,20 +429,24 @@ class CheckpointCrashTest(unittest.TestCase):
 
                     th = threading.Thread(target=saver)
                     th.start()
-                    time.sleep(rng.uniform(0.05, 0.6))
+                    time.sleep(rng.uniform(0.3, 1.2))
                     d.proc.kill()
                     d.proc.wait()
                     stop.set()
                     th.join()
                     saves_ok += results.count(0)
+                interrupted += len([f for f in os.listdir(ckdir) if ".tmp." in f])
             self.assertGreater(saves_ok, 0, "no save completed before the kills")
-            leftovers = [f for f in os.listdir(os.path.join(data, "checkpoints")) if ".tmp." in f]
-            print("\n%d saves completed, %d interrupted saves left temporary files" %
-                  (saves_ok, len(leftovers)), file=sys.stderr)
+            # The kills must have cut saves short, or this test proves nothing.
+            self.assertGreaterEqual(interrupted, self.KILLS // 2,
+                                    "too few kills landed inside a save")
+            print("\n%d saves completed, %d of %d kills cut a save short" %
+                  (saves_ok, interrupted, self.KILLS), file=sys.stderr)
 
             with Daemon(ARGS.sparsed, data_dir=data) as d:
                 ctl = Ctl(self, d, tmp)
                 listed = ctl.checkpoints()
+                self.assertEqual([f for f in os.listdir(ckdir) if ".tmp." in f], [])
                 self.assertTrue(listed, "no checkpoint survived")
                 self.assertTrue(set(listed) <= set(self.NAMES), listed)
                 for name, count in listed.items():

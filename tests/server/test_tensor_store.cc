@@ -222,6 +222,45 @@ TEST(TensorStoreTest, UsageSumsPerDevice) {
   EXPECT_EQ(usage[0].bytes, 120);
 }
 
+TEST(TensorStoreTest, InsertAllAddsEveryTensorOrNone) {
+  TensorStore store;
+  MustInsert(store, 1, "taken");
+  auto batch = [](std::vector<std::string> names) {
+    std::vector<TensorStore::NewTensor> out;
+    int64_t n = 2;
+    for (std::string& name : names) out.push_back({Dense(n++), std::move(name), {{"k", "v"}}});
+    return out;
+  };
+  // A taken name late in the batch: nothing of the batch is added.
+  absl::StatusOr<std::vector<TensorPtr>> r = store.InsertAll(batch({"a", "", "b", "taken"}));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("'taken'"));
+  EXPECT_EQ(store.size(), 1);
+  EXPECT_EQ(store.FindByName("a").status().code(), absl::StatusCode::kNotFound);
+  // A name given twice within the batch: the same.
+  r = store.InsertAll(batch({"c", "d", "c"}));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("'c'"));
+  EXPECT_EQ(store.size(), 1);
+  // A good batch: all added, in order, with their names, labels and sizes.
+  r = store.InsertAll(batch({"a", "", "b"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(store.size(), 4);
+  for (size_t i = 0; i < 3; ++i) {
+    absl::StatusOr<TensorPtr> found = store.FindById((*r)[i]->id);
+    ASSERT_TRUE(found.ok());
+    EXPECT_EQ(found->get(), (*r)[i].get());
+    EXPECT_EQ((*r)[i]->tensor.desc().shape[0], static_cast<int64_t>(2 + i));
+    EXPECT_EQ((*r)[i]->labels.at("k"), "v");
+  }
+  EXPECT_EQ((*store.FindByName("b"))->id, (*r)[2]->id);
+  std::vector<TensorPtr> listed = store.List("");
+  ASSERT_EQ(listed.size(), 4u);
+  EXPECT_EQ(listed[1]->id, (*r)[0]->id);
+  EXPECT_EQ(listed[3]->id, (*r)[2]->id);
+}
+
 TEST(TensorStoreTest, ConcurrentInsertEraseFind) {
   TensorStore store;
   constexpr int kThreads = 4;

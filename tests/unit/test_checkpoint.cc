@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -586,6 +587,49 @@ TEST(Checkpoint, ListReadsHeadersAndFlagsCorruptFiles) {
   auto missing = List(dir / "nope");
   ASSERT_TRUE(missing.ok());
   EXPECT_TRUE(missing->empty());
+}
+
+// The pid of a process that has exited and been reaped.
+pid_t DeadPid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  return child;
+}
+
+TEST(RemoveStaleTemporaries, RemovesOnlyFilesOfWritersThatAreGone) {
+  TempDir dir;
+  const std::string dead = StrCat("a.safetensors.tmp.", DeadPid(), ".0");
+  const std::string own = StrCat("a.safetensors.tmp.", ::getpid(), ".1");
+  // A live process that is not us: our parent.
+  const std::string live = StrCat("b.safetensors.tmp.", ::getppid(), ".2");
+  const std::vector<std::string> unrelated = {"a.safetensors", "notes.txt",
+                                              "c.safetensors.tmp.12x.3", "d.safetensors.tmp.7"};
+  for (const std::string& f : unrelated) std::ofstream(dir / f) << "x";
+  for (const std::string& f : {dead, own, live}) std::ofstream(dir / f) << "partial";
+
+  absl::StatusOr<int64_t> removed = RemoveStaleTemporaries(dir.path(), false);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 1);
+  std::vector<std::string> want = unrelated;
+  want.push_back(own);
+  want.push_back(live);
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(dir.Files(), want);
+
+  // At start-up this process's pid marks a previous run (pid 1 in containers).
+  removed = RemoveStaleTemporaries(dir.path(), true);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 1);
+  want.erase(std::find(want.begin(), want.end(), own));
+  EXPECT_EQ(dir.Files(), want);
+
+  // Saved checkpoints are untouched and a missing directory is no error.
+  EXPECT_TRUE(fs::exists(dir / "a.safetensors"));
+  removed = RemoveStaleTemporaries(dir / "missing", true);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0);
 }
 
 }  // namespace

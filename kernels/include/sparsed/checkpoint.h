@@ -83,6 +83,12 @@ absl::StatusOr<std::vector<Entry>> Parse(std::string_view bytes, std::string_vie
 // missing `dir` gives an empty list.
 absl::StatusOr<std::vector<Summary>> List(const std::string& dir);
 
+// Removes the temporary files (NAME.safetensors.tmp.PID.N) in `dir` that
+// saves interrupted by a crash left behind: those whose writer process no
+// longer runs, and with own_pid_is_stale (at start-up, before any save) also
+// those carrying this process's pid. Returns how many were removed.
+absl::StatusOr<int64_t> RemoveStaleTemporaries(const std::string& dir, bool own_pid_is_stale);
+
 // CRC-32C (Castagnoli) of bytes, continuing from `crc` (0 to start).
 uint32_t Crc32c(std::string_view bytes, uint32_t crc = 0);
 

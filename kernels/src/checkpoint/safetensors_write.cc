@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "safetensors_layout.h"
 #include "sparsed/checkpoint.h"
@@ -132,6 +135,32 @@ std::string MakeHeader(const Plan& plan, const std::vector<uint32_t>& crcs) {
   return out + header;
 }
 
+// Test hook: SPARSED_TEST_CHECKPOINT_SLOW_WRITE_US=N writes arrays in 64 KiB
+// pieces with an N microsecond pause after each, so that a crash test's
+// SIGKILL lands inside the write rather than between saves. Unset in service.
+int64_t SlowWritePauseUs() {
+  static const int64_t pause_us = [] {
+    const char* v = std::getenv("SPARSED_TEST_CHECKPOINT_SLOW_WRITE_US");
+    if (v == nullptr) return int64_t{0};
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    return (end != v && *end == '\0' && n > 0) ? static_cast<int64_t>(std::min(n, 1000000LL))
+                                               : int64_t{0};
+  }();
+  return pause_us;
+}
+
+absl::Status WriteChunk(int fd, std::string_view chunk, const std::string& tmp) {
+  const int64_t pause_us = SlowWritePauseUs();
+  if (pause_us == 0) return io::posix::WriteAll(fd, chunk, tmp);
+  constexpr size_t kPiece = 64 << 10;
+  for (size_t at = 0; at < chunk.size(); at += kPiece) {
+    RETURN_IF_ERROR(io::posix::WriteAll(fd, chunk.substr(at, kPiece), tmp));
+    std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteArrays(int fd, const Plan& plan, std::vector<uint32_t>& crcs,
                          const std::string& tmp) {
   std::vector<char> staging;
@@ -148,7 +177,7 @@ absl::Status WriteArrays(int fd, const Plan& plan, std::vector<uint32_t>& crcs,
         chunk = std::string_view(staging.data(), static_cast<size_t>(n));
       }
       crc = Crc32c(chunk, crc);
-      RETURN_IF_ERROR(io::posix::WriteAll(fd, chunk, tmp));
+      RETURN_IF_ERROR(WriteChunk(fd, chunk, tmp));
     }
     crcs[i] = crc;
   }
