@@ -423,6 +423,12 @@ TEST_F(CudaTrainOpsTest, AxpbyReluBackwardAndColumnSumsMatch) {
         scale[i] = std::abs(1.5 * xv[i]) + std::abs(0.25 * yv[i]);
       }
       ExpectWithinF32Bound(HostValues(dy), want, scale, 1, "axpby");
+      // b = 0 does not read y: NaN there does not leak (a·x is exact in f32).
+      Tensor nan_y = ToDevice(Dense({r, c}, std::vector<float>(r * c, std::nanf(""))));
+      ASSERT_TRUE(gpu_->Axpby(-2.0f, dx, 0.0f, nan_y).ok());
+      std::vector<float> twice(r * c);
+      for (int64_t i = 0; i < r * c; ++i) twice[i] = -2.0f * xv[i];
+      EXPECT_EQ(Bits(HostValues(nan_y)), Bits(twice));
     }
     // ReluBackward: exact (dy or 0); y has exact zeros too.
     {

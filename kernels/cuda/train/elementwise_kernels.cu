@@ -21,7 +21,8 @@ unsigned GridFor(int64_t count) {
 
 __global__ void AxpbyKernel(float a, const float* __restrict__ x, float b, float* __restrict__ y,
                             int64_t count) {
-  SPARSED_GRID_STRIDE(i, count) { y[i] = a * x[i] + b * y[i]; }
+  // b = 0 does not read y (it may hold NaN, e.g. fresh memory).
+  SPARSED_GRID_STRIDE(i, count) { y[i] = b != 0.0f ? a * x[i] + b * y[i] : a * x[i]; }
 }
 
 __global__ void ReluBackwardKernel(const float* __restrict__ dy, const float* __restrict__ y,

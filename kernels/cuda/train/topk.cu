@@ -16,10 +16,11 @@ unsigned GridFor(int64_t count) {
   return static_cast<unsigned>(std::min<int64_t>((count + kThreads - 1) / kThreads, 65536));
 }
 
-// Ascending in the float order for non-NaN x, with -0 and +0 equal.
+// Ascending in the float order for non-NaN x, with -0 and +0 equal (tested
+// on the bits, so that no flush-to-zero mode can merge denormals with 0).
 __device__ __forceinline__ uint32_t OrderedBits(float x) {
-  if (x == 0.0f) x = 0.0f;
-  const uint32_t b = __float_as_uint(x);
+  uint32_t b = __float_as_uint(x);
+  if ((b & 0x7fffffffu) == 0) b = 0;
   return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
 }
 

@@ -80,7 +80,7 @@ cudaError_t SortKeyIndexPairs(void* temp, size_t& temp_bytes, const uint32_t* ke
 cudaError_t LaunchIota(int64_t* out, int64_t count, cudaStream_t stream);
 
 // ------------------------------------------------------------ element-wise
-// y = a * x + b * y.
+// y = a * x + b * y (y not read when b = 0).
 cudaError_t LaunchAxpby(float a, const float* x, float b, float* y, int64_t count,
                         cudaStream_t stream);
 // dx = y > 0 ? dy : 0.
