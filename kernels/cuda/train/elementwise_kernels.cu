@@ -85,6 +85,8 @@ cudaError_t ColumnSumsPass(const float* x, int64_t rows, int64_t cols, int64_t c
   return cudaGetLastError();
 }
 
+#undef SPARSED_GRID_STRIDE
+
 }  // namespace
 
 cudaError_t LaunchAxpby(float a, const float* x, float b, float* y, int64_t count,
