@@ -5,7 +5,9 @@
 #include <cusparse.h>
 #include <spdlog/spdlog.h>
 
+#include <initializer_list>
 #include <limits>
+#include <utility>
 
 #include "cuda_check.h"
 #include "exec_context.h"
@@ -17,6 +19,7 @@
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
 #include "stream_pool.h"
+#include "train/device_train_ops.h"
 #include "util_kernels.h"
 
 namespace sparsed {
@@ -242,36 +245,117 @@ class CudaBackend final : public Backend {
     });
   }
 
-  // Training primitives: implemented in train_kernels (see train_ops.h).
-  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override {
-    return absl::UnimplementedError("sddmm");
+  // Training primitives (train_ops.h): checked, every operand required on
+  // this device (no implicit host copies: they are weights and gradients that
+  // live here), then run on a leased stream (train/device_train_ops.h).
+  absl::StatusOr<Tensor> Sddmm(const SddmmArgs& args) override {
+    RETURN_IF_ERROR(CheckSddmm(args).status());
+    RETURN_IF_ERROR(Here({{args.a, "a"},
+                          {args.b, "b"},
+                          {args.pattern, "pattern"},
+                          {args.beta != 0.0f ? args.c : nullptr, "c"}}));
+    return OnDevice(
+        [&](const ExecContext& ctx, Workspace& ws) { return DeviceSddmm(args, poison_, ctx, ws); });
   }
-  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override {
-    return absl::UnimplementedError("dense matmul");
+  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& args) override {
+    RETURN_IF_ERROR(CheckDenseMatmul(args).status());
+    RETURN_IF_ERROR(Here({{args.a, "a"}, {args.b, "b"}}));
+    return OnDevice(
+        [&](const ExecContext& ctx, Workspace&) { return DeviceDenseMatmul(args, poison_, ctx); });
   }
-  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override {
-    return absl::UnimplementedError("optimizer update");
+  absl::Status OptimizerUpdate(const OptimizerUpdateArgs& args) override {
+    RETURN_IF_ERROR(CheckOptimizerUpdate(args));
+    const bool adam = args.hyper.kind != OptimizerKind::kSgd;
+    RETURN_IF_ERROR(Here({{args.param, "param"},
+                          {args.grad, "grad"},
+                          {adam || args.hyper.momentum > 0.0f ? args.state1 : nullptr, "state1"},
+                          {adam ? args.state2 : nullptr, "state2"}}));
+    return OnDevice(
+        [&](const ExecContext& ctx, Workspace&) { return DeviceOptimizerUpdate(args, ctx); });
   }
-  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override {
-    return absl::UnimplementedError("top-k");
+  absl::StatusOr<TopKResult> TopK(const Tensor& scores, int64_t k, TopKOrder order) override {
+    RETURN_IF_ERROR(CheckTopK(scores, k));
+    if (order != TopKOrder::kLargest && order != TopKOrder::kLargestMagnitude &&
+        order != TopKOrder::kSmallestMagnitude) {
+      return absl::InvalidArgumentError(
+          StrCat("order = ", static_cast<int>(order), " is not a TopKOrder"));
+    }
+    RETURN_IF_ERROR(Here({{&scores, "scores"}}));
+    return OnDevice([&](const ExecContext& ctx, Workspace& ws) {
+      return DeviceTopK(scores, k, order, ctx, ws);
+    });
   }
-  absl::Status Axpby(float, const Tensor&, float, Tensor&) override {
-    return absl::UnimplementedError("axpby");
+  absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) override {
+    RETURN_IF_ERROR(CheckAxpby(x, y));
+    RETURN_IF_ERROR(Here({{&x, "x"}, {&y, "y"}}));
+    return OnDevice(
+        [&](const ExecContext& ctx, Workspace&) { return DeviceAxpby(a, x, b, y, ctx); });
   }
-  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override {
-    return absl::UnimplementedError("relu backward");
+  absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& y) override {
+    RETURN_IF_ERROR(CheckReluBackward(dy, y));
+    RETURN_IF_ERROR(Here({{&dy, "dy"}, {&y, "y"}}));
+    return OnDevice([&](const ExecContext& ctx, Workspace&) {
+      return DeviceReluBackward(dy, y, poison_, ctx);
+    });
   }
-  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override {
-    return absl::UnimplementedError("column sums");
+  absl::StatusOr<Tensor> ColumnSums(const Tensor& x) override {
+    RETURN_IF_ERROR(CheckColumnSums(x));
+    RETURN_IF_ERROR(Here({{&x, "x"}}));
+    return OnDevice([&](const ExecContext& ctx, Workspace& ws) {
+      return DeviceColumnSums(x, poison_, ctx, ws);
+    });
   }
-  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override {
-    return absl::UnimplementedError("growth scores");
+  absl::Status GrowthScores(Tensor& tile, const Tensor& pattern, int64_t row_begin) override {
+    RETURN_IF_ERROR(CheckGrowthScores(tile, pattern, row_begin));
+    RETURN_IF_ERROR(Here({{&tile, "tile"}, {&pattern, "pattern"}}));
+    return OnDevice([&](const ExecContext& ctx, Workspace& ws) {
+      return DeviceGrowthScores(tile, pattern, row_begin, ctx, ws);
+    });
   }
-  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
-    return absl::UnimplementedError("gather");
+  absl::StatusOr<Tensor> GatherOrZero(const Tensor& src,
+                                      const std::vector<int64_t>& index) override {
+    RETURN_IF_ERROR(CheckGatherOrZero(src, index));
+    RETURN_IF_ERROR(Here({{&src, "src"}}));
+    return OnDevice([&](const ExecContext& ctx, Workspace& ws) {
+      return DeviceGatherOrZero(src, index, poison_, ctx, ws);
+    });
   }
 
  private:
+  // INVALID_ARGUMENT naming the first operand (null ones skipped) that is not
+  // on this backend's device.
+  absl::Status Here(std::initializer_list<std::pair<const Tensor*, const char*>> operands) const {
+    for (const auto& [t, field] : operands) {
+      if (t != nullptr && !(t->device() == device())) {
+        return absl::InvalidArgumentError(StrCat(field, " is on ", t->device().ToString(),
+                                                 " but the backend computes on ",
+                                                 device().ToString()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs f(ctx, ws) on a leased stream of this device and synchronises; f
+  // returns absl::Status or absl::StatusOr<T>.
+  template <class F>
+  auto OnDevice(F&& f)
+      -> decltype(f(std::declval<const ExecContext&>(), std::declval<Workspace&>())) {
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
+    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
+    const ExecContext& ctx = lease.context();
+    Workspace ws(ctx);
+    auto result = f(ctx, ws);
+    // Temporaries die with ws: the stream must be idle first, whatever happened.
+    const absl::Status synced = ws.Sync();
+    if (StatusOf(result).ok() && !synced.ok()) return synced;
+    return result;
+  }
+  static const absl::Status& StatusOf(const absl::Status& s) { return s; }
+  template <class T>
+  static const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+    return s.status();
+  }
+
   // Runs f(t on this device, ctx, ws) on a leased stream and synchronises; a
   // host tensor is copied to the device first.
   template <class F>
