@@ -782,12 +782,14 @@ TEST_F(TrainingTest, GradualPruningGathersOptimizerState) {
 
 // ---------------------------------------------------------------- RigL
 
-TEST_F(TrainingTest, RiglDropsSmallestAndGrowsLargestGradient) {
+class RiglTest : public TrainingTest, public ::testing::WithParamInterface<int64_t> {};
+
+TEST_P(RiglTest, DropsSmallestAndGrowsLargestGradient) {
   const int64_t in = 10, out = 12, total = in * out, batch = 5;
   LayerConfig c = SmallConfig(in, out, 0.7, 31);
   c.relu = true;
   c.optimizer = Hyper(OptimizerKind::kSgd, 0.1f, 0.9f, false, 0.0f);
-  c.rigl = {true, 0.3, 2, 10, 5};  // due at 2, 4, 6, 8; tiles of 5, 5 and 2 rows
+  c.rigl = {true, 0.3, 2, 10, GetParam()};  // due at 2, 4, 6, 8
   auto layer = SparseLinear::Create(*backend_, c);
   ASSERT_TRUE(layer.ok());
   const int64_t nnz = layer->weight().desc().nnz;
@@ -873,6 +875,10 @@ TEST_F(TrainingTest, RiglDropsSmallestAndGrowsLargestGradient) {
   }
   EXPECT_EQ(changes, 4);
 }
+
+// Tiles of 5, 5 and 2 rows; single rows (fewer inactive positions in a tile
+// than k); the default (one tile).
+INSTANTIATE_TEST_SUITE_P(TileRows, RiglTest, ::testing::Values(5, 1, 0));
 
 TEST_F(TrainingTest, RiglWithoutBackwardAndAtFullDensity) {
   LayerConfig c = SmallConfig(6, 5, 0.5, 1);
