@@ -204,8 +204,12 @@ absl::Status DoSddmm(ServiceContext& ctx, const v1::SddmmRequest& req, v1::OpRes
   args.c = c ? &c->tensor : nullptr;
   RETURN_IF_ERROR(CheckSddmm(args).status());
   const auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(Tensor result, ctx.backend->Sddmm(args));
+  ASSIGN_OR_RETURN(const Tensor values, ctx.backend->Sddmm(args));
   response->set_elapsed_ms(MillisecondsSince(start));
+  // The backend returns the values in the pattern's order; the client gets a
+  // CSR tensor with the pattern's structure (index arrays shared: held
+  // tensors are immutable).
+  ASSIGN_OR_RETURN(Tensor result, pattern->tensor.WithValues(values));
   return DeliverResult(ctx, std::move(result), req.output(), response);
 }
 
