@@ -89,11 +89,13 @@ class OutputLayer:
 
 class NumpyHidden:
     """64→256 + ReLU in NumPy: dense (sparsity 0), or a masked emulation of
-    the daemon's sparse layer, optionally with RigL on the daemon's schedule:
-    at step t (updates so far) with t % interval == 0 and t < end_step, drop
-    the round(f(t)·nnz) active weights of smallest |w|, f(t) = (α/2)(1 +
-    cos(πt/end_step)), and grow as many inactive positions with the largest
-    |dYᵀX| of the last batch, at zero with their optimizer state reset."""
+    the daemon's sparse layer (same initial distributions, bias
+    U(-1/sqrt(in), 1/sqrt(in)); not the same random draws), optionally with
+    RigL on the daemon's schedule: at step t (updates so far) with t %
+    interval == 0 and t < end_step, drop the round(f(t)·nnz) active weights of
+    smallest |w|, f(t) = (α/2)(1 + cos(πt/end_step)), and grow as many
+    positions inactive before the drop with the largest |dZᵀX| of the last
+    batch (Z before the ReLU), at zero with their optimizer state reset."""
 
     def __init__(self, seed, lr, sparsity=0.0, init="dense_prune", rigl=None):
         rng = np.random.default_rng(seed)
@@ -108,7 +110,7 @@ class NumpyHidden:
             mask = np.zeros(n, bool)
             mask[np.argsort(-np.abs(w).ravel(), kind="stable")[:keep]] = True
         self.mask = mask.reshape(shape)
-        self.p = {"w": w * self.mask, "b": np.zeros(HIDDEN, np.float32)}
+        self.p = {"w": w * self.mask, "b": uniform(rng, HIDDEN, 1 / math.sqrt(IN))}
         self.opt = Adam(self.p, lr)
         self.rigl = rigl
         self.pending = {}
@@ -138,15 +140,15 @@ class NumpyHidden:
     def _rigl(self, fraction):
         mask = self.mask.ravel()
         active = np.flatnonzero(mask)
-        k = int(round(fraction * active.size))
-        if k == 0:
+        inactive = np.flatnonzero(~mask)
+        k = min(int(math.floor(fraction * active.size + 0.5)), inactive.size)
+        if k <= 0:
             return
         w = self.p["w"].ravel()
         drop = active[np.argsort(np.abs(w[active]), kind="stable")[:k]]
-        mask[drop] = False
-        inactive = np.flatnonzero(~mask)
         g = np.abs(self.dense_grad.ravel()[inactive])
         grow = inactive[np.argsort(-g, kind="stable")[:k]]
+        mask[drop] = False
         mask[grow] = True
         w[drop] = 0
         w[grow] = 0

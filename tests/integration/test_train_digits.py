@@ -9,8 +9,9 @@ NOISE_POINTS. Every seed is fixed, so the numbers repeat run to run; the
 margin covers what a different (equally valid) random draw would give, e.g.
 the daemon's RNG for the initial pattern on another backend. Measured with
 the script's NumPy emulation (--emulate) over seeds 1..8: rigl − static had
-mean +0.14 and standard deviation 0.52 points (min −0.56), so 1.5 points is
-about three standard deviations, i.e. 5 of the 360 test images.
+mean +0.24 and standard deviation 0.35 points (min −0.28; an earlier variant
+of the emulation gave 0.52), so 1.5 points is three to four standard
+deviations, i.e. 5 of the 360 test images (one image is 0.28 points).
 """
 
 import argparse
