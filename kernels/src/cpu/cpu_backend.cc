@@ -11,6 +11,7 @@
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
 #include "spmm_kernels.h"
+#include "train_kernels.h"
 
 namespace sparsed {
 namespace {
@@ -76,33 +77,34 @@ class CpuBackend final : public Backend {
     return sparsed::Prune(t, options);
   }
 
-  // Training primitives: implemented in train_kernels (see train_ops.h).
-  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override {
-    return absl::UnimplementedError("sddmm");
+  // Training primitives: see train_kernels.h.
+  absl::StatusOr<Tensor> Sddmm(const SddmmArgs& args) override {
+    return cpu::Sddmm(args, threads_);
   }
-  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override {
-    return absl::UnimplementedError("dense matmul");
+  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& args) override {
+    return cpu::DenseMatmul(args, threads_);
   }
-  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override {
-    return absl::UnimplementedError("optimizer update");
+  absl::Status OptimizerUpdate(const OptimizerUpdateArgs& args) override {
+    return cpu::OptimizerUpdate(args, threads_);
   }
-  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override {
-    return absl::UnimplementedError("top-k");
+  absl::StatusOr<TopKResult> TopK(const Tensor& scores, int64_t k, TopKOrder order) override {
+    return cpu::TopK(scores, k, order);
   }
-  absl::Status Axpby(float, const Tensor&, float, Tensor&) override {
-    return absl::UnimplementedError("axpby");
+  absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) override {
+    return cpu::Axpby(a, x, b, y, threads_);
   }
-  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override {
-    return absl::UnimplementedError("relu backward");
+  absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& y) override {
+    return cpu::ReluBackward(dy, y, threads_);
   }
-  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override {
-    return absl::UnimplementedError("column sums");
+  absl::StatusOr<Tensor> ColumnSums(const Tensor& x) override {
+    return cpu::ColumnSums(x, threads_);
   }
-  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override {
-    return absl::UnimplementedError("growth scores");
+  absl::Status GrowthScores(Tensor& tile, const Tensor& pattern, int64_t row_begin) override {
+    return cpu::GrowthScores(tile, pattern, row_begin, threads_);
   }
-  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
-    return absl::UnimplementedError("gather");
+  absl::StatusOr<Tensor> GatherOrZero(const Tensor& src,
+                                      const std::vector<int64_t>& index) override {
+    return cpu::GatherOrZero(src, index);
   }
 
  private:

@@ -1,0 +1,128 @@
+// Initial parameters of a SparseLinear, generated on the host from the seed.
+// Only mt19937_64's bit stream (fixed by the standard) and plain double
+// arithmetic are used, so a seed gives the same layer on every platform (the
+// std distributions are implementation-defined).
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "layer_internal.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::train {
+namespace {
+
+// Dense-then-prune holds every weight on the host once (8 bytes each).
+constexpr int64_t kMaxDensePruneWeights = int64_t{1} << 30;
+
+// Uniform in [0, 1) from the top 53 bits of one draw.
+double Uniform01(std::mt19937_64& gen) { return static_cast<double>(gen() >> 11) * 0x1.0p-53; }
+
+// Uniform in [-bound, bound), rounded to float.
+float UniformSymmetric(std::mt19937_64& gen, double bound) {
+  return static_cast<float>(bound * (2.0 * Uniform01(gen) - 1.0));
+}
+
+// Weights kept at sparsity s of `total`.
+int64_t KeptCount(double sparsity, int64_t total) {
+  return total - std::llround(sparsity * static_cast<double>(total));
+}
+
+// U(-1/sqrt(in), 1/sqrt(in)) for every position in row-major order, then the
+// `keep` largest |w| (ties: the earlier position) form the pattern.
+void DensePrune(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
+  const int64_t total = c.out_features * c.in_features;
+  const int64_t keep = KeptCount(c.sparsity, total);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(c.in_features));
+  std::vector<float> dense(total);
+  for (float& w : dense) w = UniformSymmetric(gen, bound);
+  // The keep-th largest magnitude, then how many entries equal to it to keep.
+  float threshold = 0.0f;
+  int64_t at_threshold = 0;
+  if (keep > 0) {
+    std::vector<float> mags(total);
+    for (int64_t i = 0; i < total; ++i) mags[i] = std::fabs(dense[i]);
+    std::nth_element(mags.begin(), mags.begin() + (keep - 1), mags.end(), std::greater<float>());
+    threshold = mags[keep - 1];
+    int64_t above = 0;
+    for (float m : mags) above += m > threshold;
+    at_threshold = keep - above;
+  }
+  init.pattern.row_ptr.assign(c.out_features + 1, 0);
+  init.pattern.col_idx.reserve(keep);
+  init.values.reserve(keep);
+  for (int64_t r = 0; r < c.out_features && keep > 0; ++r) {
+    for (int64_t j = 0; j < c.in_features; ++j) {
+      const float w = dense[r * c.in_features + j];
+      const float m = std::fabs(w);
+      bool take = m > threshold;
+      if (m == threshold && at_threshold > 0) {
+        take = true;
+        --at_threshold;
+      }
+      if (!take) continue;
+      init.pattern.col_idx.push_back(j);
+      init.values.push_back(w);
+    }
+    init.pattern.row_ptr[r + 1] = init.pattern.nnz();
+  }
+}
+
+// A uniformly random pattern of exactly `keep` positions by selection
+// sampling (Knuth's algorithm S: position i is taken with probability
+// needed / remaining), each taken weight U(-b, b) with b = 1/sqrt(in·(1-s))
+// drawn right after its selection.
+void RandomPattern(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
+  const int64_t total = c.out_features * c.in_features;
+  const int64_t keep = KeptCount(c.sparsity, total);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(c.in_features) * (1.0 - c.sparsity));
+  init.pattern.row_ptr.assign(c.out_features + 1, 0);
+  init.pattern.col_idx.reserve(keep);
+  init.values.reserve(keep);
+  int64_t needed = keep;
+  for (int64_t r = 0; r < c.out_features; ++r) {
+    for (int64_t j = 0; j < c.in_features && needed > 0; ++j) {
+      const int64_t remaining = total - (r * c.in_features + j);
+      // needed == remaining takes the rest whatever the rounding of the product.
+      if (needed < remaining &&
+          static_cast<double>(remaining) * Uniform01(gen) >= static_cast<double>(needed)) {
+        continue;
+      }
+      init.pattern.col_idx.push_back(j);
+      init.values.push_back(UniformSymmetric(gen, bound));
+      --needed;
+    }
+    init.pattern.row_ptr[r + 1] = init.pattern.nnz();
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
+  RETURN_IF_ERROR(CheckLayerConfig(c));
+  const int64_t total = c.out_features * c.in_features;
+  if (c.init == InitKind::kDensePrune && total > kMaxDensePruneWeights) {
+    return absl::InvalidArgumentError(
+        StrCat("init = dense_prune needs all in_features * out_features = ", total,
+               " weights on the host (at most ", kMaxDensePruneWeights, "); use random_pattern"));
+  }
+  HostInit init;
+  init.pattern.rows = c.out_features;
+  init.pattern.cols = c.in_features;
+  std::mt19937_64 gen(c.seed);
+  if (c.init == InitKind::kDensePrune) {
+    DensePrune(c, gen, init);
+  } else {
+    RandomPattern(c, gen, init);
+  }
+  // PyTorch's nn.Linear bias: U(-1/sqrt(in), 1/sqrt(in)), drawn after the weights.
+  if (c.bias) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(c.in_features));
+    init.bias.resize(c.out_features);
+    for (float& b : init.bias) b = UniformSymmetric(gen, bound);
+  }
+  return init;
+}
+
+}  // namespace sparsed::train
