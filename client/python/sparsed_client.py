@@ -14,6 +14,7 @@ client always matches the checkout it comes from.
 import hashlib
 import importlib
 import os
+import re
 import sys
 import tempfile
 
@@ -180,11 +181,13 @@ def optimizer_config(optimizer):
 
 
 def layer_ref(handle):
-    """A LayerRef from a LayerInfo (its id), a LayerRef, or a name."""
+    """A LayerRef from a LayerInfo, a LayerRef, an id ('l-' + 16 hex) or a name."""
     if isinstance(handle, training_pb.LayerRef):
         return handle
     if isinstance(handle, training_pb.LayerInfo):
         return training_pb.LayerRef(id=handle.id)
+    if re.fullmatch(r"l-[0-9a-f]{16}", handle):
+        return training_pb.LayerRef(id=handle)
     return training_pb.LayerRef(name=handle)
 
 
