@@ -437,7 +437,8 @@ class Client:
     def sddmm(self, a, b, pattern, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
               c=None, inline=True, name=""):
         """(alpha op(A) op(B)) at the stored positions of the CSR pattern, plus
-        beta C (dense [nnz]); a CSR with the pattern's structure."""
+        beta C (dense [nnz]). The proto promises a CSR with the pattern's
+        structure; the daemon so far returns the f32 values [nnz] alone."""
         req = training_pb.SddmmRequest(a=self._source(a), b=self._source(b),
                                        transpose_a=transpose_a, transpose_b=transpose_b,
                                        pattern=self._source(pattern), alpha=alpha, beta=beta,
