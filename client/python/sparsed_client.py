@@ -9,6 +9,9 @@ client always matches the checkout it comes from.
     c = sc.Client("127.0.0.1:50051")
     a = c.upload(scipy.sparse.random(100, 50, 0.1, format="csr", dtype="f4"), name="A")
     y = c.spmm(a, np.ones((50, 8), "f4"), inline=True)    # -> numpy array
+    layer = c.create_layer(64, 256, sparsity=0.9, relu=True, optimizer={"kind": "adam", "lr": 1e-3})
+    h = c.layer_forward(layer, x, call_id="b0")          # keeps what backward needs
+    c.layer_backward(layer, dh, "b0"); c.layer_step(layer, grad_scale=1 / len(x))
 """
 
 import hashlib
