@@ -9,6 +9,9 @@ client always matches the checkout it comes from.
     c = sc.Client("127.0.0.1:50051")
     a = c.upload(scipy.sparse.random(100, 50, 0.1, format="csr", dtype="f4"), name="A")
     y = c.spmm(a, np.ones((50, 8), "f4"), inline=True)    # -> numpy array
+    layer = c.create_layer(64, 256, sparsity=0.9, relu=True, optimizer={"kind": "adam", "lr": 1e-3})
+    h = c.layer_forward(layer, x, call_id="b0")          # keeps what backward needs
+    c.layer_backward(layer, dh, "b0"); c.layer_step(layer, grad_scale=1 / len(x))
 """
 
 import hashlib
@@ -437,7 +440,8 @@ class Client:
     def sddmm(self, a, b, pattern, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
               c=None, inline=True, name=""):
         """(alpha op(A) op(B)) at the stored positions of the CSR pattern, plus
-        beta C (dense [nnz]); a CSR with the pattern's structure."""
+        beta C (dense [nnz]). The proto promises a CSR with the pattern's
+        structure; the daemon so far returns the f32 values [nnz] alone."""
         req = training_pb.SddmmRequest(a=self._source(a), b=self._source(b),
                                        transpose_a=transpose_a, transpose_b=transpose_b,
                                        pattern=self._source(pattern), alpha=alpha, beta=beta,
