@@ -16,38 +16,44 @@ grpc::Status CheckpointService::SaveCheckpoint(grpc::ServerContext*,
                                                const v1::SaveCheckpointRequest* request,
                                                v1::SaveCheckpointResponse* response) {
   if (absl::Status s = checkpoint::CheckName(request->name(), "name"); !s.ok()) return ToGrpc(s);
-  std::vector<TensorPtr> tensors;
+  absl::StatusOr<SavedCheckpoint> saved;
   if (request->tensors().empty()) {
-    tensors = ctx_.store.List("");
+    saved = SaveAll(ctx_, request->name());
   } else {
+    std::vector<TensorPtr> tensors;
     for (int i = 0; i < request->tensors_size(); ++i) {
       absl::StatusOr<TensorPtr> t =
           Resolve(ctx_.store, request->tensors(i), StrCat("tensors[", i, "]"));
       if (!t.ok()) return ToGrpc(t.status());
       tensors.push_back(*std::move(t));
     }
+    saved = SaveTensors(ctx_, request->name(), tensors);
   }
-  absl::StatusOr<SavedCheckpoint> saved = SaveTensors(ctx_, request->name(), tensors);
   if (!saved.ok()) return ToGrpc(saved.status());
   response->set_name(request->name());
   response->set_tensors(saved->tensors);
   response->set_bytes(saved->bytes);
-  spdlog::info("checkpoint '{}' saved: {} tensors, {} bytes", request->name(), saved->tensors,
-               saved->bytes);
+  response->set_layers(saved->layers);
+  spdlog::info("checkpoint '{}' saved: {} tensors, {} layers, {} bytes", request->name(),
+               saved->tensors, saved->layers, saved->bytes);
   return grpc::Status::OK;
 }
 
 grpc::Status CheckpointService::RestoreCheckpoint(grpc::ServerContext*,
                                                   const v1::RestoreCheckpointRequest* request,
                                                   v1::RestoreCheckpointResponse* response) {
-  absl::StatusOr<std::vector<RestoredTensor>> restored =
-      server::RestoreCheckpoint(ctx_, request->name());
+  absl::StatusOr<RestoredCheckpoint> restored = server::RestoreCheckpoint(ctx_, request->name());
   if (!restored.ok()) return ToGrpc(restored.status());
-  for (const RestoredTensor& r : *restored) {
+  for (const RestoredTensor& r : restored->tensors) {
     *response->add_restored() = DescribeTensor(*r.tensor);
     (*response->mutable_id_map())[r.saved_id] = r.tensor->id;
   }
-  spdlog::info("checkpoint '{}' restored: {} tensors", request->name(), restored->size());
+  for (const RestoredLayer& r : restored->layers) {
+    (*response->mutable_id_map())[r.saved_id] = r.layer->id;
+  }
+  response->set_layers(static_cast<int64_t>(restored->layers.size()));
+  spdlog::info("checkpoint '{}' restored: {} tensors, {} layers", request->name(),
+               restored->tensors.size(), restored->layers.size());
   return grpc::Status::OK;
 }
 

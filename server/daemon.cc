@@ -23,6 +23,7 @@
 #include "server/request_metrics_interceptor.h"
 #include "server/service_context.h"
 #include "server/tensors_service.h"
+#include "server/training_service.h"
 #include "sparsed/buffer.h"
 #include "sparsed/device.h"
 #include "sparsed/device_memory.h"
@@ -40,6 +41,8 @@ struct Daemon::State {
   std::unique_ptr<ComputeService> compute;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<CheckpointService> checkpoints;
+  std::unique_ptr<TrainingService> training;
+  std::unique_ptr<TrainingOpsService> training_ops;
   std::unique_ptr<grpc::Server> server;
   bool shut_down = false;
 
@@ -59,8 +62,8 @@ void SaveNamedCheckpoint(ServiceContext& ctx, const char* why) {
   const std::string& name = ctx.config.checkpoint_name;
   absl::StatusOr<SavedCheckpoint> saved = SaveAll(ctx, name);
   if (saved.ok()) {
-    spdlog::info("{} checkpoint '{}' saved: {} tensors, {} bytes", why, name, saved->tensors,
-                 saved->bytes);
+    spdlog::info("{} checkpoint '{}' saved: {} tensors, {} layers, {} bytes", why, name,
+                 saved->tensors, saved->layers, saved->bytes);
   } else {
     spdlog::error("{} checkpoint '{}' failed: {}", why, name, saved.status().ToString());
   }
@@ -216,6 +219,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->compute = std::make_unique<ComputeService>(ctx);
   state->admin = std::make_unique<AdminService>(ctx);
   state->checkpoints = std::make_unique<CheckpointService>(ctx);
+  state->training = std::make_unique<TrainingService>(ctx);
+  state->training_ops = std::make_unique<TrainingOpsService>(ctx);
 
   // Saves cut short by a crash of an earlier run leave temporary files.
   if (absl::StatusOr<int64_t> removed =
@@ -227,12 +232,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   }
 
   if (!config.restore.empty()) {
-    absl::StatusOr<std::vector<RestoredTensor>> restored = RestoreCheckpoint(ctx, config.restore);
+    absl::StatusOr<RestoredCheckpoint> restored = RestoreCheckpoint(ctx, config.restore);
     if (!restored.ok()) {
       return absl::Status(restored.status().code(),
                           StrCat("--restore ", config.restore, ": ", restored.status().message()));
     }
-    spdlog::info("restored checkpoint '{}': {} tensors", config.restore, restored->size());
+    spdlog::info("restored checkpoint '{}': {} tensors, {} layers", config.restore,
+                 restored->tensors.size(), restored->layers.size());
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -246,6 +252,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.RegisterService(state->compute.get());
   builder.RegisterService(state->admin.get());
   builder.RegisterService(state->checkpoints.get());
+  builder.RegisterService(state->training.get());
+  builder.RegisterService(state->training_ops.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<RequestMetricsInterceptorFactory>(state->metrics.get()));
   builder.experimental().SetInterceptorCreators(std::move(creators));

@@ -1,5 +1,6 @@
-// The daemon: gRPC server (Tensors, Compute, Admin, grpc.health.v1.Health,
-// reflection) plus the Prometheus endpoint, wired to one backend.
+// The daemon: gRPC server (Tensors, Compute, Admin, Checkpoints, Training,
+// TrainingOps, grpc.health.v1.Health, reflection) plus the Prometheus
+// endpoint, wired to one backend.
 #pragma once
 
 #include <grpcpp/grpcpp.h>

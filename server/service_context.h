@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "server/config.h"
+#include "server/layer_store.h"
 #include "server/tensor_store.h"
 #include "sparsed/backend.h"
 #include "sparsed/tune_db.h"
@@ -16,6 +17,7 @@ namespace sparsed::server {
 struct ServiceContext {
   Config config;
   TensorStore store;
+  LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend
   std::unique_ptr<Backend> backend;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -63,7 +63,9 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
       tensors_(v1::Tensors::NewStub(channel_)),
       compute_(v1::Compute::NewStub(channel_)),
       admin_(v1::Admin::NewStub(channel_)),
-      checkpoints_(v1::Checkpoints::NewStub(channel_)) {}
+      checkpoints_(v1::Checkpoints::NewStub(channel_)),
+      training_(v1::Training::NewStub(channel_)),
+      training_ops_(v1::TrainingOps::NewStub(channel_)) {}
 
 void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
@@ -172,6 +174,64 @@ absl::Status Client::DeleteCheckpoint(const std::string& name) {
   v1::DeleteCheckpointRequest req;
   req.set_name(name);
   return Unary(*checkpoints_, &v1::Checkpoints::Stub::DeleteCheckpoint, req).status();
+}
+
+absl::StatusOr<v1::LayerInfo> Client::CreateLayer(const v1::CreateLayerRequest& request) {
+  return Unary(*training_, &v1::Training::Stub::CreateLayer, request);
+}
+
+absl::StatusOr<v1::LayerInfo> Client::GetLayer(const v1::LayerRef& layer) {
+  return Unary(*training_, &v1::Training::Stub::GetLayer, layer);
+}
+
+absl::StatusOr<v1::ListLayersResponse> Client::ListLayers() {
+  return Unary(*training_, &v1::Training::Stub::ListLayers, v1::ListLayersRequest());
+}
+
+absl::Status Client::DeleteLayer(const v1::LayerRef& layer) {
+  return Unary(*training_, &v1::Training::Stub::DeleteLayer, layer).status();
+}
+
+absl::StatusOr<v1::ForwardResponse> Client::Forward(const v1::ForwardRequest& request) {
+  return Unary(*training_, &v1::Training::Stub::Forward, request);
+}
+
+absl::StatusOr<v1::BackwardResponse> Client::Backward(const v1::BackwardRequest& request) {
+  return Unary(*training_, &v1::Training::Stub::Backward, request);
+}
+
+absl::Status Client::ForgetCall(const v1::LayerRef& layer, const std::string& call_id) {
+  v1::ForgetCallRequest req;
+  *req.mutable_layer() = layer;
+  req.set_call_id(call_id);
+  return Unary(*training_, &v1::Training::Stub::ForgetCall, req).status();
+}
+
+absl::StatusOr<v1::StepResponse> Client::Step(const v1::StepRequest& request) {
+  return Unary(*training_, &v1::Training::Stub::Step, request);
+}
+
+absl::StatusOr<v1::OpResult> Client::DenseGradient(const v1::DenseGradientRequest& request) {
+  return Unary(*training_, &v1::Training::Stub::DenseGradient, request);
+}
+
+absl::StatusOr<Tensor> Client::GetParameter(const v1::LayerRef& layer,
+                                            const std::string& parameter) {
+  v1::GetParameterRequest req;
+  *req.mutable_layer() = layer;
+  req.set_parameter(parameter);
+  absl::StatusOr<v1::OpResult> r = Unary(*training_, &v1::Training::Stub::GetParameter, req);
+  if (!r.ok()) return r.status();
+  if (!r->has_inline_()) return absl::InternalError("GetParameter answered without a tensor");
+  return FromInline(r->inline_(), parameter);
+}
+
+absl::StatusOr<v1::OpResult> Client::Sddmm(const v1::SddmmRequest& request) {
+  return Unary(*training_ops_, &v1::TrainingOps::Stub::Sddmm, request);
+}
+
+absl::StatusOr<v1::OpResult> Client::DenseMatmul(const v1::DenseMatmulRequest& request) {
+  return Unary(*training_ops_, &v1::TrainingOps::Stub::DenseMatmul, request);
 }
 
 }  // namespace sparsed::client

@@ -9,11 +9,15 @@ client always matches the checkout it comes from.
     c = sc.Client("127.0.0.1:50051")
     a = c.upload(scipy.sparse.random(100, 50, 0.1, format="csr", dtype="f4"), name="A")
     y = c.spmm(a, np.ones((50, 8), "f4"), inline=True)    # -> numpy array
+    layer = c.create_layer(64, 256, sparsity=0.9, relu=True, optimizer={"kind": "adam", "lr": 1e-3})
+    h = c.layer_forward(layer, x, call_id="b0")          # keeps what backward needs
+    c.layer_backward(layer, dh, "b0"); c.layer_step(layer, grad_scale=1 / len(x))
 """
 
 import hashlib
 import importlib
 import os
+import re
 import sys
 import tempfile
 
@@ -23,7 +27,7 @@ import scipy.sparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROTO_DIR = os.path.join(ROOT, "proto")
-PROTO_FILES = ["tensor", "tensors", "compute", "admin", "checkpoint"]
+PROTO_FILES = ["tensor", "tensors", "compute", "admin", "checkpoint", "training"]
 CHUNK_BYTES = 1 << 20
 
 
@@ -61,6 +65,8 @@ admin_pb = importlib.import_module("sparsed.v1.admin_pb2")
 admin_grpc = importlib.import_module("sparsed.v1.admin_pb2_grpc")
 checkpoint_pb = importlib.import_module("sparsed.v1.checkpoint_pb2")
 checkpoint_grpc = importlib.import_module("sparsed.v1.checkpoint_pb2_grpc")
+training_pb = importlib.import_module("sparsed.v1.training_pb2")
+training_grpc = importlib.import_module("sparsed.v1.training_pb2_grpc")
 
 _INDEX = {pb.I32: np.int32, pb.I64: np.int64, pb.DTYPE_UNSPECIFIED: np.int32}
 
@@ -154,6 +160,40 @@ def from_inline(msg):
     return from_components(msg.desc, {c.name: c.data for c in msg.components})
 
 
+OPTIMIZERS = {"sgd": training_pb.SGD, "adam": training_pb.ADAM, "adamw": training_pb.ADAMW}
+LAYER_INITS = {"dense_prune": training_pb.DENSE_PRUNE,
+               "random_pattern": training_pb.RANDOM_PATTERN}
+
+
+def _message(cls, value, enums=None):
+    """value as a `cls` message: the message itself, or a dict of its fields
+    (string values of the fields in `enums` looked up there)."""
+    if value is None or isinstance(value, cls):
+        return value
+    fields = dict(value)
+    for field, table in (enums or {}).items():
+        if isinstance(fields.get(field), str):
+            fields[field] = table[fields[field].lower()]
+    return cls(**fields)
+
+
+def optimizer_config(optimizer):
+    """An OptimizerConfig from one, or from a dict such as
+    {"kind": "adam", "lr": 1e-3} (kind: "sgd", "adam", "adamw" or the enum)."""
+    return _message(training_pb.OptimizerConfig, optimizer, {"kind": OPTIMIZERS})
+
+
+def layer_ref(handle):
+    """A LayerRef from a LayerInfo, a LayerRef, an id ('l-' + 16 hex) or a name."""
+    if isinstance(handle, training_pb.LayerRef):
+        return handle
+    if isinstance(handle, training_pb.LayerInfo):
+        return training_pb.LayerRef(id=handle.id)
+    if re.fullmatch(r"l-[0-9a-f]{16}", handle):
+        return training_pb.LayerRef(id=handle)
+    return training_pb.LayerRef(name=handle)
+
+
 def ref(handle):
     """A TensorRef from a TensorInfo, an id ('t-' + 16 hex) or a name."""
     if isinstance(handle, pb.TensorInfo):
@@ -172,6 +212,8 @@ class Client:
         self.compute = compute_grpc.ComputeStub(self.channel)
         self.admin = admin_grpc.AdminStub(self.channel)
         self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
+        self.training = training_grpc.TrainingStub(self.channel)
+        self.training_ops = training_grpc.TrainingOpsStub(self.channel)
 
     def close(self):
         self.channel.close()
@@ -317,3 +359,103 @@ class Client:
 
     def delete_checkpoint(self, name):
         self.checkpoints.DeleteCheckpoint(checkpoint_pb.DeleteCheckpointRequest(name=name))
+
+    # Training: layers whose weights and optimizer state stay in the daemon.
+    def create_layer(self, in_features, out_features, sparsity=0.0, name="",
+                     init="dense_prune", bias=True, relu=False, seed=0, optimizer=None,
+                     pruning=None, rigl=None, max_pending=0, format="csr"):
+        """A sparse linear layer Y = X Wᵀ + b (then ReLU when relu); returns its
+        LayerInfo. init: "dense_prune" or "random_pattern"; optimizer: see
+        optimizer_config; pruning: a GradualPruning or a dict of its fields
+        (initial_sparsity, final_sparsity, start_step, interval, count); rigl:
+        a Rigl or a dict (alpha, interval, end_step, tile_rows)."""
+        req = training_pb.CreateLayerRequest(
+            name=name, in_features=in_features, out_features=out_features,
+            format=FORMATS.get(format, format), sparsity=sparsity,
+            init=LAYER_INITS.get(init, init), bias=bias, relu=relu, seed=seed,
+            max_pending=max_pending)
+        if optimizer is not None:
+            req.optimizer.CopyFrom(optimizer_config(optimizer))
+        if pruning is not None:
+            req.pruning.CopyFrom(_message(training_pb.GradualPruning, pruning))
+        if rigl is not None:
+            req.rigl.CopyFrom(_message(training_pb.Rigl, rigl))
+        return self.training.CreateLayer(req)
+
+    def get_layer(self, layer):
+        return self.training.GetLayer(layer_ref(layer))
+
+    def list_layers(self):
+        return list(self.training.ListLayers(training_pb.ListLayersRequest()).layers)
+
+    def delete_layer(self, layer):
+        self.training.DeleteLayer(layer_ref(layer))
+
+    def layer_forward(self, layer, x, call_id="", inline=True, name=""):
+        """Y for X [batch, in_features] (numpy, or a held tensor's handle);
+        with call_id the layer keeps what layer_backward(call_id) needs.
+        Returns a numpy array when inline, else the held result's TensorInfo."""
+        req = training_pb.ForwardRequest(layer=layer_ref(layer), x=self._source(x),
+                                         call_id=call_id,
+                                         output=compute_pb.Output(inline=inline, name=name))
+        return self._result(self.training.Forward(req).y, inline)
+
+    def layer_backward(self, layer, dy, call_id, want_dx=False, inline=True, name=""):
+        """Accumulates the gradients for forward call `call_id` from dY [batch,
+        out_features] (the gradient after the fused ReLU, if any); returns dX
+        when want_dx (numpy when inline, else a TensorInfo), else None."""
+        req = training_pb.BackwardRequest(layer=layer_ref(layer), dy=self._source(dy),
+                                          call_id=call_id, want_dx=want_dx,
+                                          output=compute_pb.Output(inline=inline, name=name))
+        resp = self.training.Backward(req)
+        return self._result(resp.dx, inline) if want_dx else None
+
+    def forget_call(self, layer, call_id):
+        self.training.ForgetCall(training_pb.ForgetCallRequest(layer=layer_ref(layer),
+                                                               call_id=call_id))
+
+    def layer_step(self, layer, grad_scale=1.0, optimizer=None):
+        """Applies the optimizer to the accumulated gradients times grad_scale
+        (then the pruning schedule and RigL where due); optimizer replaces the
+        hyper-parameters first. Returns the StepResponse."""
+        req = training_pb.StepRequest(layer=layer_ref(layer), grad_scale=grad_scale)
+        if optimizer is not None:
+            req.optimizer.CopyFrom(optimizer_config(optimizer))
+        return self.training.Step(req)
+
+    def layer_parameter(self, layer, parameter="weight"):
+        """"weight" (scipy CSR [out, in]), "bias", "weight_grad" or "bias_grad"
+        (numpy) of a layer."""
+        return from_inline(self.training.GetParameter(training_pb.GetParameterRequest(
+            layer=layer_ref(layer), parameter=parameter)).inline)
+
+    def dense_gradient(self, layer, row_begin=0, row_end=-1, inline=True, name=""):
+        """Rows [row_begin, row_end) (-1: to the end) of the dense gradient
+        dYᵀ X of the layer's last backward batch."""
+        req = training_pb.DenseGradientRequest(layer=layer_ref(layer), row_begin=row_begin,
+                                               row_end=row_end,
+                                               output=compute_pb.Output(inline=inline, name=name))
+        return self._result(self.training.DenseGradient(req), inline)
+
+    def sddmm(self, a, b, pattern, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
+              c=None, inline=True, name=""):
+        """(alpha op(A) op(B)) at the stored positions of the CSR pattern, plus
+        beta C (dense [nnz]). The proto promises a CSR with the pattern's
+        structure; the daemon so far returns the f32 values [nnz] alone."""
+        req = training_pb.SddmmRequest(a=self._source(a), b=self._source(b),
+                                       transpose_a=transpose_a, transpose_b=transpose_b,
+                                       pattern=self._source(pattern), alpha=alpha, beta=beta,
+                                       output=compute_pb.Output(inline=inline, name=name))
+        if c is not None:
+            req.c.CopyFrom(self._source(c))
+        return self._result(self.training_ops.Sddmm(req), inline)
+
+    def dense_matmul(self, a, b, transpose_a=False, transpose_b=False, row_begin=0, row_end=-1,
+                     inline=True, name=""):
+        """Rows [row_begin, row_end) of op(A) op(B), dense f32 (row_begin 0 and
+        row_end -1: all rows)."""
+        req = training_pb.DenseMatmulRequest(a=self._source(a), b=self._source(b),
+                                             transpose_a=transpose_a, transpose_b=transpose_b,
+                                             row_begin=row_begin, row_end=row_end,
+                                             output=compute_pb.Output(inline=inline, name=name))
+        return self._result(self.training_ops.DenseMatmul(req), inline)

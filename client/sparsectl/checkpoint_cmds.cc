@@ -29,14 +29,16 @@ absl::Status RunSave(Context& ctx, const std::string& name, const std::vector<st
   for (const std::string& r : refs) tensors.push_back(RefFromArg(r));
   ASSIGN_OR_RETURN(v1::SaveCheckpointResponse r, client->SaveCheckpoint(name, tensors));
   std::cout << "saved checkpoint " << r.name() << ": " << r.tensors() << " tensors, "
-            << HumanBytes(r.bytes()) << std::endl;
+            << (r.layers() > 0 ? StrCat(r.layers(), " layers, ") : "") << HumanBytes(r.bytes())
+            << std::endl;
   return absl::OkStatus();
 }
 
 absl::Status RunRestore(Context& ctx, const std::string& name) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::RestoreCheckpointResponse r, client->RestoreCheckpoint(name));
-  std::cout << "restored checkpoint " << name << ": " << r.restored_size() << " tensors\n";
+  std::cout << "restored checkpoint " << name << ": " << r.restored_size() << " tensors"
+            << (r.layers() > 0 ? StrCat(", ", r.layers(), " layers") : "") << "\n";
   if (r.restored_size() > 0) {
     std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "SAVED_ID", "TENSOR"}};
     for (const v1::TensorInfo& t : r.restored()) {
@@ -88,7 +90,7 @@ void AddCheckpointCommands(CLI::App& app, Context& ctx) {
     auto refs = std::make_shared<std::vector<std::string>>();
     CLI::App* cmd = group->add_subcommand(
         "save",
-        "Save tensors (all held tensors when none are given) as checkpoint NAME, "
+        "Save tensors (all held tensors and layers when none are given) as checkpoint NAME, "
         "replacing it atomically");
     cmd->add_option("NAME", *name, "Checkpoint name ([A-Za-z0-9._-], 1-128 characters)")
         ->required();

@@ -14,5 +14,7 @@ void AddInspectCommand(CLI::App& app, Context& ctx);      // inspect
 void AddAdminCommands(CLI::App& app, Context& ctx);       // status
 void AddTuneCommands(CLI::App& app, Context& ctx);        // tune ls|export|import|clear
 void AddCheckpointCommands(CLI::App& app, Context& ctx);  // checkpoint save|restore|ls|rm
+// layer create|ls|info|rm|forward|step, sddmm
+void AddLayerCommands(CLI::App& app, Context& ctx);
 
 }  // namespace sparsed::client::cli

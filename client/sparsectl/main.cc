@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   sparsed::client::cli::AddAdminCommands(app, ctx);
   sparsed::client::cli::AddTuneCommands(app, ctx);
   sparsed::client::cli::AddCheckpointCommands(app, ctx);
+  sparsed::client::cli::AddLayerCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -149,6 +149,176 @@ class DaemonTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
+// Densifies a CSR tensor (i32 or i64 indices); `mask` marks the stored
+// positions (a stored weight may be exactly zero).
+Dense DensifyCsr(const Tensor& csr, Dense* mask = nullptr) {
+  Dense d{csr.desc().rows(), csr.desc().cols(), {}};
+  d.v.assign(d.rows * d.cols, 0.0);
+  if (mask != nullptr) *mask = d;
+  VisitIndexType(csr.desc().index_dtype, [&](auto tag) {
+    using I = decltype(tag);
+    auto ptr = csr.data<I>("row_ptr");
+    auto col = csr.data<I>("col_idx");
+    auto x = csr.data<float>("values");
+    for (int64_t r = 0; r < d.rows; ++r)
+      for (I k = ptr[r]; k < ptr[r + 1]; ++k) {
+        d.at(r, col[k]) = x[k];
+        if (mask != nullptr) mask->at(r, col[k]) = 1.0;
+      }
+  });
+  return d;
+}
+
+v1::Operand InlineOperand(const Tensor& t) {
+  v1::Operand op;
+  *op.mutable_inline_() = *client::ToInline(t);
+  return op;
+}
+
+// The C++ client's Training calls: a layer's forward, backward and SGD step
+// against references computed here from the downloaded weight.
+TEST_F(DaemonTest, TrainingLayerForwardBackwardStep) {
+  v1::CreateLayerRequest create;
+  create.set_name("fc");
+  create.set_in_features(9);
+  create.set_out_features(5);
+  create.set_sparsity(0.5);
+  create.set_bias(true);
+  create.set_seed(4);
+  create.mutable_optimizer()->set_lr(0.2f);
+  auto info = client_->CreateLayer(create);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(client::LooksLikeLayerId(info->id())) << info->id();
+  const v1::LayerRef layer = client::LayerRefFromArg("fc");
+
+  auto weight = client_->GetParameter(layer, "weight");
+  ASSERT_TRUE(weight.ok()) << weight.status();
+  EXPECT_EQ(weight->desc().nnz, info->nnz());
+  Dense mask;
+  const Dense w = DensifyCsr(*weight, &mask);
+  auto bias_t = client_->GetParameter(layer, "bias");
+  ASSERT_TRUE(bias_t.ok()) << bias_t.status();
+  auto bias = bias_t->data<float>("values");
+
+  Dense x, dy;
+  Tensor xt = DenseTensor(4, 9, 21, &x);
+  Tensor dyt = DenseTensor(4, 5, 22, &dy);
+  v1::ForwardRequest fwd;
+  *fwd.mutable_layer() = layer;
+  *fwd.mutable_x() = InlineOperand(xt);
+  fwd.set_call_id("b0");
+  fwd.mutable_output()->set_inline_(true);
+  auto y = client_->Forward(fwd);
+  ASSERT_TRUE(y.ok()) << y.status();
+  Dense want_y = Multiply(x, TransposeOf(w));
+  for (int64_t i = 0; i < want_y.rows; ++i)
+    for (int64_t j = 0; j < want_y.cols; ++j) want_y.at(i, j) += bias[j];
+  ExpectClose(*client::FromInline(y->y().inline_()), want_y);
+
+  v1::BackwardRequest bwd;
+  *bwd.mutable_layer() = layer;
+  *bwd.mutable_dy() = InlineOperand(dyt);
+  bwd.set_call_id("b0");
+  bwd.set_want_dx(true);
+  bwd.mutable_output()->set_name("dx");
+  auto dx = client_->Backward(bwd);
+  ASSERT_TRUE(dx.ok()) << dx.status();
+  ASSERT_TRUE(dx->dx().has_tensor());
+  auto dx_held = client_->Download(Ref(dx->dx().tensor().id()));
+  ASSERT_TRUE(dx_held.ok()) << dx_held.status();
+  ExpectClose(dx_held->second, Multiply(dy, w));
+  // The call was consumed.
+  bwd.mutable_output()->set_inline_(true);
+  EXPECT_EQ(client_->Backward(bwd).status().code(), absl::StatusCode::kNotFound);
+
+  v1::StepRequest step;
+  *step.mutable_layer() = layer;
+  auto report = client_->Step(step);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->step(), 1);
+  EXPECT_EQ(report->nnz(), info->nnz());
+  auto stepped = client_->GetParameter(layer, "weight");
+  ASSERT_TRUE(stepped.ok()) << stepped.status();
+  const Dense grad = Multiply(TransposeOf(dy), x);
+  Dense want_w = w;
+  for (size_t i = 0; i < want_w.v.size(); ++i) want_w.v[i] -= 0.2 * grad.v[i] * mask.v[i];
+  Dense stepped_mask;
+  const Dense got_w = DensifyCsr(*stepped, &stepped_mask);
+  EXPECT_EQ(stepped_mask.v, mask.v);
+  for (size_t i = 0; i < want_w.v.size(); ++i) ASSERT_NEAR(got_w.v[i], want_w.v[i], 1e-5) << i;
+
+  auto listed = client_->ListLayers();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->layers_size(), 1);
+  EXPECT_EQ(listed->layers(0).step(), 1);
+
+  // Errors name the field; the daemon keeps serving.
+  create.set_name("bad");
+  create.set_in_features(0);
+  auto bad = client_->CreateLayer(create);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("in_features = 0"));
+  EXPECT_EQ(client_->GetLayer(client::LayerRefFromArg("nope")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->ForgetCall(layer, "nope").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(client_->DeleteLayer(layer).ok());
+  EXPECT_EQ(client_->GetLayer(layer).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(DaemonTest, TrainingOpsSddmmAndDenseMatmul) {
+  Dense a, b, p;
+  Tensor at = DenseTensor(6, 4, 31, &a);
+  Tensor bt = DenseTensor(4, 5, 32, &b);
+  // A pattern: every entry of a random dense [6, 5] above 0.3, held as CSR.
+  Tensor pdense = DenseTensor(6, 5, 33, &p);
+  for (float& v : pdense.data<float>("values")) v = v > 0.3f ? v : 0.0f;
+  auto pcsr = Convert(pdense, Format::kCsr);
+  ASSERT_TRUE(pcsr.ok()) << pcsr.status();
+  auto pinfo = client_->Upload(*pcsr, {.name = "pattern"});
+  ASSERT_TRUE(pinfo.ok()) << pinfo.status();
+
+  v1::SddmmRequest sd;
+  *sd.mutable_a() = InlineOperand(at);
+  *sd.mutable_b() = InlineOperand(bt);
+  sd.mutable_pattern()->mutable_ref()->set_name("pattern");
+  sd.set_alpha(2.0f);
+  sd.mutable_output()->set_inline_(true);
+  auto r = client_->Sddmm(sd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto got = client::FromInline(r->inline_());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->format(), Format::kCsr);
+  Dense mask;
+  const Dense got_d = DensifyCsr(*got, &mask);
+  const Dense ab = Multiply(a, b);
+  int64_t stored = 0;
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t j = 0; j < 5; ++j) {
+      EXPECT_EQ(mask.at(i, j), p.at(i, j) > 0.3 ? 1.0 : 0.0) << i << "," << j;
+      stored += mask.at(i, j) != 0;
+      EXPECT_NEAR(got_d.at(i, j), mask.at(i, j) * 2.0 * ab.at(i, j), 1e-4);
+    }
+  EXPECT_EQ(stored, pcsr->desc().nnz);
+
+  v1::DenseMatmulRequest mm;
+  *mm.mutable_a() = InlineOperand(at);
+  *mm.mutable_b() = InlineOperand(bt);
+  mm.set_row_begin(1);
+  mm.set_row_end(4);
+  mm.mutable_output()->set_inline_(true);
+  auto tile = client_->DenseMatmul(mm);
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  Dense want{3, 5, {}};
+  for (int64_t i = 1; i < 4; ++i)
+    for (int64_t j = 0; j < 5; ++j) want.v.push_back(ab.at(i, j));
+  ExpectClose(*client::FromInline(tile->inline_()), want);
+
+  mm.set_row_end(7);
+  auto bad = client_->DenseMatmul(mm);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("row_end"));
+}
+
 TEST_F(DaemonTest, RealMatrixUploadSpmmWithEpilogueDownload) {
   auto coo = io::ReadMatrixMarket(TestDataDir() + "/bcsstk13.mtx");
   ASSERT_TRUE(coo.ok()) << coo.status();

@@ -19,6 +19,7 @@
 #include "sparsed/v1/checkpoint.grpc.pb.h"
 #include "sparsed/v1/compute.grpc.pb.h"
 #include "sparsed/v1/tensors.grpc.pb.h"
+#include "sparsed/v1/training.grpc.pb.h"
 
 namespace sparsed::client {
 
@@ -57,6 +58,9 @@ struct UploadOptions {
 // "t-" + 16 lower-case hex digits is an id; anything else is a name.
 bool LooksLikeId(const std::string& arg);
 v1::TensorRef RefFromArg(const std::string& arg);
+// "l-" + 16 lower-case hex digits is a layer id; anything else is a name.
+bool LooksLikeLayerId(const std::string& arg);
+v1::LayerRef LayerRefFromArg(const std::string& arg);
 // The id or name a ref holds, for messages.
 std::string RefToString(const v1::TensorRef& ref);
 
@@ -116,6 +120,22 @@ class Client {
   absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints();
   absl::Status DeleteCheckpoint(const std::string& name);
 
+  // Training: sparse layers held in the daemon (sparsed/v1/training.proto).
+  absl::StatusOr<v1::LayerInfo> CreateLayer(const v1::CreateLayerRequest& request);
+  absl::StatusOr<v1::LayerInfo> GetLayer(const v1::LayerRef& layer);
+  absl::StatusOr<v1::ListLayersResponse> ListLayers();
+  absl::Status DeleteLayer(const v1::LayerRef& layer);
+  absl::StatusOr<v1::ForwardResponse> Forward(const v1::ForwardRequest& request);
+  absl::StatusOr<v1::BackwardResponse> Backward(const v1::BackwardRequest& request);
+  absl::Status ForgetCall(const v1::LayerRef& layer, const std::string& call_id);
+  absl::StatusOr<v1::StepResponse> Step(const v1::StepRequest& request);
+  absl::StatusOr<v1::OpResult> DenseGradient(const v1::DenseGradientRequest& request);
+  // "weight" (CSR), "bias", "weight_grad" or "bias_grad" as a host tensor.
+  absl::StatusOr<Tensor> GetParameter(const v1::LayerRef& layer, const std::string& parameter);
+  // Stateless training ops on tensors.
+  absl::StatusOr<v1::OpResult> Sddmm(const v1::SddmmRequest& request);
+  absl::StatusOr<v1::OpResult> DenseMatmul(const v1::DenseMatmulRequest& request);
+
  private:
   // Applies the per-call deadline, if any.
   void Prepare(grpc::ClientContext& ctx) const;
@@ -130,6 +150,8 @@ class Client {
   std::unique_ptr<v1::Compute::Stub> compute_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::unique_ptr<v1::Checkpoints::Stub> checkpoints_;
+  std::unique_ptr<v1::Training::Stub> training_;
+  std::unique_ptr<v1::TrainingOps::Stub> training_ops_;
 };
 
 }  // namespace sparsed::client

@@ -1,0 +1,64 @@
+// The daemon's training layers: id -> SparseLinear with an optional unique
+// name. Each layer has its own mutex: calls on one layer run one at a time
+// (SparseLinear is not thread-safe, and Forward/Backward/Step change its
+// state), calls on different layers run concurrently. Callers hold a
+// shared_ptr, so a layer deleted while a call uses it lives until that call
+// ends.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sparsed/training.h"
+
+namespace sparsed::server {
+
+struct StoredLayer {
+  StoredLayer(std::string id, std::string name, train::SparseLinear layer)
+      : id(std::move(id)), name(std::move(name)), layer(std::move(layer)) {}
+
+  const std::string id;    // "l-" + 16 hex digits
+  const std::string name;  // optional, unique among layers
+  int64_t created_unix_ms = 0;
+  std::mutex mu;              // held for every use of `layer`
+  train::SparseLinear layer;  // guarded by mu
+};
+
+using LayerPtr = std::shared_ptr<StoredLayer>;
+
+class LayerStore {
+ public:
+  // Adds a layer under a fresh id. ALREADY_EXISTS if `name` is taken.
+  absl::StatusOr<LayerPtr> Insert(train::SparseLinear layer, std::string name);
+  // ALREADY_EXISTS if a non-empty `name` is taken now (Insert checks again).
+  absl::Status CheckNameFree(const std::string& name) const;
+
+  // NOT_FOUND naming the id or name.
+  absl::StatusOr<LayerPtr> FindById(const std::string& id) const;
+  absl::StatusOr<LayerPtr> FindByName(const std::string& name) const;
+
+  // Removes and returns the entry (freed when its last user lets go).
+  absl::StatusOr<LayerPtr> EraseById(const std::string& id);
+
+  // Every layer, in creation order.
+  std::vector<LayerPtr> List() const;
+  int64_t size() const;
+
+ private:
+  std::string NewId();
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, LayerPtr> by_id_;
+  std::unordered_map<std::string, std::string> id_by_name_;
+  uint64_t next_seq_ = 0;
+  std::map<uint64_t, std::string> id_by_seq_;  // creation order for List
+  std::unordered_map<std::string, uint64_t> seq_by_id_;
+};
+
+}  // namespace sparsed::server
