@@ -80,6 +80,13 @@ absl::Status CheckNameAndLabels(const std::string& name,
           StrCat(field, ".name contains the control character ", static_cast<int>(ch)));
     }
   }
+  // Checkpoints store layers as entries "layer/<layer>/<role>" labelled
+  // sparsed.layer*; a tensor may not pass for one (server/layer_checkpoint.h).
+  if (name.starts_with("layer/")) {
+    return absl::InvalidArgumentError(StrCat(field, ".name = '", name,
+                                             "': names beginning with 'layer/' are reserved for "
+                                             "training layers in checkpoints"));
+  }
   if (labels.size() > 64) {
     return absl::InvalidArgumentError(
         StrCat(field, ".labels has ", labels.size(), " entries (at most 64)"));
@@ -89,6 +96,10 @@ absl::Status CheckNameAndLabels(const std::string& name,
       return absl::InvalidArgumentError(
           StrCat(field, ".labels['", k.substr(0, 128),
                  "']: keys must be 1-128 bytes, values at most 1024"));
+    }
+    if (k.starts_with("sparsed.layer")) {
+      return absl::InvalidArgumentError(StrCat(
+          field, ".labels['", k, "']: label keys beginning with 'sparsed.layer' are reserved"));
     }
   }
   return absl::OkStatus();

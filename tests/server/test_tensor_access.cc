@@ -83,5 +83,18 @@ TEST(CopyBytesTest, HostToHostCopies) {
   EXPECT_TRUE(CopyBytes(nullptr, Device::Cpu(), nullptr, Device::Cpu(), 0).ok());
 }
 
+TEST(CheckNameAndLabelsTest, LayerEntryNamesAndLabelsAreReserved) {
+  google::protobuf::Map<std::string, std::string> labels;
+  labels["team"] = "a";
+  EXPECT_TRUE(CheckNameAndLabels("weights/layer/1", labels, "header").ok());
+  absl::Status s = CheckNameAndLabels("layer/fc1/weight", labels, "header");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("header.name = 'layer/fc1/weight'"), std::string::npos) << s;
+  labels["sparsed.layer.role"] = "weight";
+  s = CheckNameAndLabels("w", labels, "output");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("output.labels['sparsed.layer.role']"), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace sparsed::server
