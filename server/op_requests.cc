@@ -10,11 +10,7 @@
 namespace sparsed::server {
 namespace {
 
-std::string ShapeText(const TensorDesc& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.shape.size(); ++i) s = StrCat(s, i ? ", " : "", d.shape[i]);
-  return s + "]";
-}
+std::string ShapeText(const TensorDesc& d) { return ShapeString(d.shape); }
 
 std::string BlockText(const google::protobuf::RepeatedField<int64_t>& block) {
   std::string s = "[";

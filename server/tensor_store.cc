@@ -44,13 +44,17 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
           StrCat("name '", entry->name, "' is already used by tensor ", it->second));
     }
   }
+  return AddLocked(std::move(entry));
+}
+
+TensorPtr TensorStore::AddLocked(std::shared_ptr<StoredTensor> entry) {
   entry->id = NewId();
   if (!entry->name.empty()) id_by_name_[entry->name] = entry->id;
   const uint64_t seq = next_seq_++;
   id_by_seq_[seq] = entry->id;
   seq_by_id_[entry->id] = seq;
   by_id_[entry->id] = entry;
-  return TensorPtr(std::move(entry));
+  return entry;
 }
 
 absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTensor> tensors) {
@@ -79,13 +83,7 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->name = std::move(t.name);
     entry->labels = std::move(t.labels);
     entry->created_unix_ms = now;
-    entry->id = NewId();
-    if (!entry->name.empty()) id_by_name_[entry->name] = entry->id;
-    const uint64_t seq = next_seq_++;
-    id_by_seq_[seq] = entry->id;
-    seq_by_id_[entry->id] = seq;
-    by_id_[entry->id] = entry;
-    out.push_back(std::move(entry));
+    out.push_back(AddLocked(std::move(entry)));
   }
   return out;
 }

@@ -66,6 +66,8 @@ class TensorStore {
 
  private:
   std::string NewId();
+  // Gives `entry` a fresh id and indexes it; mu_ held, name known to be free.
+  TensorPtr AddLocked(std::shared_ptr<StoredTensor> entry);
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, TensorPtr> by_id_;

@@ -9,11 +9,7 @@
 namespace sparsed::server {
 namespace {
 
-std::string ShapeText(const TensorDesc& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.shape.size(); ++i) s = StrCat(s, i ? ", " : "", d.shape[i]);
-  return s + "]";
-}
+std::string ShapeText(const TensorDesc& d) { return ShapeString(d.shape); }
 
 }  // namespace
 

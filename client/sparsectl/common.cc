@@ -192,4 +192,18 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::cout.flush();
 }
 
+absl::StatusOr<v1::Operand> OperandFromArg(const std::string& arg) {
+  v1::Operand op;
+  if (!IsFile(arg)) {
+    *op.mutable_ref() = RefFromArg(arg);
+    return op;
+  }
+  ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(arg));
+  if (IsSparse(t.format())) {
+    ASSIGN_OR_RETURN(t, Convert(t, Format::kDense));
+  }
+  ASSIGN_OR_RETURN(*op.mutable_inline_(), ToInline(t));
+  return op;
+}
+
 }  // namespace sparsed::client::cli

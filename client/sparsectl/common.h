@@ -46,6 +46,9 @@ absl::Status WriteTensorFile(const Tensor& t, const std::string& path);
 absl::Status CheckTensorFileName(const std::string& path);
 // True when `path` names an existing regular file.
 bool IsFile(const std::string& path);
+// An operand from a command-line argument: a local .npy/.mtx file (sent
+// inline, densified) or else a held tensor's id or name.
+absl::StatusOr<v1::Operand> OperandFromArg(const std::string& arg);
 
 // Formatting.
 // Prints rows as left-aligned columns two spaces apart (the first row is the header).

@@ -32,21 +32,6 @@ struct SpmmArgs {
   std::map<std::string, std::string> labels;
 };
 
-// A bias from a local file is sent inline; anything else is a held tensor.
-absl::StatusOr<v1::Operand> BiasOperand(const std::string& arg) {
-  v1::Operand op;
-  if (!IsFile(arg)) {
-    *op.mutable_ref() = RefFromArg(arg);
-    return op;
-  }
-  ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(arg));
-  if (IsSparse(t.format())) {
-    ASSIGN_OR_RETURN(t, Convert(t, Format::kDense));
-  }
-  ASSIGN_OR_RETURN(*op.mutable_inline_(), ToInline(t));
-  return op;
-}
-
 // Bytes of the dense result op(A) * op(B), from the operands' shapes.
 absl::StatusOr<int64_t> ResultBytes(Client& client, const SpmmArgs& a) {
   ASSIGN_OR_RETURN(v1::TensorInfo ia, client.GetInfo(RefFromArg(a.a)));
@@ -89,7 +74,7 @@ absl::Status RunSpmm(Context& ctx, const SpmmArgs& a) {
   if (!a.c.empty()) *req.mutable_c()->mutable_ref() = RefFromArg(a.c);
   v1::Epilogue* epilogue = req.mutable_epilogue();
   if (!a.bias.empty()) {
-    ASSIGN_OR_RETURN(*epilogue->mutable_bias(), BiasOperand(a.bias));
+    ASSIGN_OR_RETURN(*epilogue->mutable_bias(), OperandFromArg(a.bias));
   }
   epilogue->set_relu(a.relu);
   if (a.clamp_max) epilogue->set_clamp_max(*a.clamp_max);

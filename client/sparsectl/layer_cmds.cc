@@ -39,21 +39,6 @@ struct OutputArgs {
   std::string name;  // --name: held under this name
 };
 
-// A local .npy/.mtx file (sent inline, densified) or a held tensor's id or name.
-absl::StatusOr<v1::Operand> OperandFromArg(const std::string& arg) {
-  v1::Operand op;
-  if (!IsFile(arg)) {
-    *op.mutable_ref() = RefFromArg(arg);
-    return op;
-  }
-  ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(arg));
-  if (IsSparse(t.format())) {
-    ASSIGN_OR_RETURN(t, Convert(t, Format::kDense));
-  }
-  ASSIGN_OR_RETURN(*op.mutable_inline_(), ToInline(t));
-  return op;
-}
-
 // An inline result for -o, else a held one (named with --name).
 void SetOutput(const OutputArgs& o, v1::Output* output) {
   output->set_inline_(!o.file.empty());

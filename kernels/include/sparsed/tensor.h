@@ -87,6 +87,9 @@ absl::StatusOr<std::vector<ComponentSpec>> ComponentsOf(const TensorDesc& desc);
 // shape rank and non-negative extents, nnz within [0, rows*cols], index dtype
 // wide enough for every dimension and nnz, total size below 2^62 bytes.
 // Errors are INVALID_ARGUMENT and name `field` (e.g. "header.desc") and value.
+// "[2, 3]": a shape as error messages print it.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 absl::Status ValidateDesc(const TensorDesc& desc, std::string_view field = "desc");
 
 // A tensor in host or device memory. Move-only; Clone() copies.

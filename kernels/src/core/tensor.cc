@@ -60,11 +60,11 @@ namespace {
 constexpr int64_t kMaxBytes = int64_t{1} << 62;
 constexpr int64_t kMaxBlockSide = 1024;  // BSR block height/width
 
+}  // namespace
+
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
-
-}  // namespace
 
 absl::Status ValidateDesc(const TensorDesc& d, std::string_view field) {
   const int fmt = static_cast<int>(d.format);

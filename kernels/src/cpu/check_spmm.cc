@@ -14,9 +14,7 @@ absl::Status Invalid(std::string msg) { return absl::InvalidArgumentError(std::m
 
 std::string Dims(int64_t r, int64_t c) { return StrCat("[", r, ", ", c, "]"); }
 
-std::string ShapeOf(const Tensor& t) {
-  return StrCat("[", absl::StrJoin(t.desc().shape, ", "), "]");
-}
+std::string ShapeOf(const Tensor& t) { return ShapeString(t.desc().shape); }
 
 absl::Status CheckFinite(std::string_view field, float v) {
   if (!std::isfinite(v)) return Invalid(StrCat(field, " = ", v, " is not finite"));

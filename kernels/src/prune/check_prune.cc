@@ -27,10 +27,6 @@ std::string_view ModeName(PruneMode mode) {
   return "unknown";
 }
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
 // Options that belong to other modes must be left at their defaults.
 absl::Status CheckUnusedOptions(const PruneOptions& o) {
   const std::string_view mode = ModeName(o.mode);

@@ -1,6 +1,7 @@
 // Backend-independent checks of the training primitives (descriptions only).
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_join.h"
 #include "sparsed/status.h"
@@ -12,9 +13,7 @@ namespace {
 
 absl::Status Invalid(std::string msg) { return absl::InvalidArgumentError(std::move(msg)); }
 
-std::string ShapeOf(const Tensor& t) {
-  return StrCat("[", absl::StrJoin(t.desc().shape, ", "), "]");
-}
+std::string ShapeOf(const Tensor& t) { return ShapeString(t.desc().shape); }
 
 // A dense f32 tensor of `rank` dimensions (0 = any rank).
 absl::Status CheckDenseF32(const Tensor* t, std::string_view field, size_t rank) {
@@ -46,6 +45,21 @@ absl::Status CheckSameDevice(const Tensor& t, const Tensor& ref, std::string_vie
   return absl::OkStatus();
 }
 
+// {m, n} of op(a) · op(b) for 2-D a and b, or INVALID_ARGUMENT when the
+// inner dimensions differ.
+absl::StatusOr<std::pair<int64_t, int64_t>> ProductShape(const Tensor& a, const Tensor& b,
+                                                         bool transpose_a, bool transpose_b) {
+  const auto& as = a.desc().shape;
+  const auto& bs = b.desc().shape;
+  const int64_t m = transpose_a ? as[1] : as[0], ka = transpose_a ? as[0] : as[1];
+  const int64_t kb = transpose_b ? bs[1] : bs[0], n = transpose_b ? bs[0] : bs[1];
+  if (ka != kb) {
+    return Invalid(StrCat("shape mismatch: op(a) is [", m, ", ", ka, "] but op(b) is [", kb, ", ",
+                          n, "] (inner dimensions ", ka, " != ", kb, ")"));
+  }
+  return std::pair{m, n};
+}
+
 absl::Status CheckCsrPattern(const Tensor* t, std::string_view field) {
   if (t == nullptr) return Invalid(StrCat(field, " is missing"));
   RETURN_IF_ERROR(ValidateDesc(t->desc(), field));
@@ -63,14 +77,9 @@ absl::StatusOr<int64_t> CheckSddmm(const SddmmArgs& args) {
   RETURN_IF_ERROR(CheckCsrPattern(args.pattern, "pattern"));
   RETURN_IF_ERROR(CheckSameDevice(*args.b, *args.a, "b", "a"));
   RETURN_IF_ERROR(CheckSameDevice(*args.pattern, *args.a, "pattern", "a"));
-  const auto& as = args.a->desc().shape;
-  const auto& bs = args.b->desc().shape;
-  const int64_t m = args.transpose_a ? as[1] : as[0], ka = args.transpose_a ? as[0] : as[1];
-  const int64_t kb = args.transpose_b ? bs[1] : bs[0], n = args.transpose_b ? bs[0] : bs[1];
-  if (ka != kb) {
-    return Invalid(StrCat("shape mismatch: op(a) is [", m, ", ", ka, "] but op(b) is [", kb, ", ",
-                          n, "] (inner dimensions ", ka, " != ", kb, ")"));
-  }
+  ASSIGN_OR_RETURN(const auto mn,
+                   ProductShape(*args.a, *args.b, args.transpose_a, args.transpose_b));
+  const auto [m, n] = mn;
   const TensorDesc& p = args.pattern->desc();
   if (p.rows() != m || p.cols() != n) {
     return Invalid(StrCat("pattern.shape = ", ShapeOf(*args.pattern), " must be op(a)·op(b)'s [", m,
@@ -96,14 +105,9 @@ absl::StatusOr<std::vector<int64_t>> CheckDenseMatmul(const DenseMatmulArgs& arg
   RETURN_IF_ERROR(CheckDenseF32(args.a, "a", 2));
   RETURN_IF_ERROR(CheckDenseF32(args.b, "b", 2));
   RETURN_IF_ERROR(CheckSameDevice(*args.b, *args.a, "b", "a"));
-  const auto& as = args.a->desc().shape;
-  const auto& bs = args.b->desc().shape;
-  const int64_t m = args.transpose_a ? as[1] : as[0], ka = args.transpose_a ? as[0] : as[1];
-  const int64_t kb = args.transpose_b ? bs[1] : bs[0], n = args.transpose_b ? bs[0] : bs[1];
-  if (ka != kb) {
-    return Invalid(StrCat("shape mismatch: op(a) is [", m, ", ", ka, "] but op(b) is [", kb, ", ",
-                          n, "] (inner dimensions ", ka, " != ", kb, ")"));
-  }
+  ASSIGN_OR_RETURN(const auto mn,
+                   ProductShape(*args.a, *args.b, args.transpose_a, args.transpose_b));
+  const auto [m, n] = mn;
   const int64_t end = args.row_end < 0 ? m : args.row_end;
   if (args.row_end < -1 || end > m) {
     return Invalid(StrCat("row_end = ", args.row_end, " must be -1 or in [row_begin, ", m, "]"));

@@ -16,9 +16,7 @@ namespace {
 
 absl::Status Invalid(std::string msg) { return absl::InvalidArgumentError(std::move(msg)); }
 
-std::string ShapeOf(const Tensor& t) {
-  return StrCat("[", absl::StrJoin(t.desc().shape, ", "), "]");
-}
+std::string ShapeOf(const Tensor& t) { return ShapeString(t.desc().shape); }
 
 // A dense f32 tensor of `shape` (-1: any extent) on `device`.
 absl::Status CheckDense(const Tensor& t, std::string_view field, std::vector<int64_t> shape,
