@@ -11,10 +11,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/handle_index.h"
 #include "sparsed/training.h"
 
 namespace sparsed::server {
@@ -51,14 +51,8 @@ class LayerStore {
   int64_t size() const;
 
  private:
-  std::string NewId();
-
   mutable std::mutex mu_;
-  std::unordered_map<std::string, LayerPtr> by_id_;
-  std::unordered_map<std::string, std::string> id_by_name_;
-  uint64_t next_seq_ = 0;
-  std::map<uint64_t, std::string> id_by_seq_;  // creation order for List
-  std::unordered_map<std::string, uint64_t> seq_by_id_;
+  HandleIndex<LayerPtr> index_{"layer", "l-"};  // guarded by mu_
 };
 
 }  // namespace sparsed::server

@@ -1,31 +1,25 @@
 #include "server/tensor_store.h"
 
 #include <chrono>
-#include <cstdio>
-#include <random>
+#include <unordered_map>
 
+#include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed::server {
+namespace {
 
-std::string TensorStore::NewId() {
-  // Random ids so that handles are not guessable or reused across restarts.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  while (true) {
-    char buf[19];
-    std::snprintf(buf, sizeof(buf), "t-%016llx", static_cast<unsigned long long>(rng()));
-    if (!by_id_.contains(buf)) return buf;
-  }
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
+}  // namespace
+
 absl::Status TensorStore::CheckNameFree(const std::string& name) const {
-  if (name.empty()) return absl::OkStatus();
   std::lock_guard lock(mu_);
-  if (auto it = id_by_name_.find(name); it != id_by_name_.end()) {
-    return absl::AlreadyExistsError(
-        StrCat("name '", name, "' is already used by tensor ", it->second));
-  }
-  return absl::OkStatus();
+  return index_.CheckNameFree(name);
 }
 
 absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
@@ -34,42 +28,22 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
   entry->tensor = std::move(tensor);
   entry->name = std::move(name);
   entry->labels = std::move(labels);
-  entry->created_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  entry->created_unix_ms = NowUnixMs();
   std::lock_guard lock(mu_);
-  if (!entry->name.empty()) {
-    if (auto it = id_by_name_.find(entry->name); it != id_by_name_.end()) {
-      return absl::AlreadyExistsError(
-          StrCat("name '", entry->name, "' is already used by tensor ", it->second));
-    }
-  }
-  return AddLocked(std::move(entry));
-}
-
-TensorPtr TensorStore::AddLocked(std::shared_ptr<StoredTensor> entry) {
-  entry->id = NewId();
-  if (!entry->name.empty()) id_by_name_[entry->name] = entry->id;
-  const uint64_t seq = next_seq_++;
-  id_by_seq_[seq] = entry->id;
-  seq_by_id_[entry->id] = seq;
-  by_id_[entry->id] = entry;
-  return entry;
+  RETURN_IF_ERROR(index_.CheckNameFree(entry->name));
+  entry->id = index_.NewId();
+  index_.Add(entry);
+  return TensorPtr(std::move(entry));
 }
 
 absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTensor> tensors) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = NowUnixMs();
   std::lock_guard lock(mu_);
   std::unordered_map<std::string, size_t> batch_names;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::string& name = tensors[i].name;
     if (name.empty()) continue;
-    if (auto it = id_by_name_.find(name); it != id_by_name_.end()) {
-      return absl::AlreadyExistsError(
-          StrCat("name '", name, "' is already used by tensor ", it->second));
-    }
+    RETURN_IF_ERROR(index_.CheckNameFree(name));
     if (auto [it, fresh] = batch_names.emplace(name, i); !fresh) {
       return absl::AlreadyExistsError(StrCat("name '", name, "' is given to tensors ", it->second,
                                              " and ", i, " of the same batch"));
@@ -83,58 +57,46 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->name = std::move(t.name);
     entry->labels = std::move(t.labels);
     entry->created_unix_ms = now;
-    out.push_back(AddLocked(std::move(entry)));
+    entry->id = index_.NewId();
+    index_.Add(entry);
+    out.push_back(std::move(entry));
   }
   return out;
 }
 
 absl::StatusOr<TensorPtr> TensorStore::FindById(const std::string& id) const {
   std::lock_guard lock(mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return absl::NotFoundError(StrCat("no tensor with id '", id, "'"));
-  return it->second;
+  return index_.FindById(id);
 }
 
 absl::StatusOr<TensorPtr> TensorStore::FindByName(const std::string& name) const {
   std::lock_guard lock(mu_);
-  auto it = id_by_name_.find(name);
-  if (it == id_by_name_.end()) {
-    return absl::NotFoundError(StrCat("no tensor named '", name, "'"));
-  }
-  return by_id_.at(it->second);
+  return index_.FindByName(name);
 }
 
 absl::StatusOr<TensorPtr> TensorStore::EraseById(const std::string& id) {
   std::lock_guard lock(mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return absl::NotFoundError(StrCat("no tensor with id '", id, "'"));
-  TensorPtr entry = it->second;
-  by_id_.erase(it);
-  if (!entry->name.empty()) id_by_name_.erase(entry->name);
-  id_by_seq_.erase(seq_by_id_.at(id));
-  seq_by_id_.erase(id);
-  return entry;
+  return index_.EraseById(id);
 }
 
 std::vector<TensorPtr> TensorStore::List(const std::string& name_prefix) const {
   std::lock_guard lock(mu_);
-  std::vector<TensorPtr> out;
-  for (const auto& [seq, id] : id_by_seq_) {
-    const TensorPtr& t = by_id_.at(id);
-    if (name_prefix.empty() || t->name.rfind(name_prefix, 0) == 0) out.push_back(t);
+  std::vector<TensorPtr> out = index_.InCreationOrder();
+  if (!name_prefix.empty()) {
+    std::erase_if(out, [&](const TensorPtr& t) { return !t->name.starts_with(name_prefix); });
   }
   return out;
 }
 
 int64_t TensorStore::size() const {
   std::lock_guard lock(mu_);
-  return static_cast<int64_t>(by_id_.size());
+  return index_.size();
 }
 
 std::vector<HeldUsage> TensorStore::Usage() const {
   std::lock_guard lock(mu_);
   std::map<std::string, HeldUsage> per;
-  for (const auto& [id, t] : by_id_) {
+  for (const auto& [id, t] : index_.by_id()) {
     HeldUsage& u = per[t->tensor.device().ToString()];
     u.tensors++;
     u.bytes += t->tensor.bytes();

@@ -8,10 +8,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/handle_index.h"
 #include "sparsed/tensor.h"
 
 namespace sparsed::server {
@@ -65,16 +65,8 @@ class TensorStore {
   std::vector<HeldUsage> Usage() const;
 
  private:
-  std::string NewId();
-  // Gives `entry` a fresh id and indexes it; mu_ held, name known to be free.
-  TensorPtr AddLocked(std::shared_ptr<StoredTensor> entry);
-
   mutable std::mutex mu_;
-  std::unordered_map<std::string, TensorPtr> by_id_;
-  std::unordered_map<std::string, std::string> id_by_name_;
-  uint64_t next_seq_ = 0;
-  std::map<uint64_t, std::string> id_by_seq_;  // creation order for List
-  std::unordered_map<std::string, uint64_t> seq_by_id_;
+  HandleIndex<TensorPtr> index_{"tensor", "t-"};  // guarded by mu_
 };
 
 }  // namespace sparsed::server
