@@ -370,6 +370,16 @@ TEST_F(TrainingTest, InitRandomPatternAndSeeds) {
   EXPECT_EQ(l1->weight().desc().nnz, 1);
 }
 
+TEST_F(TrainingTest, LayerTooLargeForTheHostIsResourceExhaustedNotACrash) {
+  // 2^20 x 2^20 at 50%: 5.5e11 weights, terabytes to initialise on the host.
+  LayerConfig c = SmallConfig(int64_t{1} << 20, int64_t{1} << 20, 0.5, 1);
+  c.init = InitKind::kRandomPattern;
+  auto layer = SparseLinear::Create(*backend_, c);
+  ASSERT_EQ(layer.status().code(), absl::StatusCode::kResourceExhausted) << layer.status();
+  EXPECT_NE(layer.status().message().find("1048576 x 1048576"), std::string::npos)
+      << layer.status();
+}
+
 // ---------------------------------------------------------------- forward/backward
 
 struct Problem {

@@ -2,6 +2,8 @@
 // Only mt19937_64's bit stream (fixed by the standard) and plain double
 // arithmetic are used, so a seed gives the same layer on every platform (the
 // std distributions are implementation-defined).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -106,6 +108,22 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
     return absl::InvalidArgumentError(
         StrCat("init = dense_prune needs all in_features * out_features = ", total,
                " weights on the host (at most ", kMaxDensePruneWeights, "); use random_pattern"));
+  }
+  // The layer is built on the host first. Refuse what cannot fit there up
+  // front: with overcommit a huge reservation "succeeds" and the process is
+  // killed later when the pages are touched.
+  const int64_t keep = KeptCount(c.sparsity, total);
+  const int64_t host_bytes =
+      keep * int64_t{sizeof(float) + sizeof(int64_t)} +
+      (c.out_features + 1) * int64_t{sizeof(int64_t)} +
+      (c.init == InitKind::kDensePrune ? total * int64_t{2 * sizeof(float)} : 0);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  const int64_t physical = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  if (physical > 0 && host_bytes > physical / 2) {
+    return absl::ResourceExhaustedError(
+        StrCat("a layer of ", c.out_features, " x ", c.in_features, " at sparsity ", c.sparsity,
+               " (", keep, " weights) needs ", host_bytes,
+               " bytes of host memory to initialise, more than half of the machine's ", physical));
   }
   HostInit init;
   init.pattern.rows = c.out_features;
