@@ -200,6 +200,9 @@ void Require(bool ok, const std::string& what) {
 bool DenseFits(const TensorDesc& d) {
   const int64_t limit = kMaxFuzzBytes / 4;
   if (d.rows() < 0 || d.cols() < 0) return false;
+  // Conversions go through a host CSR (and its transpose) holding rows + 1
+  // and cols + 1 offsets, even when the matrix has no area ([2e14, 0]).
+  if (d.rows() > limit || d.cols() > limit) return false;
   return d.rows() == 0 || d.cols() <= limit / d.rows();
 }
 

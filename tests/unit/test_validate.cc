@@ -625,6 +625,30 @@ namespace {
 // BSR or N:M tensor reached the COO/CSR canonicaliser, which read components
 // those formats do not have. Their order is fixed by the format, so the
 // request is refused instead.
+TEST(SortAndSumRegressionTest, CooWithAHugeRowCountNeedsNoMemoryPerRow) {
+  // fuzz_matrix_market: a coordinate header of 2·10^14 rows made the COO
+  // canonicaliser allocate a row pointer of that length. Entries are sorted
+  // by (row, column) now: memory O(nnz).
+  const int64_t rows = int64_t{200000100000200};
+  absl::StatusOr<Tensor> out = SortAndSumDuplicates(
+      MakeCoo(rows, 3, {{rows - 1, 2, 1}, {5, 1, 2}, {rows - 1, 2, 4}, {5, 0, 8}, {0, 2, 16}},
+              DType::kI64));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(ValidateTensor(*out).ok()) << ValidateTensor(*out);
+  EXPECT_EQ(test::GetIndices(*out, "row_idx"), (std::vector<int64_t>{0, 5, 5, rows - 1}));
+  EXPECT_EQ(test::GetIndices(*out, "col_idx"), (std::vector<int64_t>{2, 0, 1, 2}));
+  EXPECT_EQ(test::GetValues(*out), (std::vector<float>{16, 8, 2, 5}));
+  absl::StatusOr<Tensor> empty = SortAndSumDuplicates(MakeCoo(rows, 0, {}, DType::kI64));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->desc().nnz, 0);
+  // Converting or transposing it would need 2·10^14 offsets on the host: a
+  // clean RESOURCE_EXHAUSTED, not bad_alloc.
+  absl::Status s = Convert(*empty, Format::kDense).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("[200000100000200, 0]"));
+  EXPECT_EQ(Transpose(*empty).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(SortAndSumRegressionTest, BsrAndNmAreRefusedNotMisread) {
   const Tensor dense = test::MakeDense({4, 8}, {1, 0, 0, 2, 0, 3, 0, 0, 0, 0, 4, 0, 5, 0, 0, 0,
                                                 0, 6, 0, 0, 0, 0, 7, 0, 8, 0, 0, 0, 0, 0, 0, 9});

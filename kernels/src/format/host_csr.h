@@ -46,6 +46,11 @@ struct HostCsr {
 // BSR and N:M drop zero values (their zeros are fill); COO, CSR and CSC keep
 // every stored entry.
 HostCsr ReadHostCsr(const Tensor& t);
+// RESOURCE_EXHAUSTED when the offsets of a host CSR of `d` (rows + 1 int64s)
+// and, with_transpose, of its transpose (cols + 1 more) would take more than
+// half the machine's memory: a valid [2e14, 0] COO must not make a conversion
+// throw bad_alloc.
+absl::Status CheckHostCsrFits(const TensorDesc& d, bool with_transpose);
 
 // The transpose (a counting sort by column; rows come out sorted).
 HostCsr TransposeHostCsr(const HostCsr& a);

@@ -1,10 +1,13 @@
 // Tensor (any format) -> HostCsr.
+#include <unistd.h>
+
 #include <algorithm>
 #include <span>
 
 #include "host_csr.h"
 #include "nm_meta.h"
 #include "sparsed/half.h"
+#include "sparsed/str_cat.h"
 
 namespace sparsed::format {
 namespace {
@@ -134,6 +137,23 @@ float BitsToFloat(DType dtype, uint32_t bits) {
     default:
       return BitsFloat(bits);
   }
+}
+
+absl::Status CheckHostCsrFits(const TensorDesc& d, bool with_transpose) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  const int64_t physical = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  if (physical == 0) return absl::OkStatus();
+  // In units of 8 bytes; each term is checked first, so the sum cannot overflow.
+  const int64_t budget = physical / 16;
+  const int64_t rows = d.rows(), cols = with_transpose ? d.cols() : -1;
+  if (rows > budget || cols > budget || rows + cols + 2 > budget) {
+    return absl::ResourceExhaustedError(
+        StrCat("a [", d.rows(), ", ", d.cols(), "] tensor needs ", rows + cols + 2, " row",
+               with_transpose ? " and column" : "",
+               " offsets (8 bytes each) to convert on the host, more than half of the machine's ",
+               physical, " bytes"));
+  }
+  return absl::OkStatus();
 }
 
 HostCsr ReadHostCsr(const Tensor& t) {
