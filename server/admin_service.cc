@@ -26,11 +26,6 @@ std::string CpuModel() {
   return "unknown CPU";
 }
 
-int64_t HostMemoryBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
-}
-
 }  // namespace
 
 grpc::Status AdminService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,

@@ -12,6 +12,9 @@
 
 namespace sparsed {
 
+// Physical memory of this machine in bytes (0 when the system does not say).
+int64_t HostMemoryBytes();
+
 // Bytes held per device, with an optional limit. Allocation beyond the limit
 // fails with RESOURCE_EXHAUSTED instead of taking the process down.
 class MemoryAccount {

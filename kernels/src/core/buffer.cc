@@ -1,5 +1,7 @@
 #include "sparsed/buffer.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "sparsed/device_memory.h"
@@ -72,6 +74,11 @@ absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   buf.ptr_ = std::unique_ptr<void, detail::BufferRelease>(p, detail::BufferRelease{bytes, device});
   buf.size_ = bytes;
   return buf;
+}
+
+int64_t HostMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
 }
 
 }  // namespace sparsed

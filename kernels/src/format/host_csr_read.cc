@@ -1,11 +1,10 @@
 // Tensor (any format) -> HostCsr.
-#include <unistd.h>
-
 #include <algorithm>
 #include <span>
 
 #include "host_csr.h"
 #include "nm_meta.h"
+#include "sparsed/buffer.h"
 #include "sparsed/half.h"
 #include "sparsed/str_cat.h"
 
@@ -140,8 +139,7 @@ float BitsToFloat(DType dtype, uint32_t bits) {
 }
 
 absl::Status CheckHostCsrFits(const TensorDesc& d, bool with_transpose) {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  const int64_t physical = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  const int64_t physical = HostMemoryBytes();
   if (physical == 0) return absl::OkStatus();
   // In units of 8 bytes; each term is checked first, so the sum cannot overflow.
   const int64_t budget = physical / 16;

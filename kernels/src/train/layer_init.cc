@@ -2,13 +2,12 @@
 // Only mt19937_64's bit stream (fixed by the standard) and plain double
 // arithmetic are used, so a seed gives the same layer on every platform (the
 // std distributions are implementation-defined).
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "layer_internal.h"
+#include "sparsed/buffer.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -117,8 +116,7 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
       keep * int64_t{sizeof(float) + sizeof(int64_t)} +
       (c.out_features + 1) * int64_t{sizeof(int64_t)} +
       (c.init == InitKind::kDensePrune ? total * int64_t{2 * sizeof(float)} : 0);
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  const int64_t physical = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  const int64_t physical = HostMemoryBytes();
   if (physical > 0 && host_bytes > physical / 2) {
     return absl::ResourceExhaustedError(
         StrCat("a layer of ", c.out_features, " x ", c.in_features, " at sparsity ", c.sparsity,
