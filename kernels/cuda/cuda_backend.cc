@@ -17,6 +17,7 @@
 #include "sparsed/str_cat.h"
 #include "spmm/blocked_spmm_kernels.h"
 #include "spmm/csr_spmm.h"
+#include "spmm/csr_spmm_kernels.h"
 #include "spmm/csr_spmm_tuner.h"
 #include "stream_pool.h"
 #include "train/device_train_ops.h"
@@ -38,10 +39,6 @@ absl::StatusOr<ValueType> ValueTypeOf(DType t) {
       return absl::InvalidArgumentError(
           StrCat("values of dtype ", DTypeName(t), " cannot be multiplied"));
   }
-}
-
-cudaDataType CudaTypeOf(ValueType t) {
-  return t == ValueType::kF16 ? CUDA_R_16F : t == ValueType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
 // A CSR matrix on the device with int32 indices (views; memory owned by a
@@ -99,39 +96,6 @@ absl::StatusOr<DeviceCsr> ToDeviceCsr(const Tensor& t, std::string_view field,
   }
   csr.row_ptr = row_ptr;
   return csr;
-}
-
-// The transpose of a device CSR, as CSR (cusparseCsr2cscEx2).
-absl::StatusOr<DeviceCsr> TransposeCsr(const DeviceCsr& a, const ExecContext& ctx, Workspace& ws) {
-  DeviceCsr t;
-  t.rows = a.cols;
-  t.cols = a.rows;
-  t.nnz = a.nnz;
-  t.type = a.type;
-  ASSIGN_OR_RETURN(int32_t * row_ptr, ws.AllocArray<int32_t>(t.rows + 1));
-  ASSIGN_OR_RETURN(int32_t * col_idx, ws.AllocArray<int32_t>(std::max<int64_t>(t.nnz, 1)));
-  ASSIGN_OR_RETURN(void* values, ws.Alloc(std::max<int64_t>(t.nnz, 1) * SizeOf(t.type)));
-  t.row_ptr = row_ptr;
-  t.col_idx = col_idx;
-  t.values = values;
-  if (a.nnz == 0 || a.rows == 0 || a.cols == 0) {
-    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(row_ptr, 0, (t.rows + 1) * 4, ctx.stream), "cudaMemset");
-    return t;
-  }
-  size_t bytes = 0;
-  const cudaDataType vt = CudaTypeOf(a.type);
-  CUSPARSE_RETURN_IF_ERROR(cusparseCsr2cscEx2_bufferSize(
-                               ctx.cusparse, a.rows, a.cols, a.nnz, a.values, a.row_ptr, a.col_idx,
-                               values, row_ptr, col_idx, vt, CUSPARSE_ACTION_NUMERIC,
-                               CUSPARSE_INDEX_BASE_ZERO, CUSPARSE_CSR2CSC_ALG1, &bytes),
-                           "cusparseCsr2cscEx2_bufferSize");
-  ASSIGN_OR_RETURN(void* buffer, ws.Alloc(std::max<int64_t>(static_cast<int64_t>(bytes), 1)));
-  CUSPARSE_RETURN_IF_ERROR(
-      cusparseCsr2cscEx2(ctx.cusparse, a.rows, a.cols, a.nnz, a.values, a.row_ptr, a.col_idx,
-                         values, row_ptr, col_idx, vt, CUSPARSE_ACTION_NUMERIC,
-                         CUSPARSE_INDEX_BASE_ZERO, CUSPARSE_CSR2CSC_ALG1, buffer),
-      "cusparseCsr2cscEx2");
-  return t;
 }
 
 // f32 copy of 16-bit values.
@@ -428,6 +392,63 @@ class CudaBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  // C = alpha · Sᵀ·op(B) + beta · C (A = S sparse, transposed), or
+  // C = alpha · op(D)·S + beta · C (B = S sparse, not transposed) as
+  // Cᵀ = Sᵀ·op(D)ᵀ, with the epilogue; d is the dense operand's values.
+  absl::Status ScatterSpmm(const SpmmArgs& args, DeviceCsr s, const void* d, ValueType dense_type,
+                           bool a_sparse, Tensor& out, const ExecContext& ctx, Workspace& ws) {
+    const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
+    const Tensor& dense = a_sparse ? *args.b : *args.a;
+    const int64_t d_rows = dense.desc().shape[0], d_cols = dense.desc().shape[1];
+    if (s.type != ValueType::kF32) {
+      ASSIGN_OR_RETURN(s.values, ToF32(s.values, s.type, s.nnz, ctx, ws));
+      s.type = ValueType::kF32;
+    }
+    if (dense_type != ValueType::kF32) {
+      ASSIGN_OR_RETURN(d, ToF32(d, dense_type, dense.desc().numel(), ctx, ws));
+    }
+    // The scatter reads rows of the dense operand: op(B) [k, n] for A = S,
+    // op(D)ᵀ [k, m] for B = S.
+    const bool transpose_dense = a_sparse ? args.transpose_b : !args.transpose_a;
+    if (transpose_dense) {
+      ASSIGN_OR_RETURN(d, TransposeDense(d, d_rows, d_cols, ValueType::kF32, ctx, ws));
+    }
+    float* c = out.data<float>("values").data();
+    const float* c_in = args.beta != 0.0f ? args.c->data<float>("values").data() : nullptr;
+    const float* bias =
+        args.epilogue.bias != nullptr ? args.epilogue.bias->data<float>("values").data() : nullptr;
+    const bool has_clamp = args.epilogue.clamp_max.has_value();
+    const float clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+    const float* in = static_cast<const float*>(d);
+    const auto* values = static_cast<const float*>(s.values);
+    if (a_sparse) {
+      // Accumulate into C itself, starting from beta · C_in.
+      if (c_in != nullptr) {
+        CUDA_RETURN_IF_ERROR(kernels::LaunchScaledCopy(c_in, args.beta, c, m * n, ctx.stream),
+                             "scaled copy launch");
+      } else {
+        CUDA_RETURN_IF_ERROR(cudaMemsetAsync(c, 0, m * n * 4, ctx.stream), "cudaMemsetAsync");
+      }
+      CUDA_RETURN_IF_ERROR(kernels::LaunchCsrScatterSpmm(s.row_ptr, s.col_idx, values, s.rows,
+                                                         s.nnz, in, n, args.alpha, c, ctx.stream),
+                           "scatter spmm launch");
+      CUDA_RETURN_IF_ERROR(kernels::LaunchBiasReluClamp(c, m, n, bias, args.epilogue.relu,
+                                                        has_clamp, clamp_max, ctx.stream),
+                           "epilogue launch");
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(float* t, ws.AllocArray<float>(m * n));  // Cᵀ [n, m]
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t, 0, m * n * 4, ctx.stream), "cudaMemsetAsync");
+    CUDA_RETURN_IF_ERROR(kernels::LaunchCsrScatterSpmm(s.row_ptr, s.col_idx, values, s.rows, s.nnz,
+                                                       in, m, 1.0f, t, ctx.stream),
+                         "scatter spmm launch");
+    CUDA_RETURN_IF_ERROR(
+        kernels::LaunchTransposeFinish(t, c, m, n, args.alpha, args.beta, c_in, bias,
+                                       args.epilogue.relu, has_clamp, clamp_max, ctx.stream),
+        "transpose epilogue launch");
+    return absl::OkStatus();
+  }
+
   absl::Status SpmmOnDevice(const SpmmArgs& args, Tensor& out, const ExecContext& ctx,
                             Workspace& ws) {
     const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
@@ -457,14 +478,16 @@ class CudaBackend final : public Backend {
     }
     const int64_t d_rows = dense.desc().shape[0], d_cols = dense.desc().shape[1];
 
+    // A transposed sparse operand (Sᵀ·op(B), or op(D)·S computed as
+    // Sᵀ·op(D)ᵀ) is read as stored by the scatter kernel: no transpose of S.
+    const bool scatter = a_sparse ? args.transpose_a : !args.transpose_b;
+    if (scatter) return ScatterSpmm(args, s, d, dense_type, a_sparse, out, ctx, ws);
+
     CsrSpmmProblem p;
     p.type = s.type;
     float* transposed_out = nullptr;
     if (a_sparse) {
-      // C = op(A) op(B).
-      if (args.transpose_a) {
-        ASSIGN_OR_RETURN(s, TransposeCsr(s, ctx, ws));
-      }
+      // C = A op(B).
       if (args.transpose_b) {
         ASSIGN_OR_RETURN(d, TransposeDense(d, d_rows, d_cols, p.type, ctx, ws));
       }
@@ -479,11 +502,8 @@ class CudaBackend final : public Backend {
       p.has_clamp = args.epilogue.clamp_max.has_value();
       p.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
     } else {
-      // C = op(D) op(S) is computed as Cᵀ = op(S)ᵀ op(D)ᵀ, then transposed
-      // back with the epilogue applied.
-      if (!args.transpose_b) {
-        ASSIGN_OR_RETURN(s, TransposeCsr(s, ctx, ws));
-      }
+      // C = op(D) Sᵀ is computed as Cᵀ = S op(D)ᵀ, then transposed back with
+      // the epilogue applied.
       if (!args.transpose_a) {
         ASSIGN_OR_RETURN(d, TransposeDense(d, d_rows, d_cols, p.type, ctx, ws));
       }

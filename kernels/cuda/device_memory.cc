@@ -82,14 +82,18 @@ absl::Status CopyBytes(void* dst, const Device& dst_device, const void* src,
     std::memcpy(dst, src, static_cast<size_t>(bytes));
     return absl::OkStatus();
   }
-  if (!dst_device.is_cpu()) {
-    CUDA_RETURN_IF_ERROR(cudaSetDevice(dst_device.index), "cudaSetDevice");
-  } else if (!src_device.is_cpu()) {
-    CUDA_RETURN_IF_ERROR(cudaSetDevice(src_device.index), "cudaSetDevice");
-  }
-  // cudaMemcpyDefault infers the direction from the pointers (unified addressing).
-  CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault),
-                       "cudaMemcpy");
+  const int device = dst_device.is_cpu() ? src_device.index : dst_device.index;
+  ASSIGN_OR_RETURN(DevicePool * p, PoolFor(device));
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(device), "cudaSetDevice");
+  // On the pool's stream, then synchronised: a plain cudaMemcpy from pageable
+  // host memory may return before its DMA has landed, and the backends'
+  // non-blocking streams do not wait for the legacy stream, so a kernel could
+  // read the destination early (seen on an H100). cudaMemcpyDefault infers
+  // the direction from the pointers (unified addressing).
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, p->stream),
+      "cudaMemcpyAsync");
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(p->stream), "cudaStreamSynchronize(copy)");
   return absl::OkStatus();
 }
 

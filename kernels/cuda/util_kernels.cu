@@ -97,6 +97,14 @@ __global__ void TransposeFinishKernel(const float* __restrict__ t, float* __rest
   }
 }
 
+__global__ void ScaledCopyKernel(const float* __restrict__ in, float beta, float* __restrict__ out,
+                                 int64_t count) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = beta * in[i];
+  }
+}
+
 template <class T>
 __global__ void ToF32Kernel(const T* __restrict__ in, float* __restrict__ out, int64_t count) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
@@ -158,6 +166,13 @@ cudaError_t LaunchTransposeFinish(const float* t, float* out, int64_t m, int64_t
   const dim3 grid(static_cast<unsigned>(CeilDiv(m, 32)), static_cast<unsigned>(CeilDiv(n, 32)));
   TransposeFinishKernel<<<grid, dim3(32, 8), 0, stream>>>(t, out, m, n, alpha, beta, c_in, bias,
                                                           relu, has_clamp, clamp_max);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchScaledCopy(const float* in, float beta, float* out, int64_t count,
+                             cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  ScaledCopyKernel<<<GridFor(count), kThreads, 0, stream>>>(in, beta, out, count);
   return cudaGetLastError();
 }
 

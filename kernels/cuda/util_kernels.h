@@ -29,6 +29,10 @@ cudaError_t LaunchTransposeFinish(const float* t, float* out, int64_t m, int64_t
                                   float beta, const float* c_in, const float* bias, bool relu,
                                   bool has_clamp, float clamp_max, cudaStream_t stream);
 
+// out[i] = beta * in[i] for i < count.
+cudaError_t LaunchScaledCopy(const float* in, float beta, float* out, int64_t count,
+                             cudaStream_t stream);
+
 // out[i] = float(in[i]) for f16 / bf16 input.
 cudaError_t LaunchToF32(const void* in, ValueType type, float* out, int64_t count,
                         cudaStream_t stream);

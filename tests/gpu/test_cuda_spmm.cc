@@ -246,6 +246,15 @@ TEST_P(CudaSpmmVariantTest, MatchesCpuOnRealMatrices) {
       o.b = test::MakeDense({cols, n}, test::RandomFloats(cols * n, rng));
       Compare(*backend_, o);
       if (HasFatalFailure()) return;
+      // Aᵀ·B: the transposed operand read as stored (the scatter kernel), on
+      // rows as uneven as the matrix's.
+      Operands t;
+      t.a = test::MakeCsrFromTriplets(rows, cols, canon, DType::kI32);
+      t.b = test::MakeDense({rows, n}, test::RandomFloats(rows * n, rng));
+      t.ta = true;
+      SCOPED_TRACE("transposed");
+      Compare(*backend_, t);
+      if (HasFatalFailure()) return;
     }
   }
   EXPECT_GT(found, 0) << "no .mtx files in " << MatrixDir();

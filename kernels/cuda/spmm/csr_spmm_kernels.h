@@ -48,6 +48,14 @@ int64_t NnzBalancedPartialFloats(const CsrSpmmProblem& p, int64_t chunk);
 cudaError_t LaunchNnzBalanced(const CsrSpmmProblem& p, int64_t chunk, int lanes, float* partials,
                               cudaStream_t stream);
 
+// acc[cols, n] += alpha · Sᵀ · B for S CSR [rows, cols] (nnz stored entries)
+// and B dense [rows, n], f32: entry (i, j, v) adds alpha · v · B[i, :] to acc
+// row j. Sᵀ is never built; additions are atomic, so the order in which an
+// element's terms are summed (its last bits) can vary from run to run.
+cudaError_t LaunchCsrScatterSpmm(const int32_t* row_ptr, const int32_t* col_idx,
+                                 const float* values, int64_t rows, int64_t nnz, const float* b,
+                                 int64_t n, float alpha, float* acc, cudaStream_t stream);
+
 // Lanes per row and vectors per lane that cover n columns.
 void PickWarpRowShape(const CsrSpmmProblem& p, int* lanes, int* vectors);
 // Whether n is a multiple of the 16-byte vector width of p's value type.

@@ -121,25 +121,21 @@ class CpuBackend final : public Backend {
     // The kernels index with the stored indices: check them once here.
     RETURN_IF_ERROR(ValidateTensor(sparse, {}, a_sparse ? "a" : "b"));
 
-    // Bring op(sparse) into CSR. CSC of A is CSR of Aᵀ over the same arrays,
-    // so a transposed CSC operand costs nothing; every other format is
-    // converted (BSR and N:M drop their zero fill), then a transpose is
-    // materialised if asked for.
-    Tensor converted, transposed;
+    // Bring the sparse operand into CSR. CSC of A is CSR of Aᵀ over the same
+    // arrays, so a CSC operand costs nothing; every other format is converted
+    // (BSR and N:M drop their zero fill). A transposed operand is then read as
+    // stored: no transpose is built.
+    Tensor converted;
     const Tensor* csr = &sparse;
     bool transpose_pending = transpose_sparse;
-    if (sparse.format() == Format::kCsc && transpose_sparse) {
+    if (sparse.format() == Format::kCsc) {
       ASSIGN_OR_RETURN(converted, sparsed::TransposeView(sparse));
       csr = &converted;
-      transpose_pending = false;
+      transpose_pending = !transpose_sparse;
     } else if (sparse.format() != Format::kCsr) {
       ASSIGN_OR_RETURN(converted,
                        sparsed::Convert(sparse, Format::kCsr, sparse.desc().index_dtype));
       csr = &converted;
-    }
-    if (transpose_pending) {
-      ASSIGN_OR_RETURN(transposed, sparsed::Transpose(*csr));
-      csr = &transposed;
     }
 
     ASSIGN_OR_RETURN(Tensor out,
@@ -165,9 +161,11 @@ class CpuBackend final : public Backend {
     VisitIndexType(csr->desc().index_dtype, [&](auto tag) {
       const cpu::CsrView<decltype(tag)> s = ViewOf<decltype(tag)>(*csr);
       if (a_sparse) {
-        cpu::SparseTimesDense(s, d, o);
+        transpose_pending ? cpu::SparseTransposedTimesDense(s, d, o)
+                          : cpu::SparseTimesDense(s, d, o);
       } else {
-        cpu::DenseTimesSparse(d, s, o);
+        transpose_pending ? cpu::DenseTimesSparseTransposed(d, s, o)
+                          : cpu::DenseTimesSparse(d, s, o);
       }
     });
     return out;

@@ -116,7 +116,76 @@ void DenseTimesSparseImpl(const DenseView& d, const CsrView<I>& s, const OutputS
   });
 }
 
+// C = Sᵀ op(D), S stored [k, m]: stored entry (p, j) adds v * op(D) row p to
+// output row j. Threads own disjoint column slices of the output, so each
+// element is summed by one thread in stored order (deterministic).
+template <class I>
+void SparseTransposedTimesDenseImpl(const CsrView<I>& s, const DenseView& d, const OutputSpec& o) {
+  if (o.m == 0 || o.n == 0) return;
+  const int64_t m = o.m, n = o.n, k = s.rows;
+  std::vector<double> acc(m * n, 0.0);
+  ParallelFor(n, 64, o.threads, [&](int64_t c0, int64_t c1) {
+    for (int64_t p = 0; p < k; ++p) {
+      for (int64_t x = s.row_ptr[p]; x < s.row_ptr[p + 1]; ++x) {
+        const double v = s.values[x];
+        double* out_row = acc.data() + static_cast<int64_t>(s.col_idx[x]) * n;
+        if (!d.transpose) {
+          const float* in_row = d.data + p * n;  // op(D) = D [k, n]
+          for (int64_t c = c0; c < c1; ++c) out_row[c] += v * in_row[c];
+        } else {
+          for (int64_t c = c0; c < c1; ++c) out_row[c] += v * d.data[c * k + p];  // D [n, k]
+        }
+      }
+    }
+  });
+  ParallelFor(m, 64, o.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) FinishRow(o, i, acc.data() + i * n);
+  });
+}
+
+// C = op(D) Sᵀ, S stored [n, k]: C[i, j] is the dot product of op(D) row i
+// with stored row j.
+template <class I>
+void DenseTimesSparseTransposedImpl(const DenseView& d, const CsrView<I>& s, const OutputSpec& o) {
+  if (o.m == 0 || o.n == 0) return;
+  const int64_t m = o.m, n = o.n, k = s.cols;
+  const int64_t grain = std::max<int64_t>(1, 4096 / (n + s.row_ptr[n] + 1));
+  ParallelFor(m, grain, o.threads, [&](int64_t r0, int64_t r1) {
+    std::vector<double> acc(n);
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0.0;
+        for (int64_t x = s.row_ptr[j]; x < s.row_ptr[j + 1]; ++x) {
+          const int64_t p = s.col_idx[x];
+          // op(D)[i, p]: D[i, p], or D[p, i] when transposed (D stored [k, m]).
+          sum += static_cast<double>(s.values[x]) *
+                 (d.transpose ? d.data[p * m + i] : d.data[i * k + p]);
+        }
+        acc[j] = sum;
+      }
+      FinishRow(o, i, acc.data());
+    }
+  });
+}
+
 }  // namespace
+
+void SparseTransposedTimesDense(const CsrView<int32_t>& s, const DenseView& d,
+                                const OutputSpec& out) {
+  SparseTransposedTimesDenseImpl(s, d, out);
+}
+void SparseTransposedTimesDense(const CsrView<int64_t>& s, const DenseView& d,
+                                const OutputSpec& out) {
+  SparseTransposedTimesDenseImpl(s, d, out);
+}
+void DenseTimesSparseTransposed(const DenseView& d, const CsrView<int32_t>& s,
+                                const OutputSpec& out) {
+  DenseTimesSparseTransposedImpl(d, s, out);
+}
+void DenseTimesSparseTransposed(const DenseView& d, const CsrView<int64_t>& s,
+                                const OutputSpec& out) {
+  DenseTimesSparseTransposedImpl(d, s, out);
+}
 
 void SparseTimesDense(const CsrView<int32_t>& s, const DenseView& d, const OutputSpec& out) {
   SparseTimesDenseImpl(s, d, out);

@@ -44,4 +44,16 @@ void SparseTimesDense(const CsrView<int64_t>& s, const DenseView& d, const Outpu
 void DenseTimesSparse(const DenseView& d, const CsrView<int32_t>& s, const OutputSpec& out);
 void DenseTimesSparse(const DenseView& d, const CsrView<int64_t>& s, const OutputSpec& out);
 
+// The same products with the sparse operand transposed, read as stored (no
+// transpose is built). C = finish(Sᵀ * op(D)) with S stored [k, m]:
+void SparseTransposedTimesDense(const CsrView<int32_t>& s, const DenseView& d,
+                                const OutputSpec& out);
+void SparseTransposedTimesDense(const CsrView<int64_t>& s, const DenseView& d,
+                                const OutputSpec& out);
+// C = finish(op(D) * Sᵀ) with S stored [n, k]:
+void DenseTimesSparseTransposed(const DenseView& d, const CsrView<int32_t>& s,
+                                const OutputSpec& out);
+void DenseTimesSparseTransposed(const DenseView& d, const CsrView<int64_t>& s,
+                                const OutputSpec& out);
+
 }  // namespace sparsed::cpu
