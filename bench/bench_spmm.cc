@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 
+#include "bench_check.h"
 #include "cuda_check.h"
 #include "event_timer.h"
 #include "sparsed/cast.h"
@@ -34,21 +35,6 @@ using cuda::CsrSpmmProblem;
 using cuda::CsrSpmmVariant;
 using cuda::ExecContext;
 using cuda::Workspace;
-
-#define CHECK_OK(expr)                                                                \
-  do {                                                                                \
-    absl::Status _s = (expr);                                                         \
-    if (!_s.ok()) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, _s.ToString().c_str()); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
-
-template <class T>
-T Must(absl::StatusOr<T> v) {
-  CHECK_OK(v.status());
-  return std::move(v).value();
-}
 
 struct Matrix {
   std::string name;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_check.h"
 #include "sparsed/backend.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/train_ops.h"
@@ -33,14 +34,6 @@
 namespace sparsed::bench {
 namespace {
 
-#define CHECK_OK(expr)                                                                \
-  do {                                                                                \
-    absl::Status _s = (expr);                                                         \
-    if (!_s.ok()) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, _s.ToString().c_str()); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
 #define CHECK_CUDA(expr)                                                               \
   do {                                                                                 \
     cudaError_t _e = (expr);                                                           \
@@ -57,12 +50,6 @@ namespace {
       std::exit(1);                                                                        \
     }                                                                                      \
   } while (0)
-
-template <class T>
-T Must(absl::StatusOr<T> v) {
-  CHECK_OK(v.status());
-  return std::move(v).value();
-}
 
 // Median milliseconds of `reps` synchronised calls after `warmup`.
 template <class F>
