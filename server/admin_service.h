@@ -1,4 +1,4 @@
-// sparsed.v1.Admin: daemon status and the tune database.
+// sparsed.v1.Admin: daemon status, the tune database and the JIT kernel cache.
 #pragma once
 
 #include "server/service_context.h"
@@ -22,6 +22,14 @@ class AdminService final : public v1::Admin::Service {
                           v1::ImportTuneResponse* response) override;
   grpc::Status ClearTune(grpc::ServerContext* context, const v1::ClearTuneRequest* request,
                          v1::ClearTuneResponse* response) override;
+
+  // The backend's JIT kernel cache (admin_kernels.cc).
+  grpc::Status ListKernels(grpc::ServerContext* context, const v1::ListKernelsRequest* request,
+                           v1::ListKernelsResponse* response) override;
+  grpc::Status ClearKernels(grpc::ServerContext* context, const v1::ClearKernelsRequest* request,
+                            v1::ClearKernelsResponse* response) override;
+  grpc::Status WarmKernels(grpc::ServerContext* context, const v1::WarmKernelsRequest* request,
+                           v1::WarmKernelsResponse* response) override;
 
  private:
   ServiceContext& ctx_;

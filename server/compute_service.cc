@@ -44,6 +44,8 @@ absl::Status DoSpmm(ServiceContext& ctx, const v1::SpmmRequest& req, v1::OpResul
   args.epilogue.bias = bias ? &bias->tensor : nullptr;
   args.epilogue.relu = req.epilogue().relu();
   if (req.epilogue().has_clamp_max()) args.epilogue.clamp_max = req.epilogue().clamp_max();
+  ASSIGN_OR_RETURN(args.out_dtype,
+                   SpmmOutDType(req, a->tensor.desc().dtype, b->tensor.desc().dtype));
 
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->Spmm(args));

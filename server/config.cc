@@ -116,6 +116,15 @@ const std::vector<KeyDef>& Defs() {
                   "CUDA backend: run this SpMM kernel variant instead of tuning (debugging, "
                   "benchmarks; empty = tune)",
                   &Config::spmm_variant),
+        NumberKey<int64_t>("kernel_cache_bytes",
+                           "CUDA backend: bytes of JIT-compiled kernels kept on disk in "
+                           "<data_dir>/kernels, least recently used evicted first (0 = no cap)",
+                           &Config::kernel_cache_bytes, 0),
+        BoolKey("bsr_tensor_cores",
+                "CUDA backend: let the autotuner choose the JIT tensor-core BSR kernels "
+                "(off until they are verified on the device; a forced spmm_variant runs them "
+                "regardless)",
+                &Config::bsr_tensor_cores),
         StringKey("restore",
                   "start with the tensors of this checkpoint (<data_dir>/checkpoints/NAME"
                   ".safetensors); the daemon exits with the error if it cannot be restored",

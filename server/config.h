@@ -32,6 +32,8 @@ struct Config {
   int cuda_streams = 4;                  // CUDA backend: requests computing at once on the GPU
   int cuda_max_queued = 64;              // CUDA backend: requests waiting for a stream
   std::string spmm_variant;              // CUDA backend: force this SpMM variant ("" = tune)
+  bool bsr_tensor_cores = false;         // CUDA backend: tune among the JIT tensor-core BSR kernels
+  int64_t kernel_cache_bytes = 1 << 30;  // CUDA backend: JIT kernels on disk; 0 = no cap
   std::string restore;                   // start with this checkpoint's tensors ("" = none)
   double checkpoint_every = 0;           // seconds between periodic checkpoints; 0 = off
   std::string checkpoint_name = "auto";  // the periodic and the exit checkpoint

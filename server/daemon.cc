@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -34,8 +35,10 @@
 namespace sparsed::server {
 
 struct Daemon::State {
-  ServiceContext ctx;
+  // Declared before ctx so that it outlives the backend, whose kernel
+  // compilations report to it.
   std::unique_ptr<ServerMetrics> metrics;
+  ServiceContext ctx;
   std::unique_ptr<MetricsHttpServer> metrics_http;
   std::unique_ptr<TensorsService> tensors;
   std::unique_ptr<ComputeService> compute;
@@ -96,20 +99,36 @@ void Daemon::State::StopCheckpointer() {
 
 namespace {
 
-CudaBackendOptions CudaOptions(const Config& config, int device, TuneDb* tune_db) {
+// Where the CUDA backend keeps JIT-compiled kernels.
+std::string KernelCacheDir(const Config& config) {
+  return (std::filesystem::path(config.data_dir) / "kernels").string();
+}
+
+// What the backend needs from the daemon besides the configuration.
+struct BackendHooks {
+  TuneDb* tune_db = nullptr;
+  std::function<void(double seconds)> on_kernel_compile;
+};
+
+CudaBackendOptions CudaOptions(const Config& config, int device, const BackendHooks& hooks) {
   CudaBackendOptions o;
   o.device = device;
-  o.tune_db = tune_db;
+  o.tune_db = hooks.tune_db;
   o.streams = config.cuda_streams;
   o.max_queued = config.cuda_max_queued;
   o.force_variant = config.spmm_variant;
+  o.kernel_cache_dir = KernelCacheDir(config);
+  o.kernel_cache_bytes = config.kernel_cache_bytes;
+  o.bsr_tensor_cores = config.bsr_tensor_cores;
+  o.on_kernel_compile = hooks.on_kernel_compile;
   return o;
 }
 
 // Picks the backend for config.device: "cpu"; "cuda:N" (that GPU or an
 // error); "auto" (cuda:0 when a GPU is visible and the CUDA backend starts,
 // else the CPU, saying why).
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneDb* tune_db) {
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config,
+                                                     const BackendHooks& hooks) {
   if (config.device == "cpu") {
     spdlog::info("device = cpu: serving on the CPU backend");
     return MakeCpuBackend(config.cpu_threads);
@@ -121,8 +140,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneD
                    CudaCompiledIn() ? "" : " (this build has no CUDA support)");
       return MakeCpuBackend(config.cpu_threads);
     }
-    absl::StatusOr<std::unique_ptr<Backend>> cuda =
-        MakeCudaBackend(CudaOptions(config, 0, tune_db));
+    absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(CudaOptions(config, 0, hooks));
     if (!cuda.ok()) {
       spdlog::warn(
           "device = auto: {} GPU(s) visible ({}), but the CUDA backend did not start: {}; "
@@ -136,7 +154,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Config& config, TuneD
   ASSIGN_OR_RETURN(const Device device, ParseDevice(config.device));
   if (device.is_cpu()) return MakeCpuBackend(config.cpu_threads);
   absl::StatusOr<std::unique_ptr<Backend>> cuda =
-      MakeCudaBackend(CudaOptions(config, device.index, tune_db));
+      MakeCudaBackend(CudaOptions(config, device.index, hooks));
   if (!cuda.ok()) {
     return absl::FailedPreconditionError(
         StrCat("device = '", config.device, "': the CUDA backend cannot start there (", gpus.size(),
@@ -182,10 +200,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ASSIGN_OR_RETURN(ctx.tune_db,
                    TuneDb::Open((std::filesystem::path(config.data_dir) / "tune.json").string()));
   if (!ctx.tune_db->warning().empty()) spdlog::warn("tune database: {}", ctx.tune_db->warning());
-  ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config, ctx.tune_db.get()));
-  MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
-
   ASSIGN_OR_RETURN(state->metrics, ServerMetrics::Create());
+  BackendHooks hooks;
+  hooks.tune_db = ctx.tune_db.get();
+  hooks.on_kernel_compile = [m = state->metrics.get()](double seconds) {
+    m->ObserveKernelCompile(seconds);
+  };
+  ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config, hooks));
+  MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
+  if (ctx.backend->name() != "cpu") ctx.kernel_cache_dir = KernelCacheDir(config);
   const Device active_device = ctx.backend->device();
   const std::string backend_device = active_device.ToString();
   state->metrics->SetDeviceUsage([store = &ctx.store, active_device, backend_device] {
@@ -213,6 +236,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                      .hits = static_cast<double>(db->hits()),
                      .misses = static_cast<double>(db->misses()),
                      .trials = static_cast<double>(db->trials())};
+  });
+
+  state->metrics->SetKernelCacheStats([backend = ctx.backend.get()] {
+    const KernelCacheStats s = backend->KernelCacheStatistics();
+    return KernelCacheMetrics{.hits = static_cast<double>(s.hits),
+                              .misses = static_cast<double>(s.misses),
+                              .compiles = static_cast<double>(s.compiles),
+                              .compile_errors = static_cast<double>(s.compile_errors),
+                              .bytes = static_cast<double>(s.bytes_on_disk),
+                              .entries = static_cast<double>(s.entries)};
   });
 
   state->tensors = std::make_unique<TensorsService>(ctx);

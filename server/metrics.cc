@@ -364,6 +364,10 @@ std::vector<double> ServerMetrics::DurationBuckets() {
           0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
 }
 
+std::vector<double> ServerMetrics::CompileBuckets() {
+  return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string_view version) {
   auto m = std::make_unique<ServerMetrics>(Passkey{});
   MetricsRegistry& r = m->registry_;
@@ -425,6 +429,39 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
   RETURN_IF_ERROR(r.AddCallback("sparsed_tune_db_entries", "Entries in the tune database.",
                                 MetricType::kGauge, {}, tune(&TuneStats::entries)));
 
+  // The backend's JIT kernel cache, read at scrape time; absent until
+  // SetKernelCacheStats. Compile times are observed as they happen.
+  auto kernels = [self](double KernelCacheMetrics::*field) {
+    return [self, field]() -> std::vector<CallbackSample> {
+      std::optional<KernelCacheMetrics> k = self->KernelCacheNow();
+      if (!k) return {};
+      return {{{}, (*k).*field}};
+    };
+  };
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_cache_hits_total",
+                                "JIT kernel lookups that found a compiled kernel (memory or disk).",
+                                MetricType::kCounter, {}, kernels(&KernelCacheMetrics::hits)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_cache_misses_total",
+                                "JIT kernel lookups that had to compile.", MetricType::kCounter, {},
+                                kernels(&KernelCacheMetrics::misses)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_compiles_total",
+                                "JIT kernel compilations that succeeded.", MetricType::kCounter, {},
+                                kernels(&KernelCacheMetrics::compiles)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_compile_errors_total",
+                                "JIT kernel compilations that failed.", MetricType::kCounter, {},
+                                kernels(&KernelCacheMetrics::compile_errors)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_cache_bytes",
+                                "Bytes of compiled JIT kernels in the cache on disk.",
+                                MetricType::kGauge, {}, kernels(&KernelCacheMetrics::bytes)));
+  RETURN_IF_ERROR(r.AddCallback("sparsed_kernel_cache_entries",
+                                "Compiled JIT kernels in the cache.", MetricType::kGauge, {},
+                                kernels(&KernelCacheMetrics::entries)));
+  ASSIGN_OR_RETURN(Family<Histogram> * compile,
+                   r.AddHistogram("sparsed_kernel_compile_seconds",
+                                  "Wall time of successful JIT kernel compilations in seconds.", {},
+                                  CompileBuckets()));
+  ASSIGN_OR_RETURN(m->compile_seconds_, compile->Get({}));
+
   // Each process metric reads /proc at scrape time; on failure it is omitted.
   auto process = [](double ProcessStats::*field) {
     return [field]() -> std::vector<CallbackSample> {
@@ -467,6 +504,23 @@ void ServerMetrics::SetDeviceUsage(DeviceUsageFn fn) {
 void ServerMetrics::SetTuneStats(TuneStatsFn fn) {
   std::lock_guard<std::mutex> lock(usage_mu_);
   tune_fn_ = std::move(fn);
+}
+
+void ServerMetrics::SetKernelCacheStats(KernelCacheMetricsFn fn) {
+  std::lock_guard<std::mutex> lock(usage_mu_);
+  kernel_cache_fn_ = std::move(fn);
+}
+
+void ServerMetrics::ObserveKernelCompile(double seconds) { compile_seconds_->Observe(seconds); }
+
+std::optional<KernelCacheMetrics> ServerMetrics::KernelCacheNow() const {
+  KernelCacheMetricsFn fn;
+  {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    fn = kernel_cache_fn_;
+  }
+  if (!fn) return std::nullopt;
+  return fn();
 }
 
 std::optional<TuneStats> ServerMetrics::TuneStatsNow() const {

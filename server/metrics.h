@@ -219,6 +219,17 @@ struct TuneStats {
 };
 using TuneStatsFn = std::function<TuneStats()>;
 
+// The backend's JIT kernel cache, read at scrape time.
+struct KernelCacheMetrics {
+  double hits = 0;
+  double misses = 0;
+  double compiles = 0;
+  double compile_errors = 0;
+  double bytes = 0;  // on disk
+  double entries = 0;
+};
+using KernelCacheMetricsFn = std::function<KernelCacheMetrics()>;
+
 #ifdef SPARSED_VERSION
 inline constexpr std::string_view kSparsedVersion = SPARSED_VERSION;
 #else
@@ -231,7 +242,10 @@ inline constexpr std::string_view kSparsedVersion = "unknown";
 //   sparsed_device_pool_{reserved,used}_bytes{device} (CUDA devices only),
 //   sparsed_process_{resident,virtual}_memory_bytes, sparsed_process_cpu_seconds_total,
 //   sparsed_process_start_time_seconds, sparsed_build_info{version},
-//   sparsed_tune_trials_total, sparsed_tune_db_{hits,misses}_total, sparsed_tune_db_entries.
+//   sparsed_tune_trials_total, sparsed_tune_db_{hits,misses}_total, sparsed_tune_db_entries,
+//   sparsed_kernel_cache_{hits,misses}_total, sparsed_kernel_compiles_total,
+//   sparsed_kernel_compile_errors_total, sparsed_kernel_cache_bytes,
+//   sparsed_kernel_cache_entries, sparsed_kernel_compile_seconds.
 class ServerMetrics {
   struct Passkey {};
 
@@ -246,6 +260,11 @@ class ServerMetrics {
   void SetDeviceUsage(DeviceUsageFn fn);
   // Source for the sparsed_tune_* series (absent until set); same rules.
   void SetTuneStats(TuneStatsFn fn);
+  // Source for the sparsed_kernel_cache_* / sparsed_kernel_compile*_total
+  // series (absent until set); same rules.
+  void SetKernelCacheStats(KernelCacheMetricsFn fn);
+  // One successful JIT compilation of `seconds` (sparsed_kernel_compile_seconds).
+  void ObserveKernelCompile(double seconds);
 
   // `method` is the full gRPC method ("/sparsed.v1.Tensors/Upload"), `code`
   // the status name ("OK", "INVALID_ARGUMENT").
@@ -256,17 +275,22 @@ class ServerMetrics {
 
   // Bucket bounds of sparsed_request_duration_seconds (100us .. 60s).
   static std::vector<double> DurationBuckets();
+  // Bucket bounds of sparsed_kernel_compile_seconds (50 ms .. 60 s).
+  static std::vector<double> CompileBuckets();
 
  private:
   std::vector<DeviceUsage> DeviceUsageNow() const;
   std::optional<TuneStats> TuneStatsNow() const;
+  std::optional<KernelCacheMetrics> KernelCacheNow() const;
 
   MetricsRegistry registry_;
   Family<Counter>* requests_ = nullptr;
   Family<Histogram>* durations_ = nullptr;
+  Histogram* compile_seconds_ = nullptr;
   mutable std::mutex usage_mu_;
   DeviceUsageFn usage_fn_;
-  TuneStatsFn tune_fn_;  // guarded by usage_mu_
+  TuneStatsFn tune_fn_;                   // guarded by usage_mu_
+  KernelCacheMetricsFn kernel_cache_fn_;  // guarded by usage_mu_
 };
 
 // ---- template implementation ----

@@ -72,6 +72,21 @@ absl::Status CheckSparsity(double s, std::string_view field) {
 
 }  // namespace
 
+absl::StatusOr<DType> SpmmOutDType(const v1::SpmmRequest& req, DType a, DType b) {
+  const int requested = static_cast<int>(req.out_dtype());
+  if (requested == 0) {
+    const bool same_16_bit = a == b && (a == DType::kF16 || a == DType::kBF16);
+    return same_16_bit ? a : DType::kF32;
+  }
+  if (!IsValueType(static_cast<DType>(requested))) {
+    const std::string name = v1::DType_Name(req.out_dtype());
+    return absl::InvalidArgumentError(
+        StrCat("out_dtype = ", name.empty() ? StrCat(requested) : name,
+               " is not a value type (F32, F16 or BF16)"));
+  }
+  return static_cast<DType>(requested);
+}
+
 absl::StatusOr<ConvertOptions> ConvertOptionsFrom(const v1::ConvertRequest& req,
                                                   const TensorDesc& source) {
   const int to = static_cast<int>(req.to());

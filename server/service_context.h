@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "server/config.h"
 #include "server/layer_store.h"
@@ -20,6 +21,7 @@ struct ServiceContext {
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend
   std::unique_ptr<Backend> backend;
+  std::string kernel_cache_dir;  // where the backend keeps compiled kernels ("" = none)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int> inflight_compute{0};
   std::mutex checkpoint_mu;  // serialises checkpoint saves and deletes

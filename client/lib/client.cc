@@ -151,6 +151,23 @@ absl::StatusOr<int64_t> Client::ClearTune() {
   return r->removed();
 }
 
+absl::StatusOr<v1::ListKernelsResponse> Client::ListKernels() {
+  return Unary(*admin_, &v1::Admin::Stub::ListKernels, v1::ListKernelsRequest());
+}
+
+absl::StatusOr<int64_t> Client::ClearKernels() {
+  absl::StatusOr<v1::ClearKernelsResponse> r =
+      Unary(*admin_, &v1::Admin::Stub::ClearKernels, v1::ClearKernelsRequest());
+  if (!r.ok()) return r.status();
+  return r->removed();
+}
+
+absl::StatusOr<v1::WarmKernelsResponse> Client::WarmKernels(const std::string& json) {
+  v1::WarmKernelsRequest req;
+  req.set_json(json);
+  return Unary(*admin_, &v1::Admin::Stub::WarmKernels, req);
+}
+
 absl::StatusOr<v1::SaveCheckpointResponse> Client::SaveCheckpoint(
     const std::string& name, const std::vector<v1::TensorRef>& tensors) {
   v1::SaveCheckpointRequest req;

@@ -69,6 +69,19 @@ training_pb = importlib.import_module("sparsed.v1.training_pb2")
 training_grpc = importlib.import_module("sparsed.v1.training_pb2_grpc")
 
 _INDEX = {pb.I32: np.int32, pb.I64: np.int64, pb.DTYPE_UNSPECIFIED: np.int32}
+VALUE_DTYPES = {"f32": pb.F32, "f16": pb.F16, "bf16": pb.BF16}
+
+
+def _decode_values(dtype, raw, dense):
+    """Values bytes of a tensor as numpy: F32 as float32; F16 as float16 when
+    dense, else widened to float32 (scipy.sparse has no float16); BF16 (numpy
+    has no bfloat16) widened exactly to float32."""
+    if dtype == pb.F16:
+        v = np.frombuffer(raw, dtype="<f2")
+        return v if dense else v.astype(np.float32)
+    if dtype == pb.BF16:
+        return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+    return np.frombuffer(raw, dtype="<f4")
 
 
 def to_components(m):
@@ -121,8 +134,8 @@ def from_components(desc, parts):
     # An empty component arrives as no chunk at all.
     get = lambda name, dt: np.frombuffer(parts.get(name, b""), dtype=dt)
     if desc.format == pb.DENSE:
-        return get("values", "<f4").reshape(shape).copy()
-    values = get("values", "<f4")
+        return _decode_values(desc.dtype, parts.get("values", b""), True).reshape(shape).copy()
+    values = _decode_values(desc.dtype, parts.get("values", b""), False)
     if desc.format == pb.CSR:
         return scipy.sparse.csr_matrix((values, get("col_idx", idx), get("row_ptr", idx)), shape)
     if desc.format == pb.COO:
@@ -259,10 +272,13 @@ class Client:
         return header, {k: bytes(v) for k, v in parts.items()}
 
     def spmm(self, a, b, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, c=None,
-             bias=None, relu=False, clamp_max=None, inline=False, name=""):
+             bias=None, relu=False, clamp_max=None, inline=False, name="", out_dtype=None):
         """C = epilogue(alpha op(A) op(B) + beta C). Operands: TensorInfo, id,
-        name, or data (scipy sparse / numpy) sent inline. Returns a numpy array
-        when inline, else the TensorInfo of the held result."""
+        name, or data (scipy sparse / numpy) sent inline. out_dtype: "f32",
+        "f16", "bf16" (or the pb enum) for the result, rounded to nearest
+        even; None: the operands' dtype when both are f16 or both bf16, else
+        f32. Returns a numpy array when inline (float16 for f16, float32 for
+        f32 and bf16), else the TensorInfo of the held result."""
         def operand(x):
             if isinstance(x, (pb.TensorInfo, str)):
                 return compute_pb.Operand(ref=ref(x))
@@ -278,6 +294,12 @@ class Client:
         req.epilogue.relu = relu
         if clamp_max is not None:
             req.epilogue.clamp_max = clamp_max
+        if isinstance(out_dtype, str):
+            if out_dtype not in VALUE_DTYPES:
+                raise ValueError("out_dtype %r is not one of f32, f16, bf16" % out_dtype)
+            out_dtype = VALUE_DTYPES[out_dtype]
+        if out_dtype is not None:
+            req.out_dtype = out_dtype
         result = self.compute.Spmm(req)
         return from_inline(result.inline) if inline else result.tensor
 

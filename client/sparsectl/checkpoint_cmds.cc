@@ -1,5 +1,4 @@
 // sparsectl checkpoint save|restore|ls|rm: the daemon's checkpoints.
-#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -13,15 +12,6 @@
 
 namespace sparsed::client::cli {
 namespace {
-
-std::string UtcTime(int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return StrCat(buf, " UTC");
-}
 
 absl::Status RunSave(Context& ctx, const std::string& name, const std::vector<std::string>& refs) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());

@@ -13,6 +13,7 @@ void AddTransformCommands(CLI::App& app, Context& ctx);   // convert, transpose,
 void AddInspectCommand(CLI::App& app, Context& ctx);      // inspect
 void AddAdminCommands(CLI::App& app, Context& ctx);       // status
 void AddTuneCommands(CLI::App& app, Context& ctx);        // tune ls|export|import|clear
+void AddKernelCommands(CLI::App& app, Context& ctx);      // kernels ls|clear|warm
 void AddCheckpointCommands(CLI::App& app, Context& ctx);  // checkpoint save|restore|ls|rm
 // layer create|ls|info|rm|forward|step, sddmm
 void AddLayerCommands(CLI::App& app, Context& ctx);

@@ -2,13 +2,20 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "sparsed/cast.h"
 #include "sparsed/convert.h"
 #include "sparsed/io/matrix_market.h"
 #include "sparsed/io/npy.h"
@@ -88,6 +95,20 @@ bool IsFile(const std::string& path) {
   return std::filesystem::is_regular_file(path, ec);
 }
 
+absl::StatusOr<std::string> ReadTextFile(const std::string& file) {
+  if (file == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  if (!IsFile(file)) return absl::NotFoundError(StrCat("'", file, "' is not a readable file"));
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in) {
+    return absl::PermissionDeniedError(StrCat("cannot read '", file, "': ", std::strerror(errno)));
+  }
+  return ss.str();
+}
+
 absl::StatusOr<Tensor> ReadTensorFile(const std::string& path) {
   const std::string ext = LowerExtension(path);
   if (ext == ".mtx") return io::ReadMatrixMarket(path);
@@ -97,6 +118,11 @@ absl::StatusOr<Tensor> ReadTensorFile(const std::string& path) {
 
 absl::Status WriteTensorFile(const Tensor& t, const std::string& path) {
   const std::string ext = LowerExtension(path);
+  // The file writers store f32; f16/bf16 values widen to f32 exactly.
+  if (t.desc().dtype != DType::kF32 && (ext == ".mtx" || ext == ".npy")) {
+    ASSIGN_OR_RETURN(Tensor wide, CastValues(t, DType::kF32));
+    return WriteTensorFile(wide, path);
+  }
   if (ext == ".mtx") return io::WriteMatrixMarket(t, path);
   if (ext == ".npy") {
     if (!IsSparse(t.format())) return io::WriteNpy(t, path);
@@ -116,6 +142,15 @@ std::string HumanBytes(int64_t bytes) {
     ++unit;
   }
   return absl::StrFormat("%.1f %s", v, kUnits[unit]);
+}
+
+std::string UtcTime(int64_t unix_ms) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return StrCat(buf, " UTC");
 }
 
 std::string ShapeString(const v1::TensorDesc& d) {

@@ -40,12 +40,15 @@ CLI::Option* AddLabelOption(CLI::App* cmd, std::map<std::string, std::string>& l
 // Reads a .mtx (COO for coordinate files, dense for array files) or a .npy
 // (dense) file, by extension.
 absl::StatusOr<Tensor> ReadTensorFile(const std::string& path);
-// Writes .npy (sparse tensors are densified) or .mtx, by extension.
+// Writes .npy (sparse tensors are densified) or .mtx, by extension; 16-bit
+// values are widened to f32 (exactly).
 absl::Status WriteTensorFile(const Tensor& t, const std::string& path);
 // INVALID_ARGUMENT unless `path` ends in .mtx or .npy.
 absl::Status CheckTensorFileName(const std::string& path);
 // True when `path` names an existing regular file.
 bool IsFile(const std::string& path);
+// The whole text of `file` ("-": stdin); NOT_FOUND / PERMISSION_DENIED naming it.
+absl::StatusOr<std::string> ReadTextFile(const std::string& file);
 // An operand from a command-line argument: a local .npy/.mtx file (sent
 // inline, densified) or else a held tensor's id or name.
 absl::StatusOr<v1::Operand> OperandFromArg(const std::string& arg);
@@ -54,6 +57,7 @@ absl::StatusOr<v1::Operand> OperandFromArg(const std::string& arg);
 // Prints rows as left-aligned columns two spaces apart (the first row is the header).
 void PrintTable(const std::vector<std::vector<std::string>>& rows);
 std::string HumanBytes(int64_t bytes);              // "58.6 KiB"
+std::string UtcTime(int64_t unix_ms);               // "2024-01-31 12:00:00 UTC"
 std::string ShapeString(const v1::TensorDesc& d);   // "1000x1000"
 std::string FormatString(const v1::TensorDesc& d);  // "csr"
 bool IsSparseDesc(const v1::TensorDesc& d);         // any format but dense

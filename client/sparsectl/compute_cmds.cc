@@ -27,12 +27,22 @@ struct SpmmArgs {
   std::string bias;
   bool relu = false;
   std::optional<float> clamp_max;
+  std::string out_dtype;  // "", "f32", "f16" or "bf16"
   std::string output_file;
   std::string name;
   std::map<std::string, std::string> labels;
 };
 
-// Bytes of the dense result op(A) * op(B), from the operands' shapes.
+// The proto dtype of --out-dtype (unset: DTYPE_UNSPECIFIED, the API default).
+v1::DType OutDType(const std::string& name) {
+  if (name == "f32") return v1::F32;
+  if (name == "f16") return v1::F16;
+  if (name == "bf16") return v1::BF16;
+  return v1::DTYPE_UNSPECIFIED;
+}
+
+// Bytes of the dense result op(A) * op(B), from the operands' shapes and the
+// result dtype (unset: the operands' when both are the same 16-bit type).
 absl::StatusOr<int64_t> ResultBytes(Client& client, const SpmmArgs& a) {
   ASSIGN_OR_RETURN(v1::TensorInfo ia, client.GetInfo(RefFromArg(a.a)));
   ASSIGN_OR_RETURN(v1::TensorInfo ib, client.GetInfo(RefFromArg(a.b)));
@@ -41,7 +51,12 @@ absl::StatusOr<int64_t> ResultBytes(Client& client, const SpmmArgs& a) {
   };
   const int64_t m = a.transpose_a ? dim(ia, 1) : dim(ia, 0);
   const int64_t n = a.transpose_b ? dim(ib, 0) : dim(ib, 1);
-  return m * n * static_cast<int64_t>(sizeof(float));
+  v1::DType out = OutDType(a.out_dtype);
+  if (out == v1::DTYPE_UNSPECIFIED) {
+    const v1::DType da = ia.desc().dtype(), db = ib.desc().dtype();
+    out = da == db && (da == v1::F16 || da == v1::BF16) ? da : v1::F32;
+  }
+  return m * n * (out == v1::F32 ? int64_t{4} : int64_t{2});
 }
 
 // Downloads a held result into `path`, deleting it from the server either way.
@@ -78,6 +93,7 @@ absl::Status RunSpmm(Context& ctx, const SpmmArgs& a) {
   }
   epilogue->set_relu(a.relu);
   if (a.clamp_max) epilogue->set_clamp_max(*a.clamp_max);
+  req.set_out_dtype(OutDType(a.out_dtype));
   v1::Output* output = req.mutable_output();
   output->set_name(a.name);
   output->mutable_labels()->insert(a.labels.begin(), a.labels.end());
@@ -130,6 +146,10 @@ void AddComputeCommands(CLI::App& app, Context& ctx) {
                   "Per-column bias: a local .npy/.mtx file (sent inline) or a tensor id or name");
   cmd->add_flag("--relu", a->relu, "Apply max(x, 0)");
   cmd->add_option("--clamp", a->clamp_max, "Apply min(x, MAX)")->type_name("MAX");
+  cmd->add_option("--out-dtype", a->out_dtype,
+                  "Result dtype, rounded to nearest even (default: the operands' when both are "
+                  "f16 or both bf16, else f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   CLI::Option* out = cmd->add_option("-o,--output", a->output_file,
                                      "Write the result to a .npy or .mtx file (not held)");
   CLI::Option* name =

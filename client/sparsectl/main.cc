@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   sparsed::client::cli::AddInspectCommand(app, ctx);
   sparsed::client::cli::AddAdminCommands(app, ctx);
   sparsed::client::cli::AddTuneCommands(app, ctx);
+  sparsed::client::cli::AddKernelCommands(app, ctx);
   sparsed::client::cli::AddCheckpointCommands(app, ctx);
   sparsed::client::cli::AddLayerCommands(app, ctx);
 

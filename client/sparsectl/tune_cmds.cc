@@ -65,22 +65,8 @@ absl::Status RunExport(Context& ctx, const std::string& file) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadText(const std::string& file) {
-  if (file == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
-  if (!IsFile(file)) return absl::NotFoundError(StrCat("'", file, "' is not a readable file"));
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in) {
-    return absl::PermissionDeniedError(StrCat("cannot read '", file, "': ", std::strerror(errno)));
-  }
-  return ss.str();
-}
-
 absl::Status RunImport(Context& ctx, const std::string& file) {
-  ASSIGN_OR_RETURN(std::string json, ReadText(file));
+  ASSIGN_OR_RETURN(std::string json, ReadTextFile(file));
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   absl::StatusOr<v1::ImportTuneResponse> r = client->ImportTune(json);
   if (!r.ok()) {

@@ -14,9 +14,13 @@
 
 namespace sparsed::cuda {
 
+class JitCache;
+
 struct ExecContext {
   int device = 0;
   int num_sms = 0;
+  int arch = 0;              // compute capability, major * 10 + minor
+  JitCache* jit = nullptr;   // the device's JIT kernel cache (not owned); null: none
   cudaStream_t stream = nullptr;
   cusparseHandle_t cusparse = nullptr;
 };

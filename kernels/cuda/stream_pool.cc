@@ -14,10 +14,16 @@ absl::StatusOr<std::unique_ptr<StreamPool>> StreamPool::Create(int device, int s
   int sms = 0;
   CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
                        "cudaDeviceGetAttribute");
+  int major = 0, minor = 0;
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+                       "cudaDeviceGetAttribute");
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device),
+                       "cudaDeviceGetAttribute");
   for (int i = 0; i < slots; ++i) {
     ExecContext ctx;
     ctx.device = device;
     ctx.num_sms = sms;
+    ctx.arch = major * 10 + minor;
     CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking),
                          "cudaStreamCreate");
     pool->contexts_.push_back(ctx);  // destroyed by ~StreamPool from here on

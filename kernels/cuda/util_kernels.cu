@@ -189,6 +189,31 @@ cudaError_t LaunchToF32(const void* in, ValueType type, float* out, int64_t coun
   return cudaGetLastError();
 }
 
+template <class T>
+__global__ void FromF32Kernel(const float* __restrict__ in, T* __restrict__ out, int64_t count) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if constexpr (std::is_same_v<T, __half>) {
+      out[i] = __float2half_rn(in[i]);
+    } else {
+      out[i] = __float2bfloat16_rn(in[i]);
+    }
+  }
+}
+
+cudaError_t LaunchFromF32(const float* in, ValueType type, void* out, int64_t count,
+                          cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  if (type == ValueType::kF16) {
+    FromF32Kernel<__half>
+        <<<GridFor(count), kThreads, 0, stream>>>(in, static_cast<__half*>(out), count);
+  } else {
+    FromF32Kernel<__nv_bfloat16>
+        <<<GridFor(count), kThreads, 0, stream>>>(in, static_cast<__nv_bfloat16*>(out), count);
+  }
+  return cudaGetLastError();
+}
+
 cudaError_t LaunchNarrowIndices(const int64_t* in, int32_t* out, int64_t count,
                                 cudaStream_t stream) {
   if (count == 0) return cudaSuccess;

@@ -37,6 +37,10 @@ cudaError_t LaunchScaledCopy(const float* in, float beta, float* out, int64_t co
 cudaError_t LaunchToF32(const void* in, ValueType type, float* out, int64_t count,
                         cudaStream_t stream);
 
+// out[i] = in[i] rounded to nearest even as f16 / bf16 (`type`).
+cudaError_t LaunchFromF32(const float* in, ValueType type, void* out, int64_t count,
+                          cudaStream_t stream);
+
 // out[i] = int32(in[i]); the caller knows every value fits.
 cudaError_t LaunchNarrowIndices(const int64_t* in, int32_t* out, int64_t count,
                                 cudaStream_t stream);

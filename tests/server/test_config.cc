@@ -45,6 +45,7 @@ void ExpectSameConfig(const Config& got, const Config& want) {
   EXPECT_EQ(got.cuda_streams, want.cuda_streams) << "cuda_streams";
   EXPECT_EQ(got.cuda_max_queued, want.cuda_max_queued) << "cuda_max_queued";
   EXPECT_EQ(got.spmm_variant, want.spmm_variant) << "spmm_variant";
+  EXPECT_EQ(got.kernel_cache_bytes, want.kernel_cache_bytes) << "kernel_cache_bytes";
   EXPECT_EQ(got.restore, want.restore) << "restore";
   EXPECT_EQ(got.checkpoint_every, want.checkpoint_every) << "checkpoint_every";
   EXPECT_EQ(got.checkpoint_name, want.checkpoint_name) << "checkpoint_name";
@@ -92,6 +93,7 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.cuda_streams, 4);
   EXPECT_EQ(c.cuda_max_queued, 64);
   EXPECT_EQ(c.spmm_variant, "");
+  EXPECT_EQ(c.kernel_cache_bytes, int64_t{1} << 30);
   EXPECT_EQ(c.restore, "");
   EXPECT_EQ(c.checkpoint_every, 0.0);
   EXPECT_EQ(c.checkpoint_name, "auto");
@@ -108,7 +110,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 19u);
+  EXPECT_EQ(by_json.size(), 20u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
@@ -193,6 +195,23 @@ TEST(ConfigTest, CudaKeysInEveryForm) {
   EXPECT_EQ(c.cuda_max_queued, 500);
   EXPECT_EQ(c.spmm_variant, "coo_atomic");
   EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
+}
+
+TEST(ConfigTest, KernelCacheBytesInEveryForm) {
+  Config c;
+  ASSERT_TRUE(ApplyConfigJson(c, R"({"kernel_cache_bytes": 0})", "f.json").ok());
+  EXPECT_EQ(c.kernel_cache_bytes, 0);  // no cap
+  FakeEnv env;
+  env.vars = {{"SPARSED_KERNEL_CACHE_BYTES", "4294967296"}};
+  ASSERT_TRUE(ApplyConfigEnv(c, env.Fn()).ok());
+  EXPECT_EQ(c.kernel_cache_bytes, int64_t{4} << 30);
+  ASSERT_TRUE(ApplyConfigFlags(c, {{"kernel_cache_bytes", "1048576"}}).ok());
+  EXPECT_EQ(c.kernel_cache_bytes, 1 << 20);
+  EXPECT_INVALID(ApplyConfigFlags(c, {{"kernel_cache_bytes", "-1"}}),
+                 HasSubstr("--kernel-cache-bytes"), HasSubstr("'-1'"), HasSubstr("minimum"));
+  EXPECT_INVALID(ApplyConfigJson(c, R"({"kernel_cache_bytes": "1G"})", "f.json"),
+                 HasSubstr("kernel_cache_bytes"), HasSubstr("'1G'"));
+  EXPECT_EQ(c.kernel_cache_bytes, 1 << 20);
 }
 
 TEST(ConfigJsonTest, SetsEveryValueType) {

@@ -402,6 +402,45 @@ TEST(ServerMetricsTest, TuneSeriesComeFromTheTuneDbAtScrape) {
   EXPECT_THAT(text, HasSubstr("# TYPE sparsed_tune_db_entries gauge\n"));
 }
 
+TEST(ServerMetricsTest, KernelCacheSeriesComeFromTheBackendAtScrape) {
+  auto m = ServerMetrics::Create();
+  ASSERT_TRUE(m.ok());
+  std::string text = (*m)->Render();
+  EXPECT_THAT(text, Not(HasSubstr("sparsed_kernel_cache")));  // absent until set
+  // The compile histogram is there from the start, empty.
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_kernel_compile_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_count 0\n"));
+
+  KernelCacheMetrics now;
+  (*m)->SetKernelCacheStats([&now] { return now; });
+  auto s = ParseSamples((*m)->Render());
+  for (const char* name : {"sparsed_kernel_cache_hits_total", "sparsed_kernel_cache_misses_total",
+                           "sparsed_kernel_compiles_total", "sparsed_kernel_compile_errors_total",
+                           "sparsed_kernel_cache_bytes", "sparsed_kernel_cache_entries"}) {
+    EXPECT_EQ(s.at(name), 0) << name;
+  }
+  now = {.hits = 5, .misses = 2, .compiles = 1, .compile_errors = 1, .bytes = 12345, .entries = 1};
+  (*m)->ObserveKernelCompile(0.07);
+  (*m)->ObserveKernelCompile(3.0);
+  text = (*m)->Render();
+  s = ParseSamples(text);
+  EXPECT_EQ(s.at("sparsed_kernel_cache_hits_total"), 5);
+  EXPECT_EQ(s.at("sparsed_kernel_cache_misses_total"), 2);
+  EXPECT_EQ(s.at("sparsed_kernel_compiles_total"), 1);
+  EXPECT_EQ(s.at("sparsed_kernel_compile_errors_total"), 1);
+  EXPECT_EQ(s.at("sparsed_kernel_cache_bytes"), 12345);
+  EXPECT_EQ(s.at("sparsed_kernel_cache_entries"), 1);
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_kernel_cache_hits_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_kernel_cache_bytes gauge\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_bucket{le=\"0.05\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_bucket{le=\"0.1\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_bucket{le=\"2.5\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_bucket{le=\"5\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_bucket{le=\"60\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_sum 3.07\n"));
+}
+
 TEST(MetricsHttpServerTest, ServesMetricsAndHealth) {
   auto m = ServerMetrics::Create("9.9.9");
   ASSERT_TRUE(m.ok());
@@ -468,7 +507,14 @@ TEST(PromtoolTest, FullOutputPassesCheckMetrics) {
     return std::vector<DeviceUsage>{{"cpu", 2, 2048}, {"cuda\"0\\", 1, 512}, gpu};
   });
   (*m)->SetTuneStats([] { return TuneStats{.entries = 4, .hits = 10, .misses = 3, .trials = 12}; });
+  (*m)->SetKernelCacheStats([] {
+    return KernelCacheMetrics{
+        .hits = 9, .misses = 2, .compiles = 2, .compile_errors = 0, .bytes = 65536, .entries = 2};
+  });
+  (*m)->ObserveKernelCompile(1.5);
   std::string text = (*m)->Render();
+  ASSERT_THAT(text, HasSubstr("sparsed_kernel_cache_bytes 65536\n"));
+  ASSERT_THAT(text, HasSubstr("sparsed_kernel_compile_seconds_count 1\n"));
   ASSERT_THAT(text, HasSubstr(R"(method="/odd\"method\\with\nstuff")"));
   ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_reserved_bytes{device="cuda:0"} 33554432)"));
   ASSERT_THAT(text, HasSubstr(R"(sparsed_device_pool_used_bytes{device="cuda:0"} 4096)"));

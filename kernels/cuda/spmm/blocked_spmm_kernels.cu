@@ -27,8 +27,8 @@ __device__ __forceinline__ float Finish(float acc, int64_t i, int64_t j, int64_t
 
 // CTA (32, 8) per (block row, 32 columns of C); rows of the block row are
 // strided over threadIdx.y.
-template <class T>
-__global__ void BsrSpmmKernel(const int64_t* __restrict__ brp, const int64_t* __restrict__ bci,
+template <class T, class I>
+__global__ void BsrSpmmKernel(const I* __restrict__ brp, const I* __restrict__ bci,
                               const T* __restrict__ a, int64_t R, int64_t C, int64_t m, int64_t k,
                               const T* __restrict__ b, int64_t n, float* __restrict__ c,
                               DirectEpilogue e) {
@@ -95,17 +95,23 @@ unsigned Cap(int64_t v) { return static_cast<unsigned>(std::clamp<int64_t>(v, 1,
 
 }  // namespace
 
-cudaError_t LaunchBsrSpmm(ValueType type, const int64_t* block_row_ptr,
-                          const int64_t* block_col_idx, const void* a_values, int64_t R, int64_t C,
+cudaError_t LaunchBsrSpmm(ValueType type, bool idx64, const void* block_row_ptr,
+                          const void* block_col_idx, const void* a_values, int64_t R, int64_t C,
                           int64_t m, int64_t k, const void* b, int64_t n, float* c,
                           const DirectEpilogue& e, cudaStream_t stream) {
   if (m == 0 || n == 0) return cudaSuccess;
   const dim3 grid(Cap((n + 31) / 32), Cap((m + R - 1) / R));
   ByType(type, [&](auto tag) {
     using T = decltype(tag);
-    BsrSpmmKernel<T><<<grid, dim3(32, kRowsPerCta), 0, stream>>>(
-        block_row_ptr, block_col_idx, static_cast<const T*>(a_values), R, C, m, k,
-        static_cast<const T*>(b), n, c, e);
+    if (idx64) {
+      BsrSpmmKernel<T><<<grid, dim3(32, kRowsPerCta), 0, stream>>>(
+          static_cast<const int64_t*>(block_row_ptr), static_cast<const int64_t*>(block_col_idx),
+          static_cast<const T*>(a_values), R, C, m, k, static_cast<const T*>(b), n, c, e);
+    } else {
+      BsrSpmmKernel<T><<<grid, dim3(32, kRowsPerCta), 0, stream>>>(
+          static_cast<const int32_t*>(block_row_ptr), static_cast<const int32_t*>(block_col_idx),
+          static_cast<const T*>(a_values), R, C, m, k, static_cast<const T*>(b), n, c, e);
+    }
   });
   return cudaGetLastError();
 }

@@ -22,9 +22,10 @@ struct DirectEpilogue {
   float clamp_max = 0.0f;
 };
 
-// A is BSR [m, k] with R x C blocks (int64 block indices); B is [k, n] of `type`.
-cudaError_t LaunchBsrSpmm(ValueType type, const int64_t* block_row_ptr,
-                          const int64_t* block_col_idx, const void* a_values, int64_t R, int64_t C,
+// A is BSR [m, k] with R x C blocks (int64 block indices when idx64, else
+// int32); B is [k, n] of `type`.
+cudaError_t LaunchBsrSpmm(ValueType type, bool idx64, const void* block_row_ptr,
+                          const void* block_col_idx, const void* a_values, int64_t R, int64_t C,
                           int64_t m, int64_t k, const void* b, int64_t n, float* c,
                           const DirectEpilogue& e, cudaStream_t stream);
 

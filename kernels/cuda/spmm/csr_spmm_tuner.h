@@ -1,7 +1,5 @@
-// The autotuner for CSR SpMM: the first time a tuning key is seen it times
-// every supporting variant on the real operands (CUDA events, median of 9
-// interleaved rounds after a warm-up round), stores the winner in the tune database, and from
-// then on runs the stored winner.
+// The autotuner for CSR SpMM: the shared tuner (tuner.h) over the CSR
+// variants, with CSR's tuning key.
 #pragma once
 
 #include <string>
@@ -11,6 +9,7 @@
 #include "absl/status/status.h"
 #include "csr_spmm.h"
 #include "sparsed/tune_db.h"
+#include "spmm/tuner.h"
 
 namespace sparsed::cuda {
 
@@ -19,37 +18,34 @@ namespace sparsed::cuda {
 // width), average row length bucket (sparsity), row-length spread bucket.
 std::string CsrSpmmTuneKey(const std::string& device_desc, const CsrSpmmProblem& p);
 
-struct TuneOutcome {
-  std::string variant;  // what ran
-  bool tuned = false;   // timed candidates during this call
-};
-
 class CsrSpmmTuner {
  public:
   // `db` is not owned and must outlive the tuner. `forced` names a variant to
   // use instead (empty: tune).
-  CsrSpmmTuner(TuneDb* db, std::string device_desc, std::string forced)
-      : db_(db), device_desc_(std::move(device_desc)), forced_(std::move(forced)) {}
+  CsrSpmmTuner(TuneDb* db, std::string device_desc, std::string forced, int arch = 90)
+      : tuner_(db, std::move(forced), arch), device_desc_(std::move(device_desc)) {}
 
   // Computes p (into p.c), choosing the variant as described above.
-  absl::StatusOr<TuneOutcome> Run(const CsrSpmmProblem& p, const ExecContext& ctx, Workspace& ws);
+  absl::StatusOr<TuneOutcome> Run(const CsrSpmmProblem& p, const ExecContext& ctx,
+                                  Workspace& ws) const {
+    return tuner_.Run(p, CsrSpmmTuneKey(device_desc_, p), CsrSpmmVariants(), ctx, ws);
+  }
 
-  using Candidate = std::pair<const CsrSpmmVariant*, Plan*>;
-  // Times prepared candidates on p in `rounds` interleaved rounds (each runs
-  // every candidate once) after a warm-up round: median milliseconds per
-  // candidate, +infinity for one that failed to run.
+  using Candidate = Tuner<CsrSpmmProblem>::Candidate;
+  // Times prepared candidates on p in `rounds` interleaved rounds after a
+  // warm-up round: median milliseconds per candidate, +infinity for one that
+  // failed to run.
   static std::vector<double> TimeInterleaved(const std::vector<Candidate>& candidates,
                                              const CsrSpmmProblem& p, const ExecContext& ctx,
                                              int rounds);
-
-  // Times `variant` on p: median milliseconds of `runs` runs after a warm-up.
   static absl::StatusOr<double> Time(const CsrSpmmVariant& variant, const CsrSpmmProblem& p,
-                                     Plan* plan, const ExecContext& ctx, int runs);
+                                     Plan* plan, const ExecContext& ctx, int runs) {
+    return Tuner<CsrSpmmProblem>::Time(variant, p, plan, ctx, runs);
+  }
 
  private:
-  TuneDb* db_;
+  Tuner<CsrSpmmProblem> tuner_;
   std::string device_desc_;
-  std::string forced_;
 };
 
 }  // namespace sparsed::cuda

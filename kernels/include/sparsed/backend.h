@@ -1,6 +1,7 @@
 // The op dispatch interface, implemented once per backend (CPU and CUDA).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -9,7 +10,9 @@
 #include "absl/status/statusor.h"
 #include "sparsed/convert.h"
 #include "sparsed/device.h"
+#include "sparsed/kernel_cache.h"
 #include "sparsed/prune.h"
+#include "sparsed/str_cat.h"
 #include "sparsed/spmm.h"
 #include "sparsed/tensor.h"
 #include "sparsed/train_ops.h"
@@ -46,6 +49,21 @@ class Backend {
   virtual absl::Status GrowthScores(Tensor& tile, const Tensor& pattern, int64_t row_begin) = 0;
   virtual absl::StatusOr<Tensor> GatherOrZero(const Tensor& src,
                                               const std::vector<int64_t>& index) = 0;
+
+  // The JIT kernel cache (kernel_cache.h). A backend without one (the CPU
+  // backend) lists nothing, clears nothing and refuses to warm.
+  virtual std::vector<KernelCacheEntry> ListKernels() { return {}; }
+  // Removes every compiled kernel (memory and disk); returns how many.
+  virtual absl::StatusOr<int> ClearKernels() { return 0; }
+  // Compiles (or finds) every spec ahead of time; returns how many were
+  // compiled now. INVALID_ARGUMENT naming a spec no generator knows,
+  // INTERNAL with the compiler's log for one that fails to compile.
+  virtual absl::StatusOr<int> WarmKernels(const std::vector<KernelSpec>& specs) {
+    (void)specs;
+    return absl::FailedPreconditionError(
+        StrCat("the ", name(), " backend compiles no kernels at run time"));
+  }
+  virtual KernelCacheStats KernelCacheStatistics() { return {}; }
 };
 
 // Options of the CUDA backend.
@@ -56,10 +74,22 @@ struct CudaBackendOptions {
   int max_queued = 64;          // requests waiting for a stream; more get RESOURCE_EXHAUSTED
   std::string force_variant;    // use this SpMM variant where it applies ("" = tune)
   bool poison_outputs = false;  // fill outputs with NaN before computing (tests)
+  // JIT kernels: compiled cubins are kept in this directory (normally
+  // <data_dir>/kernels; "" keeps them in memory only), at most
+  // kernel_cache_bytes on disk (least recently used evicted; 0: no cap).
+  std::string kernel_cache_dir;
+  // Whether the tuner chooses among the tensor-core BSR kernels (JIT). Off
+  // by default until verified on the device; force_variant runs one anyway.
+  bool bsr_tensor_cores = false;
+  int64_t kernel_cache_bytes = int64_t{1} << 30;
+  // Called after every successful compilation with its wall time (metrics).
+  std::function<void(double seconds)> on_kernel_compile;
 };
 
-// Names of the CUDA SpMM variants (empty without CUDA compiled in).
-std::vector<std::string> CudaSpmmVariantNames();
+// Names of the CUDA SpMM variants of a sparse format's list (CSR, which
+// also serves COO, CSC and forms BSR/N:M fall back to; or BSR); empty
+// without CUDA compiled in.
+std::vector<std::string> CudaSpmmVariantNames(Format format = Format::kCsr);
 
 // The CUDA backend: operands in that device's memory, SpMM variants chosen by
 // the autotuner. It trusts operands to be valid (ValidateTensor): the daemon

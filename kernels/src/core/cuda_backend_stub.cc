@@ -6,6 +6,6 @@ namespace sparsed {
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions&) {
   return absl::FailedPreconditionError("this build of sparsed has no CUDA support");
 }
-std::vector<std::string> CudaSpmmVariantNames() { return {}; }
+std::vector<std::string> CudaSpmmVariantNames(Format) { return {}; }
 }  // namespace sparsed
 #endif

@@ -56,6 +56,14 @@ absl::StatusOr<std::vector<int64_t>> CheckSpmm(const SpmmArgs& args) {
                           " (inner dimensions ", ka, " != ", kb, ")"));
   }
 
+  if (!IsValueType(args.out_dtype)) {
+    const std::string_view name = DTypeName(args.out_dtype);
+    return Invalid(
+        StrCat("out_dtype = ",
+               name == "unknown" ? StrCat(static_cast<int>(args.out_dtype)) : std::string(name),
+               " is not a value type (f32, f16 or bf16)"));
+  }
+
   RETURN_IF_ERROR(CheckFinite("alpha", args.alpha));
   RETURN_IF_ERROR(CheckFinite("beta", args.beta));
   if (args.epilogue.clamp_max.has_value()) {

@@ -58,7 +58,11 @@ class CpuBackend final : public Backend {
         *t = &upcast.back();
       }
     }
-    return SpmmF32(f32_args, shape);
+    // The result is computed in f32 (f64 accumulation), then rounded to
+    // out_dtype (nearest even) after the epilogue.
+    ASSIGN_OR_RETURN(Tensor out, SpmmF32(f32_args, shape));
+    if (args.out_dtype == DType::kF32) return out;
+    return CastValues(out, args.out_dtype);
   }
 
   absl::StatusOr<Tensor> Convert(const Tensor& t, Format to,

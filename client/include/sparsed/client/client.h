@@ -110,6 +110,15 @@ class Client {
   // Removes every entry; returns how many were removed.
   absl::StatusOr<int64_t> ClearTune();
 
+  // The backend's JIT kernel cache (<data_dir>/kernels on the daemon).
+  absl::StatusOr<v1::ListKernelsResponse> ListKernels();
+  // Removes every compiled kernel; returns how many were removed.
+  absl::StatusOr<int64_t> ClearKernels();
+  // Compiles the kernels of a spec list ({"kernels": [{"kernel": NAME,
+  // "params": {...}}]}) ahead of time. INVALID_ARGUMENT naming the entry and
+  // field when malformed; FAILED_PRECONDITION on a backend without JIT (cpu).
+  absl::StatusOr<v1::WarmKernelsResponse> WarmKernels(const std::string& json);
+
   // Checkpoints (<data_dir>/checkpoints/NAME.safetensors on the daemon).
   // Saves the given tensors, or every held tensor when `tensors` is empty.
   absl::StatusOr<v1::SaveCheckpointResponse> SaveCheckpoint(
