@@ -110,7 +110,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 20u);
+  EXPECT_EQ(by_json.size(), 21u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
@@ -141,7 +141,9 @@ TEST(ConfigTest, CheckpointKeys) {
   EXPECT_TRUE(c.checkpoint_on_exit);
   EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
   for (const ConfigKey& k : ConfigKeys()) {
-    EXPECT_EQ(k.boolean, k.json == "log_json" || k.json == "checkpoint_on_exit") << k.json;
+    EXPECT_EQ(k.boolean, k.json == "log_json" || k.json == "checkpoint_on_exit" ||
+                             k.json == "bsr_tensor_cores")
+        << k.json;
   }
 
   s = ApplyConfigFlags(c, {{"checkpoint_every", "-1"}});
