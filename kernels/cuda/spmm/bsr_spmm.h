@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "spmm/blocked_spmm_kernels.h"
 #include "spmm/csr_spmm_problem.h"
 #include "spmm/variant.h"
 
@@ -28,9 +29,9 @@ constexpr int64_t SizeOf(OutType t) { return t == OutType::kF32 ? 4 : 2; }
 
 struct BsrSpmmProblem {
   int64_t m = 0, n = 0, k = 0;
-  int64_t r = 0, c = 0;           // stored block shape
-  int64_t block_rows = 0;         // stored block rows of A
-  int64_t block_cols = 0;         // stored block columns of A
+  int64_t r = 0, c = 0;    // stored block shape
+  int64_t block_rows = 0;  // stored block rows of A
+  int64_t block_cols = 0;  // stored block columns of A
   int64_t nnzb = 0;
   bool a_trans = false;
   const void* block_row_ptr = nullptr;  // block_rows + 1, int32 or int64 (idx64)
@@ -48,13 +49,8 @@ struct BsrSpmmProblem {
   OutType out_type = OutType::kF32;
   int64_t ldc = 0;
   bool c_trans = false;
-  float alpha = 1.0f, beta = 0.0f;
-  const float* c_in = nullptr;  // read only when beta != 0
-  const float* bias = nullptr;
-  bool relu = false;
-  bool has_clamp = false;
-  float clamp_max = 0.0f;
-  double mean_blocks_per_row = 0;  // of op(A)'s block rows (tuning key)
+  kernels::DirectEpilogue epilogue;  // alpha, beta with c_in, bias, relu, clamp
+  double mean_blocks_per_row = 0;    // of op(A)'s block rows (tuning key)
 };
 
 using BsrSpmmVariant = Variant<BsrSpmmProblem>;

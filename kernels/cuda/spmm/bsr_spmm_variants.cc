@@ -35,10 +35,10 @@ absl::StatusOr<float*> F32Target(const BsrSpmmProblem& p, Workspace& ws) {
 }
 absl::Status FinishCast(const BsrSpmmProblem& p, const float* f32, const ExecContext& ctx) {
   if (p.out_type == OutType::kF32) return absl::OkStatus();
-  return CudaStatus(kernels::LaunchFromF32(
-                        f32, p.out_type == OutType::kF16 ? ValueType::kF16 : ValueType::kBF16,
-                        p.out, p.m * p.n, ctx.stream),
-                    "cast launch");
+  return CudaStatus(
+      kernels::LaunchFromF32(f32, p.out_type == OutType::kF16 ? ValueType::kF16 : ValueType::kBF16,
+                             p.out, p.m * p.n, ctx.stream),
+      "cast launch");
 }
 // The plain layout the library kernels take: A not transposed, B row-major
 // [k, n], out row-major [m, n], all without padding.
@@ -71,10 +71,10 @@ class BsrTensorCore final : public BsrSpmmVariant {
     c.a_trans = p.a_trans;
     c.b_nmajor = p.b_nmajor;
     c.c_trans = p.c_trans;
-    c.beta = p.beta != 0.0f;
-    c.bias = p.bias != nullptr;
-    c.relu = p.relu;
-    c.clamp = p.has_clamp;
+    c.beta = p.epilogue.beta != 0.0f;
+    c.bias = p.epilogue.bias != nullptr;
+    c.relu = p.epilogue.relu;
+    c.clamp = p.epilogue.has_clamp;
     c.tile = tile_;
     const int obr = p.a_trans ? c.c : c.r;
     while (c.tile.bm > 16 && obr % c.tile.bm != 0) c.tile.bm /= 2;
@@ -131,12 +131,12 @@ class BsrTensorCore final : public BsrSpmmVariant {
     const void* kblk = p.a_trans ? static_cast<const void*>(p.t_kblk) : p.block_col_idx;
     const void* b = p.b;
     void* out = p.out;
-    const float* c_in = p.c_in;
-    const float* bias = p.bias;
+    const float* c_in = p.epilogue.c_in;
+    const float* bias = p.epilogue.bias;
     long long m = p.m, n = p.n, k = p.k, ldb = p.ldb, ldc = p.ldc;
-    float alpha = p.alpha, beta = p.beta, clamp_max = p.clamp_max;
-    void* args[] = {&a_vals, &ptr, &blk, &kblk, &b, &out, &c_in, &bias, &m,
-                    &n,      &k,   &ldb, &ldc, &alpha, &beta, &clamp_max};
+    float alpha = p.epilogue.alpha, beta = p.epilogue.beta, clamp_max = p.epilogue.clamp_max;
+    void* args[] = {&a_vals, &ptr, &blk, &kblk, &b,   &out,   &c_in, &bias,
+                    &m,      &n,   &k,   &ldb,  &ldc, &alpha, &beta, &clamp_max};
     return tp->kernel->Launch(grid, block, static_cast<unsigned>(BsrTcSmemBytes(c)), ctx.stream,
                               args);
   }
@@ -164,17 +164,9 @@ class BsrCudaCore final : public BsrSpmmVariant {
   }
   absl::Status Run(const BsrSpmmProblem& p, Plan* plan, const ExecContext& ctx) const override {
     float* target = static_cast<F32Plan*>(plan)->target;
-    kernels::DirectEpilogue e;
-    e.alpha = p.alpha;
-    e.beta = p.beta;
-    e.c_in = p.c_in;
-    e.bias = p.bias;
-    e.relu = p.relu;
-    e.has_clamp = p.has_clamp;
-    e.clamp_max = p.clamp_max;
     CUDA_RETURN_IF_ERROR(
         kernels::LaunchBsrSpmm(p.type, p.idx64, p.block_row_ptr, p.block_col_idx, p.a_values, p.r,
-                               p.c, p.m, p.k, p.b, p.n, target, e, ctx.stream),
+                               p.c, p.m, p.k, p.b, p.n, target, p.epilogue, ctx.stream),
         "bsr cuda-core launch");
     return FinishCast(p, target, ctx);
   }
@@ -227,8 +219,9 @@ class CusparseBsr final : public BsrSpmmVariant {
     size_t bytes = 0;
     CUSPARSE_RETURN_IF_ERROR(
         cusparseSpMM_bufferSize(ctx.cusparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                CUSPARSE_OPERATION_NON_TRANSPOSE, &p.alpha, plan->a, plan->b,
-                                &p.beta, plan->c, CUDA_R_32F, CUSPARSE_SPMM_BSR_ALG1, &bytes),
+                                CUSPARSE_OPERATION_NON_TRANSPOSE, &p.epilogue.alpha, plan->a,
+                                plan->b, &p.epilogue.beta, plan->c, CUDA_R_32F,
+                                CUSPARSE_SPMM_BSR_ALG1, &bytes),
         "cusparseSpMM_bufferSize(BSR)");
     if (bytes > 0) {
       ASSIGN_OR_RETURN(plan->buffer, ws.Alloc(static_cast<int64_t>(bytes)));
@@ -237,18 +230,19 @@ class CusparseBsr final : public BsrSpmmVariant {
   }
   absl::Status Run(const BsrSpmmProblem& p, Plan* plan, const ExecContext& ctx) const override {
     auto* cp = static_cast<CusparseBsrPlan*>(plan);
-    if (p.beta != 0.0f) {
-      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cp->target, p.c_in, p.m * p.n * sizeof(float),
+    const kernels::DirectEpilogue& e = p.epilogue;
+    if (e.beta != 0.0f) {
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cp->target, e.c_in, p.m * p.n * sizeof(float),
                                            cudaMemcpyDeviceToDevice, ctx.stream),
                            "cudaMemcpyAsync(C_in)");
     }
     CUSPARSE_RETURN_IF_ERROR(
         cusparseSpMM(ctx.cusparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                     CUSPARSE_OPERATION_NON_TRANSPOSE, &p.alpha, cp->a, cp->b, &p.beta, cp->c,
+                     CUSPARSE_OPERATION_NON_TRANSPOSE, &e.alpha, cp->a, cp->b, &e.beta, cp->c,
                      CUDA_R_32F, CUSPARSE_SPMM_BSR_ALG1, cp->buffer),
         "cusparseSpMM(BSR)");
-    CUDA_RETURN_IF_ERROR(kernels::LaunchBiasReluClamp(cp->target, p.m, p.n, p.bias, p.relu,
-                                                      p.has_clamp, p.clamp_max, ctx.stream),
+    CUDA_RETURN_IF_ERROR(kernels::LaunchBiasReluClamp(cp->target, p.m, p.n, e.bias, e.relu,
+                                                      e.has_clamp, e.clamp_max, ctx.stream),
                          "epilogue launch");
     return FinishCast(p, cp->target, ctx);
   }
@@ -267,9 +261,9 @@ const std::vector<const BsrSpmmVariant*>& BsrSpmmVariants() {
   static const BsrTensorCore tc_16x32("bsr_tc_16x32", {16, 32, 1, 2, 4});
   static const BsrCudaCore cuda_core;
   static const CusparseBsr cusparse;
-  static const std::vector<const BsrSpmmVariant*> all = {
-      &tc_64x128, &tc_128x128, &tc_64x256, &tc_128x64, &tc_32x64,
-      &tc_16x64,  &tc_16x32,   &cuda_core, &cusparse};
+  static const std::vector<const BsrSpmmVariant*> all = {&tc_64x128, &tc_128x128, &tc_64x256,
+                                                         &tc_128x64, &tc_32x64,   &tc_16x64,
+                                                         &tc_16x32,  &cuda_core,  &cusparse};
   return all;
 }
 
@@ -279,8 +273,8 @@ bool IsBsrTensorCoreVariant(const BsrSpmmVariant& v) {
 
 std::string BsrSpmmTuneKey(const std::string& device_desc, const BsrSpmmProblem& p) {
   return StrCat(device_desc, "|spmm|bsr|", TypeName(p.type), ">", OutName(p.out_type), "|b", p.r,
-                "x", p.c, "|", p.a_trans ? "T" : "N", p.b_nmajor ? "T" : "N",
-                p.c_trans ? "T" : "N", "|m2^", Log2Bucket(static_cast<double>(p.m)), "|k2^",
+                "x", p.c, "|", p.a_trans ? "T" : "N", p.b_nmajor ? "T" : "N", p.c_trans ? "T" : "N",
+                "|m2^", Log2Bucket(static_cast<double>(p.m)), "|k2^",
                 Log2Bucket(static_cast<double>(p.k)), "|n",
                 std::bit_ceil(static_cast<uint64_t>(std::max<int64_t>(p.n, 1))), p.n % 8 ? "u" : "",
                 "|bpr2^", Log2Bucket(p.mean_blocks_per_row), "|", kBsrSpmmVariantSetVersion);

@@ -122,6 +122,19 @@ const float* F32Values(const Tensor* t) {
   return t != nullptr ? t->data<float>("values").data() : nullptr;
 }
 
+// The epilogue of args as the kernels take it.
+kernels::DirectEpilogue EpilogueOf(const SpmmArgs& args) {
+  kernels::DirectEpilogue e;
+  e.alpha = args.alpha;
+  e.beta = args.beta;
+  if (args.beta != 0.0f) e.c_in = F32Values(args.c);
+  e.bias = F32Values(args.epilogue.bias);
+  e.relu = args.epilogue.relu;
+  e.has_clamp = args.epilogue.clamp_max.has_value();
+  e.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+  return e;
+}
+
 // The transposed block index of a BSR tensor (for each block column, its
 // blocks in block-row order and their block rows), built on the host from
 // the index arrays, int32, in the workspace.
@@ -159,9 +172,9 @@ absl::Status TransposedBlockIndex(const Tensor& a, BsrSpmmProblem& p, const Exec
   }
   auto upload = [&](const std::vector<int32_t>& v) -> absl::StatusOr<const int32_t*> {
     ASSIGN_OR_RETURN(int32_t * d, ws.AllocArray<int32_t>(std::max<size_t>(v.size(), 1)));
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice,
-                                         ctx.stream),
-                         "cudaMemcpyAsync(transposed block index)");
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice, ctx.stream),
+        "cudaMemcpyAsync(transposed block index)");
     return d;
   };
   ASSIGN_OR_RETURN(p.t_ptr, upload(ptr));
@@ -242,13 +255,7 @@ absl::StatusOr<bool> BsrSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners
   p.out_type = args.out_dtype == DType::kF16    ? OutType::kF16
                : args.out_dtype == DType::kBF16 ? OutType::kBF16
                                                 : OutType::kF32;
-  p.alpha = args.alpha;
-  p.beta = args.beta;
-  if (args.beta != 0.0f) p.c_in = F32Values(args.c);
-  p.bias = F32Values(args.epilogue.bias);
-  p.relu = args.epilogue.relu;
-  p.has_clamp = args.epilogue.clamp_max.has_value();
-  p.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+  p.epilogue = EpilogueOf(args);
   const int64_t out_block_rows = p.a_trans ? p.block_cols : p.block_rows;
   p.mean_blocks_per_row =
       out_block_rows > 0 ? static_cast<double>(p.nnzb) / static_cast<double>(out_block_rows) : 0;
@@ -311,11 +318,11 @@ absl::Status ScatterSpmm(const SpmmArgs& args, DeviceCsr s, const void* d, Value
     } else {
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(c, 0, m * n * 4, ctx.stream), "cudaMemsetAsync");
     }
-    CUDA_RETURN_IF_ERROR(kernels::LaunchCsrScatterSpmm(s.row_ptr, s.col_idx, values, s.rows,
-                                                       s.nnz, in, n, args.alpha, c, ctx.stream),
+    CUDA_RETURN_IF_ERROR(kernels::LaunchCsrScatterSpmm(s.row_ptr, s.col_idx, values, s.rows, s.nnz,
+                                                       in, n, args.alpha, c, ctx.stream),
                          "scatter spmm launch");
-    CUDA_RETURN_IF_ERROR(kernels::LaunchBiasReluClamp(c, m, n, bias, args.epilogue.relu,
-                                                      has_clamp, clamp_max, ctx.stream),
+    CUDA_RETURN_IF_ERROR(kernels::LaunchBiasReluClamp(c, m, n, bias, args.epilogue.relu, has_clamp,
+                                                      clamp_max, ctx.stream),
                          "epilogue launch");
     return absl::OkStatus();
   }
@@ -351,14 +358,7 @@ absl::Status NmSpmm(const SpmmArgs& args, float* c, int64_t m, int64_t n, const 
   if (args.transpose_b) {
     ASSIGN_OR_RETURN(bv, TransposeDense(bv, b.desc().shape[0], b.desc().shape[1], type, ctx, ws));
   }
-  kernels::DirectEpilogue e;
-  e.alpha = args.alpha;
-  e.beta = args.beta;
-  if (args.beta != 0.0f) e.c_in = F32Values(args.c);
-  e.bias = F32Values(args.epilogue.bias);
-  e.relu = args.epilogue.relu;
-  e.has_clamp = args.epilogue.clamp_max.has_value();
-  e.clamp_max = args.epilogue.clamp_max.value_or(0.0f);
+  const kernels::DirectEpilogue e = EpilogueOf(args);
   CUDA_RETURN_IF_ERROR(
       kernels::LaunchNmSpmm(type, av, a.component("meta")->as<int32_t>(), ad.nm_n, ad.nm_m,
                             ad.nm_packed_2_4(), m, k, bv, n, c, e, ctx.stream),
@@ -367,8 +367,8 @@ absl::Status NmSpmm(const SpmmArgs& args, float* c, int64_t m, int64_t n, const 
 }
 
 // Every form but the BSR problems, into f32 c [m, n].
-absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n,
-                     const SpmmTuners& tuners, const ExecContext& ctx, Workspace& ws) {
+absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n, const SpmmTuners& tuners,
+                     const ExecContext& ctx, Workspace& ws) {
   const bool a_sparse = IsSparse(args.a->format());
   const Format sparse_format = (a_sparse ? args.a : args.b)->format();
   if (sparse_format == Format::kNm && a_sparse && !args.transpose_a) {
