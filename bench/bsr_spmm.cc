@@ -20,6 +20,8 @@
 //   bench_bsr_spmm [--cases square,llm] [--quick] [--rounds 30] [--warmup 3]
 //                  [--pattern balanced|random] [--llm-block 64] [--seed 1]
 //                  [--variant NAME] [--flush-l2] [--csv out.csv]
+#include "spmm/bsr_spmm.h"
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusparse.h>
@@ -41,10 +43,12 @@
 
 #include "bench_check.h"
 #include "bsr_problem.h"
+#include "jit/jit_cache.h"
 #include "sparsed/backend.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/half.h"
 #include "sparsed/tune_db.h"
+#include "spmm/bsr_tc_generator.h"
 
 namespace sparsed::bench {
 
@@ -251,6 +255,25 @@ class Contender {
 
 // --- sparsed ----------------------------------------------------------------
 
+// The tune database's winner for the case's key (whatever device prefix).
+std::string PickedVariant(const TuneDb& db, const CaseData& cd) {
+  cuda::BsrSpmmProblem p;
+  p.m = cd.spec.m;
+  p.n = cd.spec.n;
+  p.k = cd.spec.k;
+  p.r = p.c = cd.a.r;
+  p.type = cuda::ValueType::kBF16;
+  p.out_type = cuda::OutType::kBF16;
+  p.mean_blocks_per_row = static_cast<double>(cd.a.nnzb()) / std::max<int64_t>(cd.a.mb(), 1);
+  const std::string tail = cuda::BsrSpmmTuneKey("", p);
+  for (const TuneEntry& e : db.List()) {
+    if (e.key.size() >= tail.size() &&
+        e.key.compare(e.key.size() - tail.size(), tail.size(), tail) == 0)
+      return e.variant;
+  }
+  return "";
+}
+
 class SparsedContender : public Contender {
  public:
   SparsedContender(Backend& timed, Backend& check, TuneDb& db, CaseData& cd)
@@ -296,12 +319,16 @@ class SparsedContender : public Contender {
       if (before.count(e.key)) continue;
       chosen += (chosen.empty() ? "" : ",") + e.variant;
     }
+    picked_ = forced.empty() ? PickedVariant(db_, cd_) : forced;
     if (!forced.empty())
       note_ += "forced variant " + forced;
     else
       note_ += chosen.empty() ? "variant: tune db hit" : "tuned: " + chosen;
     return absl::OkStatus();
   }
+
+  // The variant the tuner chose (or was forced) for this case.
+  const std::string& picked() const { return picked_; }
 
   double TimedRunMs(int copy) override {
     Gpu& g = *g_gpu;
@@ -365,6 +392,92 @@ class SparsedContender : public Contender {
   TuneDb& db_;
   CaseData& cd_;
   Tensor a_;
+  std::string picked_;
+};
+
+// --- one sparsed variant, without the backend around it ------------------
+
+// The kernels our backend would run, timed like the libraries (CUDA events,
+// no allocation or synchronisation in the timed region): one contender per
+// BSR variant that supports the case, so the table shows how far the tuner's
+// pick is from the fastest variant measured in these same rounds.
+struct VariantEnv {
+  cuda::ExecContext ctx;
+  std::unique_ptr<cuda::JitCache> jit;  // memory only
+};
+VariantEnv* g_variants = nullptr;
+
+class VariantContender : public Contender {
+ public:
+  VariantContender(const cuda::BsrSpmmVariant& v, CaseData& cd)
+      : Contender("v:" + std::string(v.name())), v_(v), cd_(cd), ws_(g_variants->ctx) {
+    timing_ = "events (kernel only)";
+  }
+
+  // Uploads A, prepares the plan (JIT compile) and runs once. UNIMPLEMENTED
+  // when the variant does not take the case.
+  absl::Status Init() {
+    const BsrHost& a = cd_.a;
+    row_ptr_ = DeviceBuffer::FromHost(a.row_ptr);
+    col_idx_ = DeviceBuffer::FromHost(a.col_idx);
+    values_ = DeviceBuffer::FromHost(a.values);
+    out_ = DeviceBuffer(static_cast<size_t>(cd_.spec.m * cd_.spec.n * 2));
+    p_.m = cd_.spec.m;
+    p_.n = cd_.spec.n;
+    p_.k = cd_.spec.k;
+    p_.r = p_.c = a.r;
+    p_.block_rows = a.mb();
+    p_.block_cols = a.kb();
+    p_.nnzb = a.nnzb();
+    p_.block_row_ptr = row_ptr_.get();
+    p_.block_col_idx = col_idx_.get();
+    p_.a_values = values_.get();
+    p_.type = cuda::ValueType::kBF16;
+    p_.b = cd_.BPtr(0, false, false);
+    p_.ldb = p_.n;
+    p_.out = out_.get();
+    p_.out_type = cuda::OutType::kBF16;
+    p_.ldc = p_.n;
+    p_.mean_blocks_per_row = static_cast<double>(a.nnzb()) / std::max<int64_t>(a.mb(), 1);
+    if (!v_.Supports(p_)) return absl::UnimplementedError("does not support the case");
+    absl::StatusOr<cuda::Plan*> plan = v_.Prepare(p_, g_variants->ctx, ws_);
+    if (!plan.ok()) return plan.status();
+    plan_ = *plan;
+    absl::Status st = v_.Run(p_, plan_, g_variants->ctx);
+    CHECK_CUDA(cudaStreamSynchronize(g_gpu->stream));
+    return st;
+  }
+
+  double TimedRunMs(int copy) override {
+    p_.b = cd_.BPtr(copy, false, false);
+    absl::Status st;
+    const double ms = g_gpu->TimeEvents([&] { st = v_.Run(p_, plan_, g_variants->ctx); });
+    if (!st.ok()) {
+      error_ = st.ToString();
+      return kNaN;
+    }
+    return ms;
+  }
+
+  std::vector<float> CheckRows(const std::vector<int64_t>& rows) override {
+    p_.b = cd_.BPtr(0, false, false);
+    CHECK_CUDA(cudaMemsetAsync(out_.get(), 0xff, out_.bytes(), g_gpu->stream));
+    absl::Status st = v_.Run(p_, plan_, g_variants->ctx);
+    CHECK_CUDA(cudaStreamSynchronize(g_gpu->stream));
+    if (!st.ok()) {
+      error_ = st.ToString();
+      return {};
+    }
+    return ReadRows(out_.get(), false, false, cd_.spec.m, cd_.spec.n, rows);
+  }
+
+ private:
+  const cuda::BsrSpmmVariant& v_;
+  CaseData& cd_;
+  cuda::Workspace ws_;
+  cuda::BsrSpmmProblem p_;
+  cuda::Plan* plan_ = nullptr;
+  DeviceBuffer row_ptr_, col_idx_, values_, out_;
 };
 
 // --- cuSPARSE ---------------------------------------------------------------
@@ -644,7 +757,16 @@ struct Options {
   std::string variant;
   bool no_tensor_cores = false;
   std::string kernel_dir;
+  std::string variants = "all";  // direct variant contenders: all, none, or a list
 };
+
+// The tuner's pick against the fastest variant of the same rounds.
+struct PickRow {
+  CaseSpec spec;
+  std::string picked, best;
+  double picked_ms = kNaN, best_ms = kNaN;
+};
+std::vector<PickRow> g_picks;
 
 int CopiesFor(const CaseSpec& s, const BsrHost& a, int contenders) {
   const double l2 = g_gpu->prop.l2CacheSize;
@@ -691,11 +813,13 @@ void RunCase(const CaseSpec& spec, const Options& o, Backend* timed, Backend* ch
     }
     live.push_back(std::move(c));
   };
+  std::string picked;
   if (timed == nullptr) {
     add("sparsed", nullptr, absl::FailedPreconditionError(backend_error));
   } else {
     auto s = std::make_unique<SparsedContender>(*timed, *check, *db, cd);
     absl::Status st = s->Init(o.variant);
+    picked = s->picked();
     add("sparsed", std::move(s), st);
   }
   {
@@ -709,6 +833,21 @@ void RunCase(const CaseSpec& spec, const Options& o, Backend* timed, Backend* ch
     add("cusparse_bell", std::move(s), st);
   }
   add("cublas_dense", std::make_unique<CublasContender>(cd), absl::OkStatus());
+  // Every BSR variant that takes the case, run directly (kernel time only).
+  if (g_variants != nullptr && o.variants != "none") {
+    const std::vector<int64_t> none;
+    for (const cuda::BsrSpmmVariant* v : cuda::BsrSpmmVariants()) {
+      const std::string name(v->name());
+      if (o.variants != "all" &&
+          ("," + o.variants + ",").find("," + name + ",") == std::string::npos)
+        continue;
+      if (v->min_arch() > g_variants->ctx.arch) continue;
+      auto c = std::make_unique<VariantContender>(*v, cd);
+      absl::Status st = c->Init();
+      if (absl::IsUnimplemented(st) && st.message() == "does not support the case") continue;
+      add("v:" + name, std::move(c), st);
+    }
+  }
 
   // Check: one run each into a poisoned output.
   const int nc = static_cast<int>(live.size());
@@ -768,6 +907,19 @@ void RunCase(const CaseSpec& spec, const Options& o, Backend* timed, Backend* ch
     }
     rows.push_back(r);
   }
+  PickRow pick;
+  pick.spec = spec;
+  pick.picked = picked;
+  for (size_t i = rows.size() - nc; i < rows.size(); ++i) {  // this case's rows
+    const Row& r = rows[i];
+    if (r.status != "OK" || r.contender.rfind("v:", 0) != 0) continue;
+    if (r.contender == "v:" + picked) pick.picked_ms = r.ms;
+    if (!(r.ms >= pick.best_ms)) {
+      pick.best_ms = r.ms;
+      pick.best = r.contender.substr(2);
+    }
+  }
+  if (!pick.best.empty()) g_picks.push_back(pick);
 }
 
 std::string CsvField(const std::string& s) {
@@ -798,8 +950,11 @@ int Main(int argc, char** argv) {
   app.add_option("--square-blocks", square_blocks, "block sizes of the square cases");
   app.add_option("--tokens", tokens, "N of the llm cases");
   app.add_option("--variant", o.variant, "CudaBackendOptions.force_variant (\"\" = tune)");
-  app.add_flag("--no-tensor-cores", o.no_tensor_cores,
-               "tune without the JIT tensor-core BSR kernels (CudaBackendOptions.bsr_tensor_cores)");
+  app.add_flag(
+      "--no-tensor-cores", o.no_tensor_cores,
+      "tune without the JIT tensor-core BSR kernels (CudaBackendOptions.bsr_tensor_cores)");
+  app.add_option("--variants", o.variants,
+                 "BSR variants also timed directly (kernel only): all, none, or a list");
   app.add_option("--kernel-dir", o.kernel_dir, "JIT kernel cache directory (\"\" = memory only)");
   app.add_option("--check-rows", o.check_rows, "rows compared with the float64 reference");
   app.add_flag("--flush-l2", flush, "overwrite a 2×L2 buffer before every timed run");
@@ -851,6 +1006,23 @@ int Main(int argc, char** argv) {
     } else {
       backend_error = (t.ok() ? c.status() : t.status()).ToString();
     }
+  }
+
+  // The direct variant contenders' context: our stream and cuSPARSE handle,
+  // a memory-only JIT cache.
+  VariantEnv venv;
+  {
+    venv.ctx.device = 0;
+    venv.ctx.num_sms = gpu.prop.multiProcessorCount;
+    venv.ctx.arch = gpu.prop.major * 10 + gpu.prop.minor;
+    venv.ctx.stream = gpu.stream;
+    venv.ctx.cusparse = gpu.sparse;
+    cuda::JitCacheOptions jo;
+    jo.device = 0;
+    jo.generator = cuda::GenerateKernel;
+    venv.jit = Must(cuda::JitCache::Open(jo));
+    venv.ctx.jit = venv.jit.get();
+    g_variants = &venv;
   }
 
   int runtime = 0, driver = 0, sparse_ver = 0, blas_ver = 0;
@@ -958,6 +1130,18 @@ int Main(int argc, char** argv) {
       "rate; sparsed times are the host wall of one backend call (allocation and "
       "synchronisation included), the others CUDA-event device times.\n",
       static_cast<long>(ref_size));
+  if (!g_picks.empty()) {
+    std::printf("\nTuner pick vs the fastest variant in the same rounds (kernel times):\n");
+    std::printf("%-6s %6s %6s %5s %5s  %-16s %10s  %-16s %10s %7s\n", "case", "M", "K", "N",
+                "block", "picked", "ms", "fastest", "ms", "ratio");
+    for (const PickRow& p : g_picks) {
+      std::printf("%-6s %6ld %6ld %5ld %5ld  %-16s %10.4f  %-16s %10.4f %7.3f%s\n",
+                  p.spec.group.c_str(), static_cast<long>(p.spec.m), static_cast<long>(p.spec.k),
+                  static_cast<long>(p.spec.n), static_cast<long>(p.spec.r), p.picked.c_str(),
+                  p.picked_ms, p.best.c_str(), p.best_ms, p.best_ms / p.picked_ms,
+                  p.best_ms / p.picked_ms < 0.95 ? "  < 0.95" : "");
+    }
+  }
   if (!csv_path.empty()) {
     std::ofstream f(csv_path);
     f << csv.str();
@@ -970,6 +1154,8 @@ int Main(int argc, char** argv) {
 
   check.reset();
   timed.reset();
+  g_variants = nullptr;
+  venv.jit.reset();
   cublasDestroy(gpu.blas);
   cusparseDestroy(gpu.sparse);
   cudaEventDestroy(gpu.start);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "device_helpers.cuh"
 #include "util_kernels.h"
 
 namespace sparsed::cuda::kernels {
@@ -57,20 +58,13 @@ __global__ void TransposeKernel(const T* __restrict__ in, T* __restrict__ out, i
   }
 }
 
-__device__ __forceinline__ float FinishValue(float v, int64_t j, const float* bias, bool relu,
-                                             bool has_clamp, float clamp_max) {
-  if (bias != nullptr) v += bias[j];
-  if (relu) v = fmaxf(v, 0.0f);
-  if (has_clamp) v = fminf(v, clamp_max);
-  return v;
-}
-
 __global__ void BiasReluClampKernel(float* c, int64_t m, int64_t n, const float* bias, bool relu,
                                     bool has_clamp, float clamp_max) {
+  const Epilogue e{1.0f, 0.0f, nullptr, bias, relu, has_clamp, clamp_max};
   const int64_t total = m * n;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    c[i] = FinishValue(c[i], i % n, bias, relu, has_clamp, clamp_max);
+    c[i] = FinishEpilogue(e, c[i], i, i % n);
   }
 }
 
@@ -80,6 +74,7 @@ __global__ void TransposeFinishKernel(const float* __restrict__ t, float* __rest
                                       const float* __restrict__ c_in, const float* bias, bool relu,
                                       bool has_clamp, float clamp_max) {
   __shared__ float tile[32][33];
+  const Epilogue e{alpha, beta, c_in, bias, relu, has_clamp, clamp_max};
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * 32;  // along m
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * 32;  // along n
   for (int q = threadIdx.y; q < 32; q += blockDim.y) {
@@ -90,9 +85,7 @@ __global__ void TransposeFinishKernel(const float* __restrict__ t, float* __rest
   for (int q = threadIdx.y; q < 32; q += blockDim.y) {
     const int64_t i = i0 + q, j = j0 + threadIdx.x;
     if (i < m && j < n) {
-      float v = alpha * tile[threadIdx.x][q];
-      if (beta != 0.0f) v += beta * c_in[i * n + j];
-      out[i * n + j] = FinishValue(v, j, bias, relu, has_clamp, clamp_max);
+      out[i * n + j] = FinishEpilogue(e, tile[threadIdx.x][q], i * n + j, j);
     }
   }
 }

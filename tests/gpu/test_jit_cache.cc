@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../../kernels/cuda/jit/jit_cache.h"
+#include "../../kernels/cuda/spmm/bsr_tc_generator.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/str_cat.h"
 
@@ -263,6 +264,51 @@ TEST(JitCacheTest, DamagedFileIsRecompiled) {
   ASSERT_TRUE(compiled.ok()) << compiled.status();
   EXPECT_TRUE(*compiled);
   EXPECT_EQ(reopened->List().size(), 1u);
+}
+
+// The real tensor-core BSR template: specialisations covering every tile
+// of the variant list and each compile-time switch (dtype, output type,
+// index width, block shapes, transposes, epilogue steps) compile with NVRTC
+// for sm_90, without spills being an error; no GPU needed.
+TEST(JitCacheTest, BsrTensorCoreSpecialisationsCompile) {
+  TempDir dir;
+  JitCacheOptions o{.dir = dir.path(), .arch = "sm_90", .generator = GenerateKernel};
+  std::unique_ptr<JitCache> cache = MustOpen(o);
+  ASSERT_NE(cache, nullptr);
+  struct Case {
+    BsrTcTile tile;
+    int r, c, out_kind;
+    bool bf16, idx64, a_trans, b_nmajor, c_trans, epilogue;
+  };
+  const Case cases[] = {
+      {{64, 128, 2, 2, 3}, 64, 64, 1, true, false, false, false, false, false},
+      {{128, 128, 4, 2, 3}, 128, 128, 0, true, false, false, false, false, true},
+      {{64, 256, 2, 4, 3}, 64, 64, 2, false, true, false, false, false, true},
+      {{128, 64, 4, 1, 4}, 32, 128, 1, true, false, true, false, false, false},
+      {{32, 64, 1, 4, 4}, 32, 16, 0, false, false, false, true, true, true},
+      {{16, 64, 1, 4, 4}, 16, 16, 1, true, false, true, true, true, true},
+      {{16, 32, 1, 2, 4}, 16, 48, 2, true, false, false, true, false, false},
+  };
+  for (const Case& k : cases) {
+    BsrTcConfig c;
+    c.tile = k.tile;
+    c.r = k.r;
+    c.c = k.c;
+    c.out_kind = k.out_kind;
+    c.bf16 = k.bf16;
+    c.idx64 = k.idx64;
+    c.a_trans = k.a_trans;
+    c.b_nmajor = k.b_nmajor;
+    c.c_trans = k.c_trans;
+    c.beta = c.bias = c.relu = c.clamp = k.epilogue;
+    c.kt = 0;
+    const KernelSpec spec = BsrTcSpec(c);
+    ASSERT_TRUE(BsrTcConfigOf(spec).ok())
+        << spec.ToString() << ": " << BsrTcConfigOf(spec).status();
+    absl::StatusOr<bool> compiled = cache->Compile(spec);
+    EXPECT_TRUE(compiled.ok()) << spec.ToString() << ": " << compiled.status();
+  }
+  EXPECT_EQ(cache->Stats().compiles, static_cast<int64_t>(std::size(cases)));
 }
 
 TEST(JitCacheTest, ClearRemovesEverything) {

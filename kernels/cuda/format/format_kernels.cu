@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "device_helpers.cuh"
 #include "format/format_kernels.h"
 
 namespace sparsed::cuda::fmt {
@@ -19,13 +20,6 @@ unsigned GridFor(int64_t count) {
 }
 // A 1-D grid of one warp per row.
 unsigned WarpGridFor(int64_t rows) { return GridFor(std::min<int64_t>(rows, kMaxBlocks) * 32); }
-
-__device__ __forceinline__ int64_t ThreadIndex() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t ThreadCount() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
 
 // First i in [0, n) with a[i] >= x (n when none).
 template <class T>

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "device_helpers.cuh"
 #include "spmm/blocked_spmm_kernels.h"
 
 namespace sparsed::cuda::kernels {
@@ -11,18 +12,9 @@ namespace {
 constexpr int kRowsPerCta = 8;  // threadIdx.y; threadIdx.x covers 32 columns of C
 constexpr int64_t kMaxGrid = 65535;
 
-__device__ __forceinline__ float ToFloat(float x) { return x; }
-__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
-__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
-
 __device__ __forceinline__ float Finish(float acc, int64_t i, int64_t j, int64_t n,
-                                        const DirectEpilogue& e) {
-  float v = e.alpha * acc;
-  if (e.beta != 0.0f) v += e.beta * e.c_in[i * n + j];
-  if (e.bias != nullptr) v += e.bias[j];
-  if (e.relu) v = fmaxf(v, 0.0f);
-  if (e.has_clamp) v = fminf(v, e.clamp_max);
-  return v;
+                                        const Epilogue& e) {
+  return FinishEpilogue(e, acc, i * n + j, j);
 }
 
 // CTA (32, 8) per (block row, 32 columns of C); rows of the block row are
@@ -31,7 +23,7 @@ template <class T, class I>
 __global__ void BsrSpmmKernel(const I* __restrict__ brp, const I* __restrict__ bci,
                               const T* __restrict__ a, int64_t R, int64_t C, int64_t m, int64_t k,
                               const T* __restrict__ b, int64_t n, float* __restrict__ c,
-                              DirectEpilogue e) {
+                              Epilogue e) {
   const int64_t nbr = (m + R - 1) / R, tiles = (n + 31) / 32;
   for (int64_t br = blockIdx.y; br < nbr; br += gridDim.y) {
     for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -58,7 +50,7 @@ __global__ void BsrSpmmKernel(const I* __restrict__ brp, const I* __restrict__ b
 template <class T>
 __global__ void NmSpmmKernel(const T* __restrict__ a, const int32_t* __restrict__ meta, int nm_n,
                              int nm_m, bool packed, int64_t m, int64_t k, const T* __restrict__ b,
-                             int64_t n, float* __restrict__ c, DirectEpilogue e) {
+                             int64_t n, float* __restrict__ c, Epilogue e) {
   const int64_t groups = k / nm_m, words = (groups + 7) / 8, tiles = (n + 31) / 32;
   for (int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; i < m;
        i += static_cast<int64_t>(gridDim.y) * blockDim.y) {
@@ -98,7 +90,7 @@ unsigned Cap(int64_t v) { return static_cast<unsigned>(std::clamp<int64_t>(v, 1,
 cudaError_t LaunchBsrSpmm(ValueType type, bool idx64, const void* block_row_ptr,
                           const void* block_col_idx, const void* a_values, int64_t R, int64_t C,
                           int64_t m, int64_t k, const void* b, int64_t n, float* c,
-                          const DirectEpilogue& e, cudaStream_t stream) {
+                          const Epilogue& e, cudaStream_t stream) {
   if (m == 0 || n == 0) return cudaSuccess;
   const dim3 grid(Cap((n + 31) / 32), Cap((m + R - 1) / R));
   ByType(type, [&](auto tag) {
@@ -118,7 +110,7 @@ cudaError_t LaunchBsrSpmm(ValueType type, bool idx64, const void* block_row_ptr,
 
 cudaError_t LaunchNmSpmm(ValueType type, const void* a_values, const int32_t* meta, int nm_n,
                          int nm_m, bool packed, int64_t m, int64_t k, const void* b, int64_t n,
-                         float* c, const DirectEpilogue& e, cudaStream_t stream) {
+                         float* c, const Epilogue& e, cudaStream_t stream) {
   if (m == 0 || n == 0) return cudaSuccess;
   const dim3 grid(Cap((n + 31) / 32), Cap((m + kRowsPerCta - 1) / kRowsPerCta));
   ByType(type, [&](auto tag) {

@@ -9,29 +9,21 @@
 
 #include <cstdint>
 
+#include "epilogue.h"
 #include "spmm/csr_spmm_problem.h"
 
 namespace sparsed::cuda::kernels {
-
-struct DirectEpilogue {
-  float alpha = 1.0f, beta = 0.0f;
-  const float* c_in = nullptr;  // read only when beta != 0
-  const float* bias = nullptr;
-  bool relu = false;
-  bool has_clamp = false;
-  float clamp_max = 0.0f;
-};
 
 // A is BSR [m, k] with R x C blocks (int64 block indices when idx64, else
 // int32); B is [k, n] of `type`.
 cudaError_t LaunchBsrSpmm(ValueType type, bool idx64, const void* block_row_ptr,
                           const void* block_col_idx, const void* a_values, int64_t R, int64_t C,
                           int64_t m, int64_t k, const void* b, int64_t n, float* c,
-                          const DirectEpilogue& e, cudaStream_t stream);
+                          const Epilogue& e, cudaStream_t stream);
 
 // A is N:M [m, k] (values and metadata as tensor.h lays them out).
 cudaError_t LaunchNmSpmm(ValueType type, const void* a_values, const int32_t* meta, int nm_n,
                          int nm_m, bool packed, int64_t m, int64_t k, const void* b, int64_t n,
-                         float* c, const DirectEpilogue& e, cudaStream_t stream);
+                         float* c, const Epilogue& e, cudaStream_t stream);
 
 }  // namespace sparsed::cuda::kernels

@@ -49,7 +49,7 @@ struct BsrSpmmProblem {
   OutType out_type = OutType::kF32;
   int64_t ldc = 0;
   bool c_trans = false;
-  kernels::DirectEpilogue epilogue;  // alpha, beta with c_in, bias, relu, clamp
+  Epilogue epilogue;  // alpha, beta with c_in, bias, relu, clamp
   double mean_blocks_per_row = 0;    // of op(A)'s block rows (tuning key)
 };
 

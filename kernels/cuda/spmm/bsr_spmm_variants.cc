@@ -230,7 +230,7 @@ class CusparseBsr final : public BsrSpmmVariant {
   }
   absl::Status Run(const BsrSpmmProblem& p, Plan* plan, const ExecContext& ctx) const override {
     auto* cp = static_cast<CusparseBsrPlan*>(plan);
-    const kernels::DirectEpilogue& e = p.epilogue;
+    const Epilogue& e = p.epilogue;
     if (e.beta != 0.0f) {
       CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cp->target, e.c_in, p.m * p.n * sizeof(float),
                                            cudaMemcpyDeviceToDevice, ctx.stream),

@@ -9,6 +9,7 @@
 namespace sparsed::cuda {
 
 std::string_view BsrTcKernelTemplate();  // generated from bsr_tc_kernel.cuh
+std::string_view EpilogueSource();       // generated from epilogue.h
 
 namespace {
 
@@ -49,7 +50,9 @@ KernelSpec BsrTcSpec(const BsrTcConfig& c) {
   auto i = [](int v) { return std::to_string(v); };
   const int kblock = c.a_trans ? c.r : c.c;
   s.params = {{"dtype", c.bf16 ? "bf16" : "f16"},
-              {"out", c.out_kind == 0 ? "f32" : c.out_kind == 1 ? "bf16" : "f16"},
+              {"out", c.out_kind == 0   ? "f32"
+                      : c.out_kind == 1 ? "bf16"
+                                        : "f16"},
               {"idx", c.idx64 ? "i64" : "i32"},
               {"r", i(c.r)},
               {"c", i(c.c)},
@@ -77,8 +80,8 @@ int BsrTcSmemBytes(const BsrTcConfig& c) {
 
 absl::StatusOr<BsrTcConfig> BsrTcConfigOf(const KernelSpec& spec) {
   if (spec.kernel != kBsrTcKernel) return Invalid(spec, "not a bsr_spmm_tc spec");
-  auto text = [&](const std::string& key, std::initializer_list<std::string_view> allowed)
-      -> absl::StatusOr<int> {
+  auto text = [&](const std::string& key,
+                  std::initializer_list<std::string_view> allowed) -> absl::StatusOr<int> {
     auto it = spec.params.find(key);
     if (it == spec.params.end()) {
       return absl::InvalidArgumentError(StrCat(spec.kernel, " needs parameter ", key));
@@ -155,6 +158,7 @@ absl::StatusOr<KernelSource> BsrTcSource(const KernelSpec& spec) {
   def(src, "HAS_BIAS", c.bias ? 1 : 0);
   def(src, "HAS_RELU", c.relu ? 1 : 0);
   def(src, "HAS_CLAMP", c.clamp ? 1 : 0);
+  src += EpilogueSource();
   src += BsrTcKernelTemplate();
   KernelSource out;
   out.name = kBsrTcKernel;

@@ -93,24 +93,6 @@ __device__ __forceinline__ unsigned Pack2(float lo, float hi) {
   return r;
 }
 
-__device__ __forceinline__ float Finish(float acc, i64 idx, i64 bias_idx, float alpha, float beta,
-                                        const float* __restrict__ c_in,
-                                        const float* __restrict__ bias, float clamp_max) {
-  float v = alpha * acc;
-#if HAS_BETA
-  v += beta * c_in[idx];
-#endif
-#if HAS_BIAS
-  v += bias[bias_idx];
-#endif
-#if HAS_RELU
-  v = fmaxf(v, 0.0f);
-#endif
-#if HAS_CLAMP
-  v = fminf(v, clamp_max);
-#endif
-  return v;
-}
 
 __device__ __forceinline__ void StoreOne(void* out, i64 idx, float v) {
 #if OUT_KIND == 0
@@ -255,7 +237,16 @@ extern "C" __global__ void __launch_bounds__(THREADS)
   CpAsyncWait<0>();
 
   // Epilogue straight from the accumulators: thread (g, t) of a warp holds
-  // rows g and g + 8, columns 2t and 2t + 1 of each 16 × 8 tile.
+  // rows g and g + 8, columns 2t and 2t + 1 of each 16 × 8 tile. The steps
+  // left out of the specialisation are compile-time no-ops.
+  sparsed::cuda::Epilogue ep;
+  ep.alpha = alpha;
+  ep.beta = HAS_BETA ? beta : 0.0f;
+  ep.c_in = c_in;
+  ep.bias = HAS_BIAS ? bias : nullptr;
+  ep.relu = HAS_RELU;
+  ep.has_clamp = HAS_CLAMP;
+  ep.clamp_max = clamp_max;
   const int g = lane / 4, tq = lane % 4;
 #pragma unroll
   for (int i = 0; i < MT; ++i) {
@@ -271,16 +262,16 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 #if C_TRANS
         // out is [n][m]: element (row, col) of the product goes to out[col][row].
         const i64 i0 = col * ldc + row;
-        StoreOne(out, i0, Finish(p0, i0, row, alpha, beta, c_in, bias, clamp_max));
+        StoreOne(out, i0, FinishEpilogue(ep, p0, i0, row));
         if (col + 1 < n) {
           const i64 i1 = i0 + ldc;
-          StoreOne(out, i1, Finish(p1, i1, row, alpha, beta, c_in, bias, clamp_max));
+          StoreOne(out, i1, FinishEpilogue(ep, p1, i1, row));
         }
 #else
         const i64 i0 = row * ldc + col;
-        const float v0 = Finish(p0, i0, col, alpha, beta, c_in, bias, clamp_max);
+        const float v0 = FinishEpilogue(ep, p0, i0, col);
         if (col + 1 < n) {
-          const float v1 = Finish(p1, i0 + 1, col + 1, alpha, beta, c_in, bias, clamp_max);
+          const float v1 = FinishEpilogue(ep, p1, i0 + 1, col + 1);
 #if OUT_KIND == 0
           *reinterpret_cast<float2*>(static_cast<float*>(out) + i0) = make_float2(v0, v1);
 #else

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "csr_spmm_kernels.h"
+#include "device_helpers.cuh"
 
 namespace sparsed::cuda::kernels {
 namespace {
@@ -20,22 +21,19 @@ struct Args {
   const void* __restrict__ a_values;
   const void* __restrict__ b;
   float* __restrict__ c;
-  float alpha, beta;
-  const float* __restrict__ c_in;
-  const float* __restrict__ bias;
-  bool relu, has_clamp;
-  float clamp_max;
+  Epilogue e;
   int64_t skip_longer_than;  // warp_row leaves rows longer than this to others
 };
 
 Args ArgsOf(const CsrSpmmProblem& p) {
-  return Args{p.m,     p.k,    p.n,    p.nnz,  p.row_ptr, p.col_idx,   p.a_values,  p.b,      p.c,
-              p.alpha, p.beta, p.c_in, p.bias, p.relu,    p.has_clamp, p.clamp_max, INT64_MAX};
+  return Args{
+      p.m,        p.k,
+      p.n,        p.nnz,
+      p.row_ptr,  p.col_idx,
+      p.a_values, p.b,
+      p.c,        Epilogue{p.alpha, p.beta, p.c_in, p.bias, p.relu, p.has_clamp, p.clamp_max},
+      INT64_MAX};
 }
-
-__device__ __forceinline__ float ToFloat(float x) { return x; }
-__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
-__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 // Loads VEC consecutive elements of T at p (aligned to their size) as floats.
 template <class T, int VEC>
@@ -64,12 +62,7 @@ __device__ __forceinline__ void LoadVec(const T* __restrict__ p, float (&out)[VE
 }
 
 __device__ __forceinline__ float Finish(const Args& a, float acc, int64_t i, int64_t j) {
-  float v = a.alpha * acc;
-  if (a.beta != 0.0f) v += a.beta * a.c_in[i * a.n + j];
-  if (a.bias != nullptr) v += a.bias[j];
-  if (a.relu) v = fmaxf(v, 0.0f);
-  if (a.has_clamp) v = fminf(v, a.clamp_max);
-  return v;
+  return FinishEpilogue(a.e, acc, i * a.n + j, j);
 }
 
 // Writes VEC finished values of row i starting at column j.

@@ -123,8 +123,8 @@ const float* F32Values(const Tensor* t) {
 }
 
 // The epilogue of args as the kernels take it.
-kernels::DirectEpilogue EpilogueOf(const SpmmArgs& args) {
-  kernels::DirectEpilogue e;
+Epilogue EpilogueOf(const SpmmArgs& args) {
+  Epilogue e;
   e.alpha = args.alpha;
   e.beta = args.beta;
   if (args.beta != 0.0f) e.c_in = F32Values(args.c);
@@ -358,7 +358,7 @@ absl::Status NmSpmm(const SpmmArgs& args, float* c, int64_t m, int64_t n, const 
   if (args.transpose_b) {
     ASSIGN_OR_RETURN(bv, TransposeDense(bv, b.desc().shape[0], b.desc().shape[1], type, ctx, ws));
   }
-  const kernels::DirectEpilogue e = EpilogueOf(args);
+  const Epilogue e = EpilogueOf(args);
   CUDA_RETURN_IF_ERROR(
       kernels::LaunchNmSpmm(type, av, a.component("meta")->as<int32_t>(), ad.nm_n, ad.nm_m,
                             ad.nm_packed_2_4(), m, k, bv, n, c, e, ctx.stream),
