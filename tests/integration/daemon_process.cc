@@ -32,6 +32,7 @@ std::string TestDataDir() { return EnvOr("SPARSED_TEST_DATA", SPARSED_TEST_DATA)
 DaemonProcess::DaemonProcess(DaemonProcess&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
       dir_(std::move(o.dir_)),
+      data_dir_(std::move(o.data_dir_)),
       log_(std::move(o.log_)),
       grpc_(std::move(o.grpc_)),
       metrics_(std::move(o.metrics_)) {}
@@ -43,16 +44,18 @@ DaemonProcess::~DaemonProcess() {
   }
 }
 
-absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string>& extra_args) {
+absl::StatusOr<DaemonProcess> DaemonProcess::Start(const std::vector<std::string>& extra_args,
+                                                   const std::string& data_dir) {
   char tmpl[] = "/tmp/sparsed-it-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   DaemonProcess d;
   d.dir_ = tmpl;
   d.log_ = d.dir_ + "/sparsed.log";
+  d.data_dir_ = data_dir.empty() ? d.dir_ + "/data" : data_dir;
   const std::string announce = d.dir_ + "/announce.json";
   std::vector<std::string> args = {
       DaemonBinary(), "--listen",    "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-      "--device",     TestDevice(),  "--data-dir",  d.dir_ + "/data",   "--announce-file",
+      "--device",     TestDevice(),  "--data-dir",  d.data_dir_,        "--announce-file",
       announce,       "--log-level", "debug"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;

@@ -21,9 +21,13 @@ std::string TestDataDir();
 class DaemonProcess {
  public:
   // Starts the daemon (DaemonBinary()) with --listen 127.0.0.1:0
-  // --metrics-listen 127.0.0.1:0 --device TestDevice(), a fresh data dir and
+  // --metrics-listen 127.0.0.1:0 --device TestDevice(), a fresh data dir (or
+  // `data_dir` when given: a restart on another daemon's data) and
   // `extra_args`; waits until it serves.
-  static absl::StatusOr<DaemonProcess> Start(const std::vector<std::string>& extra_args = {});
+  static absl::StatusOr<DaemonProcess> Start(const std::vector<std::string>& extra_args = {},
+                                             const std::string& data_dir = "");
+  // The data dir it serves from.
+  const std::string& data_dir() const { return data_dir_; }
 
   DaemonProcess(DaemonProcess&& o) noexcept;
   DaemonProcess& operator=(DaemonProcess&&) = delete;
@@ -43,7 +47,7 @@ class DaemonProcess {
  private:
   DaemonProcess() = default;
   pid_t pid_ = -1;
-  std::string dir_, log_, grpc_, metrics_;
+  std::string dir_, data_dir_, log_, grpc_, metrics_;
 };
 
 }  // namespace sparsed::testing
