@@ -1,5 +1,6 @@
 #include "server/request_metrics_interceptor.h"
 
+#include <google/protobuf/descriptor.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -12,10 +13,29 @@ namespace {
 
 using grpc::experimental::InterceptionHookPoints;
 
+// The method label: the gRPC path ("/pkg.Service/Method") when it names a
+// method compiled into this binary, else "unknown". A client may send any
+// path; labelling each made-up one would grow /metrics and memory without
+// bound.
+std::string MethodLabel(const char* path) {
+  if (path == nullptr || path[0] != '/') return "unknown";
+  // gRPC's own health service is not in the protobuf descriptor pool.
+  const std::string_view p(path);
+  if (p == "/grpc.health.v1.Health/Check" || p == "/grpc.health.v1.Health/Watch") return path;
+  std::string full(path + 1);
+  const size_t slash = full.find('/');
+  if (slash == std::string::npos) return "unknown";
+  full[slash] = '.';
+  if (google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) == nullptr) {
+    return "unknown";
+  }
+  return path;
+}
+
 class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   RequestMetricsInterceptor(ServerMetrics* metrics, const char* method)
-      : metrics_(metrics), method_(method ? method : "unknown") {}
+      : metrics_(metrics), method_(MethodLabel(method)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
