@@ -61,15 +61,20 @@ struct Daemon::State {
 
 namespace {
 
-void SaveNamedCheckpoint(ServiceContext& ctx, const char* why) {
+// An automatic checkpoint: logged either way, counted in the metrics
+// (sparsed_checkpoint_saves_total{trigger, result}); a failure is logged at
+// error level and returned.
+absl::Status SaveNamedCheckpoint(ServiceContext& ctx, ServerMetrics& metrics, const char* why) {
   const std::string& name = ctx.config.checkpoint_name;
   absl::StatusOr<SavedCheckpoint> saved = SaveAll(ctx, name);
+  metrics.RecordAutoCheckpoint(why, saved.ok());
   if (saved.ok()) {
     spdlog::info("{} checkpoint '{}' saved: {} tensors, {} layers, {} bytes", why, name,
                  saved->tensors, saved->layers, saved->bytes);
-  } else {
-    spdlog::error("{} checkpoint '{}' failed: {}", why, name, saved.status().ToString());
+    return absl::OkStatus();
   }
+  spdlog::error("{} checkpoint '{}' failed: {}", why, name, saved.status().ToString());
+  return saved.status();
 }
 
 }  // namespace
@@ -81,7 +86,7 @@ void Daemon::State::RunCheckpointer() {
   auto next = std::chrono::steady_clock::now() + period;
   while (!checkpointer_cv.wait_until(lock, next, [this] { return stop_checkpointer; })) {
     lock.unlock();
-    SaveNamedCheckpoint(ctx, "periodic");
+    (void)SaveNamedCheckpoint(ctx, *metrics, "periodic");  // logged and counted there
     lock.lock();
     next = std::chrono::steady_clock::now() + period;
   }
@@ -183,7 +188,7 @@ absl::Status WriteAnnounceFile(const std::string& path, const BoundAddresses& a)
 
 Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-Daemon::~Daemon() { Shutdown(); }
+Daemon::~Daemon() { (void)Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   RETURN_IF_ERROR(CheckConfig(config));
@@ -335,8 +340,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   return daemon;
 }
 
-void Daemon::Shutdown() {
-  if (!state_ || state_->shut_down) return;
+absl::Status Daemon::Shutdown() {
+  if (!state_ || state_->shut_down) return absl::OkStatus();
   state_->shut_down = true;
   const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
   spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s", grace.count());
@@ -347,9 +352,17 @@ void Daemon::Shutdown() {
   state_->server->Wait();
   state_->StopCheckpointer();
   // No call is running now, so the exit checkpoint holds the final state.
-  if (state_->ctx.config.checkpoint_on_exit) SaveNamedCheckpoint(state_->ctx, "exit");
+  absl::Status exit_checkpoint;
+  if (state_->ctx.config.checkpoint_on_exit) {
+    exit_checkpoint = SaveNamedCheckpoint(state_->ctx, *state_->metrics, "exit");
+  }
   if (state_->metrics_http) state_->metrics_http->Stop();
+  if (!exit_checkpoint.ok()) {
+    spdlog::critical("shut down, but the exit checkpoint failed: {}", exit_checkpoint.ToString());
+    return exit_checkpoint;
+  }
   spdlog::info("shut down cleanly");
+  return absl::OkStatus();
 }
 
 }  // namespace sparsed::server

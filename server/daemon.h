@@ -33,9 +33,11 @@ class Daemon {
   const BoundAddresses& addresses() const { return addresses_; }
 
   // Marks the service NOT_SERVING, stops accepting calls, waits up to
-  // shutdown_grace_seconds for in-flight calls (then cancels them), stops the
-  // metrics endpoint. Idempotent.
-  void Shutdown();
+  // shutdown_grace_seconds for in-flight calls (then cancels them), saves the
+  // exit checkpoint when configured, stops the metrics endpoint. Idempotent.
+  // Returns the exit checkpoint's error, if it failed (the caller exits
+  // non-zero: nothing may be lost silently).
+  absl::Status Shutdown();
 
  private:
   std::unique_ptr<State> state_;

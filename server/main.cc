@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  (*daemon)->Shutdown();
-  return 0;
+  // A failed exit checkpoint is a failed exit: the operator must know that
+  // the last state was not saved.
+  return (*daemon)->Shutdown().ok() ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -379,6 +380,23 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
                                   "gRPC request handling time in seconds, by method.", {"method"},
                                   DurationBuckets()));
 
+  ASSIGN_OR_RETURN(m->auto_checkpoints_,
+                   r.AddCounter("sparsed_checkpoint_saves_total",
+                                "Automatic checkpoints (--checkpoint-every, --checkpoint-on-exit) "
+                                "by trigger and result (ok, failed).",
+                                {"trigger", "result"}));
+  ASSIGN_OR_RETURN(
+      Family<Gauge> * last,
+      r.AddGauge("sparsed_checkpoint_last_success_timestamp_seconds",
+                 "Unix time of the last automatic checkpoint that saved (0: none).", {}));
+  ASSIGN_OR_RETURN(m->last_checkpoint_, last->Get({}));
+  // Both triggers and results appear from the start (0), so alerts can rate() them.
+  for (std::string_view trigger : {"periodic", "exit"}) {
+    for (std::string_view result : {"ok", "failed"}) {
+      RETURN_IF_ERROR(m->auto_checkpoints_->Get({trigger, result}).status());
+    }
+  }
+
   ServerMetrics* self = m.get();  // the callbacks live in self->registry_
   auto per_device = [self](double DeviceUsage::*field) {
     return [self, field] {
@@ -541,6 +559,17 @@ std::vector<DeviceUsage> ServerMetrics::DeviceUsageNow() const {
   }
   if (!fn) return {};
   return fn();
+}
+
+void ServerMetrics::RecordAutoCheckpoint(std::string_view trigger, bool ok) {
+  const std::string_view result = ok ? "ok" : "failed";
+  if (absl::StatusOr<Counter*> c = auto_checkpoints_->Get({trigger, result}); c.ok()) {
+    (*c)->Increment();
+  }
+  if (ok) {
+    last_checkpoint_->Set(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
 }
 
 void ServerMetrics::RecordRequest(std::string_view method, std::string_view code, double seconds) {

@@ -266,6 +266,11 @@ class ServerMetrics {
   // One successful JIT compilation of `seconds` (sparsed_kernel_compile_seconds).
   void ObserveKernelCompile(double seconds);
 
+  // One automatic checkpoint (`trigger` "periodic" or "exit") that saved or
+  // failed: sparsed_checkpoint_saves_total{trigger, result} and, on success,
+  // sparsed_checkpoint_last_success_timestamp_seconds.
+  void RecordAutoCheckpoint(std::string_view trigger, bool ok);
+
   // `method` is the full gRPC method ("/sparsed.v1.Tensors/Upload"), `code`
   // the status name ("OK", "INVALID_ARGUMENT").
   void RecordRequest(std::string_view method, std::string_view code, double seconds);
@@ -287,6 +292,8 @@ class ServerMetrics {
   Family<Counter>* requests_ = nullptr;
   Family<Histogram>* durations_ = nullptr;
   Histogram* compile_seconds_ = nullptr;
+  Family<Counter>* auto_checkpoints_ = nullptr;
+  Gauge* last_checkpoint_ = nullptr;
   mutable std::mutex usage_mu_;
   DeviceUsageFn usage_fn_;
   TuneStatsFn tune_fn_;                   // guarded by usage_mu_

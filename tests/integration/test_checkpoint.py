@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 import numpy as np
 
@@ -381,6 +382,54 @@ class CheckpointRestartTest(unittest.TestCase):
             ctl = Ctl(self, d, self.tmp)
             np.testing.assert_array_equal(ctl.get("p"), a)
             self.assertEqual(d.stop(), 0)
+
+    def test_any_names_survive_full_checkpoints(self):
+        """Issue 17: a tensor named "__metadata__", one named like another's
+        id, a dense "Q.values" beside a sparse "Q" made every full checkpoint
+        fail, and a restart with --restore auto lost the newer tensors."""
+        a, b = base_matrix(), random_matrix(6, 9, 0.5, 3)
+        args = ["--checkpoint-every", "1", "--checkpoint-on-exit"]
+        with Daemon(ARGS.sparsed, args, data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            ctl.put(a, "important", "csr")
+            ctl.put(b, "important2", "dense")
+            ctl.put(b, "__metadata__", "dense")
+            ctl.put(a, "Q", "csr")
+            ctl.put(b, "Q.values", "dense")
+            other_id = ctl.put(a, None, "coo")
+            ctl.put(b, other_id, "dense")  # named like another tensor's id
+            self.assertEqual(d.stop(), 0)
+        with Daemon(ARGS.sparsed, ["--restore", "auto"], data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            for name, want in [("important", a), ("important2", b), ("__metadata__", b),
+                               ("Q", a), ("Q.values", b)]:
+                np.testing.assert_array_equal(ctl.get(name), want)
+            self.assertEqual(len(ctl.held()), 7)
+            self.assertEqual(d.stop(), 0)
+
+    def test_failed_automatic_checkpoints_are_not_silent(self):
+        """A periodic checkpoint that fails is counted in /metrics and logged
+        at error; a failed exit checkpoint makes the daemon exit 1."""
+        # A directory where the checkpoint file must go: every save fails.
+        os.makedirs(os.path.join(self.data, "checkpoints", "auto.safetensors"))
+        args = ["--checkpoint-every", "0.2", "--checkpoint-on-exit"]
+        with Daemon(ARGS.sparsed, args, data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            ctl.put(base_matrix(), "p", "csr")
+            line = 'sparsed_checkpoint_saves_total{trigger="periodic",result="failed"} '
+            deadline = time.time() + 20
+            while True:
+                body = urllib.request.urlopen(f"http://{d.metrics}/metrics").read().decode()
+                failed = [l for l in body.splitlines() if l.startswith(line)]
+                if failed and float(failed[0].split()[-1]) >= 1:
+                    break
+                self.assertLess(time.time(), deadline, "no failed periodic checkpoint counted")
+                time.sleep(0.1)
+            self.assertIn("sparsed_checkpoint_last_success_timestamp_seconds 0", body)
+            self.assertEqual(d.stop(), 1)
+            log = open(d.log_path).read()
+        self.assertIn("error periodic checkpoint 'auto' failed", log)
+        self.assertIn("exit checkpoint failed", log)
 
 
 class CheckpointCrashTest(unittest.TestCase):

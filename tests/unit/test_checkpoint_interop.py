@@ -89,9 +89,13 @@ def check(tool, path, tmp):
     out = pathlib.Path(tmp) / (path.stem + ".safetensors")
     subprocess.run([tool, str(path), str(out)], check=True, capture_output=True, text=True)
     meta, arrays = read_safetensors(out)
-    if meta["format"] != "sparsed-checkpoint" or meta["version"] != "1":
+    if meta["format"] != "sparsed-checkpoint" or meta["version"] != "2":
         return f"metadata {meta['format']!r} {meta['version']!r}"
-    tensors = {t["key"]: t for t in json.loads(meta["sparsed.tensors"])}
+    # Version 2 keys arrays by tensor id; names live in the metadata.
+    described = json.loads(meta["sparsed.tensors"])
+    if any(t["key"] != t["id"] for t in described):
+        return "a tensor is not keyed by its id"
+    tensors = {t["name"] or t["id"]: t for t in described}
     a = tensors["A"]
     if (a["format"], a["dtype"], a["id"], a["name"]) != ("csr", "f32", "a-id", "A"):
         return f"tensor A described as {a}"

@@ -4,7 +4,7 @@
 // File layout (https://huggingface.co/docs/safetensors): 8-byte little-endian
 // header length N, N bytes of JSON header (padded with spaces to a multiple of
 // 8), then the raw little-endian arrays back to back, with no holes. Header:
-//   "__metadata__": {"format": "sparsed-checkpoint", "version": "1",
+//   "__metadata__": {"format": "sparsed-checkpoint", "version": "2",
 //                    "sparsed.tensors": "<JSON string: one object per tensor:
 //                       key, id, name, labels, format, dtype, index_dtype,
 //                       shape, nnz, block, n, m, components>",
@@ -13,9 +13,11 @@
 //                       CRC-32C of the sparsed.tensors string itself>"}
 //   "<key>":          dense tensors: the array itself (2-D or 1-D shape)
 //   "<key>.<comp>":   sparse tensors: one 1-D array per component
-//                     (e.g. "W.row_ptr", "W.col_idx", "W.values"; N:M "W.meta")
-// <key> is the tensor's name, or its id when it has none. Any safetensors
-// reader can open the file; the sparse structure is in __metadata__.
+//                     (e.g. "t-1f.row_ptr", "t-1f.col_idx", "t-1f.values"; N:M ".meta")
+// <key> is the tensor's id (the daemon's handle), never its name, so no
+// name can collide with another tensor's arrays or with "__metadata__"
+// (version 1 keyed by name; Load still reads it). Any safetensors reader can
+// open the file; names and the sparse structure are in __metadata__.
 #pragma once
 
 #include <cstdint>
@@ -60,9 +62,11 @@ absl::Status CheckName(std::string_view name, std::string_view field = "name");
 
 // Writes the entries to `path` atomically: a temporary file in the same
 // directory, fsync, rename over `path`, fsync the directory. A crash at any
-// moment leaves either the previous file or the complete new one. Duplicate
-// keys (two tensors with the same name) are INVALID_ARGUMENT, and so are ids,
-// names or labels that are not valid UTF-8. Contents are not re-validated
+// moment leaves either the previous file or the complete new one. An empty
+// id, the id "__metadata__", two entries with the same id or the same
+// non-empty name, ids whose array keys collide ("W.values" beside a sparse
+// "W") are INVALID_ARGUMENT, and so are ids, names or labels that are not
+// valid UTF-8. Any name is otherwise fine. Contents are not re-validated
 // here (Load validates every tensor).
 absl::Status Save(const std::string& path, const std::vector<EntryRef>& entries);
 

@@ -186,7 +186,8 @@ absl::StatusOr<std::map<std::string, uint32_t>> ParseChecksums(const std::string
 }
 
 absl::StatusOr<TensorInfo> ParseTensor(const json& v, size_t index, Header& header,
-                                       std::set<std::string>& used, std::string_view source) {
+                                       std::set<std::string>& used, bool version1,
+                                       std::string_view source) {
   std::string what = StrCat("tensor #", index);
   RETURN_IF_ERROR(ExpectKeys(v,
                              {"key", "id", "name", "labels", "format", "dtype", "index_dtype",
@@ -197,9 +198,12 @@ absl::StatusOr<TensorInfo> ParseTensor(const json& v, size_t index, Header& head
   what = StrCat("tensor '", t.key, "'");
   ASSIGN_OR_RETURN(t.id, GetString(v["id"], source, what + " id"));
   ASSIGN_OR_RETURN(t.name, GetString(v["name"], source, what + " name"));
-  if (t.key.empty() || t.key != TensorKey(t.id, t.name)) {
-    return Bad(source, what, " key must be its name or (without one) its id, name '", t.name,
-               "', id '", t.id, "'");
+  if (version1 ? t.key.empty() || t.key != Version1TensorKey(t.id, t.name)
+               : t.key.empty() || t.key != t.id) {
+    return Bad(source, what,
+               version1 ? " key must be its name or (without one) its id"
+                        : " key must be its id",
+               ", name '", t.name, "', id '", t.id, "'");
   }
   const json& labels = v["labels"];
   if (!labels.is_object()) return Bad(source, what, " labels must be an object");
@@ -311,7 +315,8 @@ absl::StatusOr<Header> ParseHeader(std::string_view text, uint64_t data_size,
   if (m["format"] != kFormatValue) {
     return Bad(source, "not a sparsed checkpoint: format '", m["format"], "'");
   }
-  if (m["version"] != kVersionValue) {
+  const bool version1 = m["version"] == kVersion1Value;
+  if (m["version"] != kVersionValue && !version1) {
     return Bad(source, "unsupported checkpoint version '", m["version"], "'");
   }
   ASSIGN_OR_RETURN(h.checksums, ParseChecksums(m[kChecksumsKey], source));
@@ -335,10 +340,13 @@ absl::StatusOr<Header> ParseHeader(std::string_view text, uint64_t data_size,
   ASSIGN_OR_RETURN(const json tensors, ParseEmbeddedJson(m[kTensorsKey], source, kTensorsKey));
   if (!tensors.is_array()) return Bad(source, kTensorsKey, " must be an array");
   std::set<std::string> used;
-  std::set<std::string> keys;
+  std::set<std::string> keys, names;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    ASSIGN_OR_RETURN(TensorInfo t, ParseTensor(tensors[i], i, h, used, source));
+    ASSIGN_OR_RETURN(TensorInfo t, ParseTensor(tensors[i], i, h, used, version1, source));
     if (!keys.insert(t.key).second) return Bad(source, "duplicate tensor key '", t.key, "'");
+    if (!t.name.empty() && !names.insert(t.name).second) {
+      return Bad(source, "duplicate tensor name '", t.name, "'");
+    }
     h.tensors.push_back(std::move(t));
   }
   for (const auto& [k, a] : h.arrays) {

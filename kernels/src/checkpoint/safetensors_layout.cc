@@ -22,7 +22,7 @@ std::string_view SafetensorsDType(DType t) {
   return "?";
 }
 
-std::string TensorKey(const std::string& id, const std::string& name) {
+std::string Version1TensorKey(const std::string& id, const std::string& name) {
   return name.empty() ? id : name;
 }
 

@@ -15,7 +15,9 @@
 namespace sparsed::checkpoint::internal {
 
 inline constexpr char kFormatValue[] = "sparsed-checkpoint";
-inline constexpr char kVersionValue[] = "1";
+inline constexpr char kVersionValue[] = "2";
+// Version 1 keyed tensors by name (or id without one); still read.
+inline constexpr char kVersion1Value[] = "1";
 inline constexpr char kMetadataKey[] = "__metadata__";
 inline constexpr char kTensorsKey[] = "sparsed.tensors";
 inline constexpr char kChecksumsKey[] = "sparsed.checksums";
@@ -24,8 +26,10 @@ inline constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
 
 // "F32", "F16", "BF16", "I32", "I64".
 std::string_view SafetensorsDType(DType t);
-// The key of a tensor: its name, or its id when it has none.
-std::string TensorKey(const std::string& id, const std::string& name);
+// The key of a tensor in a version-1 file: its name, or its id when it has
+// none. Version 2 keys every tensor by its id, so no name can collide with
+// another tensor's key or arrays, or with "__metadata__" (issue 17).
+std::string Version1TensorKey(const std::string& id, const std::string& name);
 // Dense: the key itself; sparse: "<key>.<component>".
 std::string ArrayKey(std::string_view key, Format format, std::string_view component);
 // 8 lowercase hex digits (fixed width: the writer patches them in place).

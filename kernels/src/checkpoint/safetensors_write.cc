@@ -49,21 +49,23 @@ struct Plan {
 absl::StatusOr<Plan> MakePlan(const std::vector<EntryRef>& entries) {
   Plan plan;
   json tensors = json::array();
-  std::set<std::string> keys, array_keys;
+  std::set<std::string> keys, names, array_keys;
   uint64_t offset = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const EntryRef& e = entries[i];
-    const std::string key = internal::TensorKey(e.id, e.name);
-    const std::string field = StrCat("entries[", i, "] '", key, "'");
+    // Keyed by id: ids are the caller's unique handles, names are user text.
+    const std::string& key = e.id;
+    const std::string field = StrCat("entries[", i, "] (id '", e.id, "')");
     if (e.tensor == nullptr) return absl::InvalidArgumentError(StrCat(field, ": no tensor"));
-    if (key.empty()) {
-      return absl::InvalidArgumentError(StrCat(field, ": a tensor needs a name or an id"));
-    }
+    if (key.empty()) return absl::InvalidArgumentError(StrCat(field, ": a tensor needs an id"));
     if (key == internal::kMetadataKey) {
-      return absl::InvalidArgumentError(StrCat(field, ": the key '", key, "' is reserved"));
+      return absl::InvalidArgumentError(StrCat(field, ": the id '", key, "' is reserved"));
     }
     if (!keys.insert(key).second) {
-      return absl::InvalidArgumentError(StrCat(field, ": duplicate key '", key, "'"));
+      return absl::InvalidArgumentError(StrCat(field, ": duplicate id '", key, "'"));
+    }
+    if (!e.name.empty() && !names.insert(e.name).second) {
+      return absl::InvalidArgumentError(StrCat(field, ": duplicate name '", e.name, "'"));
     }
     const TensorDesc& d = e.tensor->desc();
     RETURN_IF_ERROR(ValidateDesc(d, field));
