@@ -433,6 +433,26 @@ TEST(Checkpoint, LargeComponentsFromDevice) {
   ExpectSameEntries(*back, v);
 }
 
+// Issue 17: a symbolic link in the checkpoints folder leaked the first bytes
+// of its target through the "header length" error. Links are refused (Load)
+// and not listed (List), and the target's bytes appear nowhere.
+TEST(Checkpoint, SymbolicLinksAreNeitherReadNorListed) {
+  TempDir dir;
+  const std::string secret = dir / "secret.txt";
+  WriteFile(secret, "root:$6$very-secret-hash");
+  fs::create_symlink(secret, dir / "evil.safetensors");
+  const absl::Status s = Load(dir / "evil.safetensors").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "symbolic link")) << s;
+  uint64_t n = 0;  // the first 8 bytes as the header length they would be read as
+  for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<uint8_t>("root:$6$"[i]);
+  EXPECT_FALSE(absl::StrContains(s.message(), std::to_string(n))) << s;
+  EXPECT_FALSE(absl::StrContains(s.message(), "root")) << s;
+  auto listed = List(dir.path());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
+}
+
 TEST(Checkpoint, MissingFileIsNotFound) {
   TempDir dir;
   EXPECT_EQ(Load(dir / "nope.safetensors").status().code(), absl::StatusCode::kNotFound);

@@ -201,8 +201,7 @@ absl::StatusOr<TensorInfo> ParseTensor(const json& v, size_t index, Header& head
   if (version1 ? t.key.empty() || t.key != Version1TensorKey(t.id, t.name)
                : t.key.empty() || t.key != t.id) {
     return Bad(source, what,
-               version1 ? " key must be its name or (without one) its id"
-                        : " key must be its id",
+               version1 ? " key must be its name or (without one) its id" : " key must be its id",
                ", name '", t.name, "', id '", t.id, "'");
   }
   const json& labels = v["labels"];

@@ -47,9 +47,10 @@ absl::StatusOr<std::vector<Summary>> List(const std::string& dir) {
     const std::string name = file.substr(0, file.size() - kSuffix.size());
     if (!CheckName(name).ok()) continue;  // not a checkpoint this library writes
     const std::string path = it->path().string();
-    io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;  // removed while listing
+      if (errno == ELOOP) continue;   // a symbolic link: not a checkpoint we wrote
       return io::posix::ErrnoError(errno, "open", path);
     }
     struct stat st;

@@ -49,7 +49,13 @@ absl::StatusOr<std::vector<Entry>> Parse(std::string_view bytes, std::string_vie
 }
 
 absl::StatusOr<std::vector<Entry>> Load(const std::string& path) {
-  io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NOFOLLOW: a symbolic link planted in the checkpoints folder must not
+  // make us read (and quote in errors) some other file (issue 17).
+  io::posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0 && errno == ELOOP) {
+    return absl::InvalidArgumentError(
+        StrCat(path, ": is a symbolic link; checkpoints are read only from regular files"));
+  }
   if (fd.get() < 0) return io::posix::ErrnoError(errno, "open checkpoint", path);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return io::posix::ErrnoError(errno, "stat", path);
