@@ -65,6 +65,7 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
   const v1::UploadHeader& header = first.header();
   RETURN_IF_ERROR(CheckNameAndLabels(header.name(), header.labels(), "header"));
   RETURN_IF_ERROR(ctx.store.CheckNameFree(header.name()));
+  RETURN_IF_ERROR(api::CheckDescProto(header.desc(), "header.desc"));
   const TensorDesc desc = api::FromProto(header.desc());
   RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
   // Sizes are known sane now; reserve the memory once and fill it in place:

@@ -67,6 +67,29 @@ TEST(ResolveOperandTest, InlineOperandIsValidatedAndLandsOnTheDevice) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("a.inline"));
 }
 
+// Issue 17: a BSR block of three sides was silently cut to two.
+TEST(ResolveOperandTest, BlockWithThreeSidesIsRefusedNotTruncated) {
+  TensorStore store;
+  TensorDesc d{Format::kBsr, DType::kF32, DType::kI32, {4, 4}, 1};
+  d.block_rows = d.block_cols = 2;
+  absl::StatusOr<Tensor> t = Tensor::Allocate(d);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const int32_t ptr[] = {0, 1, 1};
+  std::copy(std::begin(ptr), std::end(ptr), t->data<int32_t>("block_row_ptr").begin());
+  t->data<int32_t>("block_col_idx")[0] = 1;
+  for (float& v : t->data<float>("values")) v = 1.5f;
+  auto msg = api::ToInline(*t);
+  ASSERT_TRUE(msg.ok()) << msg.status();
+  v1::Operand op;
+  *op.mutable_inline_() = *msg;
+  ASSERT_TRUE(ResolveOperand(store, op, "a", Device::Cpu()).ok());
+  op.mutable_inline_()->mutable_desc()->add_block(7);
+  auto bad = ResolveOperand(store, op, "a", Device::Cpu());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("a.inline.desc.block = [2, 2, 7]"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("3 entries"));
+}
+
 TEST(MoveToDeviceTest, SameDeviceKeepsTheBuffers) {
   Tensor t = Iota(4);
   const void* before = t.component("values")->data();

@@ -24,6 +24,16 @@ TensorDesc FromProto(const v1::TensorDesc& p) {
   return d;
 }
 
+absl::Status CheckDescProto(const v1::TensorDesc& p, std::string_view field) {
+  if (p.block_size() > 2) {
+    std::string sides;
+    for (int64_t b : p.block()) sides += StrCat(sides.empty() ? "" : ", ", b);
+    return absl::InvalidArgumentError(StrCat(field, ".block = [", sides, "] has ", p.block_size(),
+                                             " entries (give [R, C] or [R])"));
+  }
+  return absl::OkStatus();
+}
+
 v1::TensorDesc ToProto(const TensorDesc& d) {
   v1::TensorDesc p;
   p.set_format(static_cast<v1::Format>(d.format));
@@ -56,6 +66,7 @@ absl::StatusOr<v1::InlineTensor> ToInline(const Tensor& t) {
 }
 
 absl::StatusOr<Tensor> FromInline(const v1::InlineTensor& msg, std::string_view field) {
+  RETURN_IF_ERROR(CheckDescProto(msg.desc(), StrCat(field, ".desc")));
   const TensorDesc desc = FromProto(msg.desc());
   RETURN_IF_ERROR(ValidateDesc(desc, StrCat(field, ".desc")));
   ASSIGN_OR_RETURN(std::vector<ComponentSpec> specs, ComponentsOf(desc));

@@ -14,6 +14,10 @@ namespace sparsed::api {
 // Enum numbering is identical on both sides; an unspecified index dtype means
 // I32. Values out of range are passed through and rejected by ValidateDesc.
 TensorDesc FromProto(const v1::TensorDesc& desc);
+// What FromProto cannot express and would drop: a block of more than two
+// sides. INVALID_ARGUMENT naming `field` (e.g. "header.desc"); call before
+// FromProto on a client's description.
+absl::Status CheckDescProto(const v1::TensorDesc& desc, std::string_view field);
 v1::TensorDesc ToProto(const TensorDesc& desc);
 
 // Copies a host tensor into an inline message.
