@@ -1,6 +1,10 @@
 // Core types: descriptions, component layout, memory accounting, devices.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "sparsed/buffer.h"
 #include "sparsed/device.h"
@@ -90,6 +94,43 @@ TEST(ParallelFor, CoversRangeExactlyOnce) {
     for (int64_t i = b; i < e; ++i) hits[i]++;
   });
   for (int h : hits) ASSERT_EQ(h, 1);
+}
+
+// Issue 17: the host-memory guard read physical memory, not a container's
+// limit. A fake cgroup mount of each version: the process's group first,
+// the mount's top level as the fallback, "max"/unlimited as no limit.
+TEST(HostMemory, CgroupLimitOfEitherVersion) {
+  namespace fs = std::filesystem;
+  std::string tmpl = (fs::temp_directory_path() / "cgroup_test_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const fs::path root = tmpl;
+  auto put = [&](const fs::path& rel, const std::string& text) {
+    fs::create_directories((root / rel).parent_path());
+    std::ofstream(root / rel) << text;
+  };
+  // v2: the group's own file wins; without it the top-level file; "max" is none.
+  put("app/memory.max", "268435456\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/app\n", root.string()), 268435456);
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/other\n", root.string()), 0);
+  put("memory.max", "1073741824\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/other\n", root.string()), 1073741824);
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/\n", root.string()), 1073741824);
+  put("memory.max", "max\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/\n", root.string()), 0);
+  // v1: the memory controller's line, among others.
+  put("memory/box/memory.limit_in_bytes", "536870912\n");
+  const std::string v1 = "9:pids:/\n4:cpu,cpuacct:/\n3:memory:/box\n";
+  EXPECT_EQ(CgroupMemoryLimitBytes(v1, root.string()), 536870912);
+  put("memory/box/memory.limit_in_bytes", "9223372036854771712\n");  // unlimited
+  EXPECT_EQ(CgroupMemoryLimitBytes(v1, root.string()), 0);
+  EXPECT_EQ(CgroupMemoryLimitBytes("garbage", root.string()), 0);
+  fs::remove_all(root);
+  // Whatever the machine says, never more than physical memory and never 0
+  // on Linux.
+  const int64_t physical =
+      static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE);
+  EXPECT_GT(HostMemoryBytes(), 0);
+  EXPECT_LE(HostMemoryBytes(), physical);
 }
 
 }  // namespace

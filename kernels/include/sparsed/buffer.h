@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -12,8 +13,17 @@
 
 namespace sparsed {
 
-// Physical memory of this machine in bytes (0 when the system does not say).
+// Memory this process may use in bytes: physical memory, or the memory
+// limit of its control group (a container's `memory.max`) when lower; 0 when
+// the system says neither.
 int64_t HostMemoryBytes();
+// The memory limit of the control group a process is in, read from its
+// /proc/<pid>/cgroup text and the cgroup mount: v2 (`0::/path` ->
+// <root>/<path>/memory.max) or v1 (`N:memory:/path` ->
+// <root>/memory/<path>/memory.limit_in_bytes), falling back to the mount's
+// top-level file (inside a container the group is often mounted as the root).
+// 0 when there is no limit ("max", or v1's near-2^63 "unlimited") or no file.
+int64_t CgroupMemoryLimitBytes(const std::string& proc_cgroup_text, const std::string& root);
 
 // Bytes held per device, with an optional limit. Allocation beyond the limit
 // fails with RESOURCE_EXHAUSTED instead of taking the process down.

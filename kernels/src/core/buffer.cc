@@ -76,9 +76,5 @@ absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   return buf;
 }
 
-int64_t HostMemoryBytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
-}
 
 }  // namespace sparsed
