@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -348,8 +350,29 @@ absl::Status Daemon::Shutdown() {
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);
-  state_->server->Shutdown(deadline);
-  state_->server->Wait();
+  // gRPC's Shutdown cancels calls at the deadline but then waits for their
+  // handlers to return; handlers that ignore cancellation would hold it
+  // forever. Wait at most the grace plus kShutdownBoundSeconds.
+  {
+    auto stopped = std::make_shared<std::promise<void>>();
+    std::future<void> done = stopped->get_future();
+    std::thread stopper([server = state_->server.get(), deadline, stopped] {
+      server->Shutdown(deadline);
+      server->Wait();
+      stopped->set_value();
+    });
+    const auto bound = std::chrono::duration<double>(grace.count() + kShutdownBoundSeconds);
+    if (done.wait_for(bound) == std::future_status::timeout) {
+      stopper.detach();
+      state_->StopCheckpointer();
+      const absl::Status stuck = absl::DeadlineExceededError(
+          StrCat("calls still running ", kShutdownBoundSeconds,
+                 " s after the shutdown grace; exiting without them (no exit checkpoint)"));
+      spdlog::critical("{}", stuck.ToString());
+      return stuck;
+    }
+    stopper.join();
+  }
   state_->StopCheckpointer();
   // No call is running now, so the exit checkpoint holds the final state.
   absl::Status exit_checkpoint;

@@ -36,8 +36,11 @@ class Daemon {
   // shutdown_grace_seconds for in-flight calls (then cancels them), saves the
   // exit checkpoint when configured, stops the metrics endpoint. Idempotent.
   // Returns the exit checkpoint's error, if it failed (the caller exits
-  // non-zero: nothing may be lost silently).
+  // non-zero: nothing may be lost silently). DEADLINE_EXCEEDED when calls
+  // still ran kShutdownBoundSeconds after the grace: the server cannot be
+  // destroyed under them, so the caller must leave with std::_Exit.
   absl::Status Shutdown();
+  static constexpr double kShutdownBoundSeconds = 2.0;
 
  private:
   std::unique_ptr<State> state_;

@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/config.h"
@@ -100,7 +102,24 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  // A second signal during the orderly shutdown exits at once (issue 17: a
+  // daemon stuck behind long calls ignored SIGTERM, even twice).
+  std::thread([signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    spdlog::critical("received a second {}: exiting now, without waiting for calls or saving",
+                     again == SIGTERM ? "SIGTERM" : "SIGINT");
+    spdlog::shutdown();
+    std::_Exit(1);
+  }).detach();
   // A failed exit checkpoint is a failed exit: the operator must know that
   // the last state was not saved.
-  return (*daemon)->Shutdown().ok() ? 0 : 1;
+  const absl::Status stopped = (*daemon)->Shutdown();
+  if (absl::IsDeadlineExceeded(stopped)) {
+    // Calls are still running past the bound: the server cannot be destroyed
+    // under them, so leave without running destructors.
+    spdlog::shutdown();
+    std::_Exit(1);
+  }
+  return stopped.ok() ? 0 : 1;
 }
