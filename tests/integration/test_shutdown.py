@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Shutdown under calls that do not end (issue 17): SIGTERM exits within the
-grace plus the daemon's bound even while a long CreateLayer runs, and a
-second signal exits at once. The long call is a random-pattern layer of
-10^6 x 10^6 (work the daemon does not bound yet)."""
+grace plus the daemon's bound even while a call that ignores cancellation
+runs, and a second signal exits at once. The long call is a checkpoint save
+slowed by the daemon's test hook (SPARSED_TEST_CHECKPOINT_SLOW_WRITE_US: a
+pause after every 64 KiB written), about a minute long."""
 
 import argparse
 import os
+import tempfile
 import subprocess
 import sys
 import time
 import unittest
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -21,11 +25,17 @@ BOUND = 2.0  # Daemon::kShutdownBoundSeconds
 
 
 class ShutdownTest(unittest.TestCase):
+    SLOW = {"SPARSED_TEST_CHECKPOINT_SLOW_WRITE_US": "1000000"}  # 1 s per 64 KiB
+
     def start_long_call(self, d):
-        """A CreateLayer that runs for minutes, started in the background."""
-        p = subprocess.Popen([ARGS.sparsectl, "--server", d.address, "layer", "create",
-                              "--in", "1000000", "--out", "1000000", "--init", "random-pattern",
-                              "--sparsity", "0.999999"],
+        """A checkpoint save of a 4 MB tensor (64 pieces, a second each),
+        started in the background."""
+        tmp = tempfile.mkdtemp(prefix="shutdown-")
+        path = os.path.join(tmp, "big.npy")
+        np.save(path, np.arange(1 << 20, dtype=np.float32).reshape(1024, 1024))
+        ctl = [ARGS.sparsectl, "--server", d.address]
+        subprocess.run(ctl + ["put", path, "--name", "big"], check=True, capture_output=True)
+        p = subprocess.Popen(ctl + ["checkpoint", "save", "slow"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(p.kill)
         time.sleep(1.0)  # let it get into the daemon
@@ -33,7 +43,7 @@ class ShutdownTest(unittest.TestCase):
         return p
 
     def test_sigterm_exits_within_grace_plus_bound(self):
-        with Daemon(ARGS.sparsed, ["--shutdown-grace-seconds", str(GRACE)]) as d:
+        with Daemon(ARGS.sparsed, ["--shutdown-grace-seconds", str(GRACE)], env=self.SLOW) as d:
             self.start_long_call(d)
             t0 = time.monotonic()
             code = d.stop()
@@ -45,7 +55,7 @@ class ShutdownTest(unittest.TestCase):
         self.assertIn("calls still running", log)
 
     def test_second_signal_exits_at_once(self):
-        with Daemon(ARGS.sparsed, ["--shutdown-grace-seconds", "30"]) as d:
+        with Daemon(ARGS.sparsed, ["--shutdown-grace-seconds", "30"], env=self.SLOW) as d:
             self.start_long_call(d)
             d.proc.terminate()
             time.sleep(0.3)

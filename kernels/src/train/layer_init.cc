@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <unordered_set>
+#include <vector>
 
 #include "layer_internal.h"
 #include "sparsed/buffer.h"
@@ -16,6 +18,9 @@ namespace {
 
 // Dense-then-prune holds every weight on the host once (8 bytes each).
 constexpr int64_t kMaxDensePruneWeights = int64_t{1} << 30;
+// Random patterns keeping less than 1/this of the positions are sampled by
+// Floyd's algorithm rather than by walking every position.
+constexpr int64_t kSelectionSamplingRatio = 16;
 
 // Uniform in [0, 1) from the top 53 bits of one draw.
 double Uniform01(std::mt19937_64& gen) { return static_cast<double>(gen() >> 11) * 0x1.0p-53; }
@@ -74,9 +79,52 @@ void DensePrune(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
 // sampling (Knuth's algorithm S: position i is taken with probability
 // needed / remaining), each taken weight U(-b, b) with b = 1/sqrt(in·(1-s))
 // drawn right after its selection.
+//
+// That walks every position, so a very sparse pattern of a huge layer (10^6 x
+// 10^6 at 0.999999: 10^12 steps, hours) takes Floyd's algorithm instead: the
+// same uniform distribution over patterns in O(keep log keep), whatever the
+// layer's size (issue 17: work proportional to what is kept).
+void RandomPatternSparse(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
+  const int64_t total = c.out_features * c.in_features;
+  const int64_t keep = KeptCount(c.sparsity, total);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(c.in_features) * (1.0 - c.sparsity));
+  // Floyd: for j = total-keep .. total-1, take a uniform t in [0, j]; add t,
+  // or j when t is already taken. Every keep-subset is equally likely.
+  std::unordered_set<int64_t> taken;
+  taken.reserve(static_cast<size_t>(keep) * 2);
+  std::vector<int64_t> positions;
+  positions.reserve(keep);
+  for (int64_t j = total - keep; j < total; ++j) {
+    int64_t t = static_cast<int64_t>(Uniform01(gen) * static_cast<double>(j + 1));
+    t = std::min(t, j);  // guards the rounding of the product
+    const int64_t pick = taken.insert(t).second ? t : j;
+    if (pick == j) taken.insert(j);
+    positions.push_back(pick);
+  }
+  std::sort(positions.begin(), positions.end());
+  init.pattern.row_ptr.assign(c.out_features + 1, 0);
+  init.pattern.col_idx.reserve(keep);
+  init.values.reserve(keep);
+  for (const int64_t pos : positions) {
+    const int64_t r = pos / c.in_features;
+    init.pattern.col_idx.push_back(pos % c.in_features);
+    init.values.push_back(UniformSymmetric(gen, bound));
+    ++init.pattern.row_ptr[r + 1];
+  }
+  for (int64_t r = 0; r < c.out_features; ++r) {
+    init.pattern.row_ptr[r + 1] += init.pattern.row_ptr[r];
+  }
+}
+
 void RandomPattern(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
   const int64_t total = c.out_features * c.in_features;
   const int64_t keep = KeptCount(c.sparsity, total);
+  // Selection sampling costs `total` steps: fine while that is within a small
+  // multiple of what is kept.
+  if (keep < total / kSelectionSamplingRatio) {
+    RandomPatternSparse(c, gen, init);
+    return;
+  }
   const double bound = 1.0 / std::sqrt(static_cast<double>(c.in_features) * (1.0 - c.sparsity));
   init.pattern.row_ptr.assign(c.out_features + 1, 0);
   init.pattern.col_idx.reserve(keep);
@@ -115,7 +163,11 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
   const int64_t host_bytes =
       keep * int64_t{sizeof(float) + sizeof(int64_t)} +
       (c.out_features + 1) * int64_t{sizeof(int64_t)} +
-      (c.init == InitKind::kDensePrune ? total * int64_t{2 * sizeof(float)} : 0);
+      (c.init == InitKind::kDensePrune ? total * int64_t{2 * sizeof(float)} : 0) +
+      // Floyd's sampling: the positions and a hash set of them (about 48 bytes a node).
+      (c.init == InitKind::kRandomPattern && keep < total / kSelectionSamplingRatio
+           ? keep * int64_t{sizeof(int64_t) + 48}
+           : 0);
   const int64_t physical = HostMemoryBytes();
   if (physical > 0 && host_bytes > physical / 2) {
     return absl::ResourceExhaustedError(
