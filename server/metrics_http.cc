@@ -12,6 +12,11 @@ namespace sparsed::server {
 MetricsHttpServer::MetricsHttpServer(std::function<std::string()> render)
     : render_(std::move(render)) {}
 
+namespace {
+constexpr size_t kHttpWorkers = 64;
+constexpr time_t kHttpReadTimeoutSeconds = 2;
+}  // namespace
+
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::StatusOr<int> MetricsHttpServer::Start(const std::string& host, int port) {
@@ -24,6 +29,17 @@ absl::StatusOr<int> MetricsHttpServer::Start(const std::string& host, int port) 
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // Slow or idle clients must not starve scrapes and probes (issue 17: 16
+  // slow clients made /metrics and /healthz time out): more workers than
+  // httplib's default, and short read/keep-alive timeouts so a stalled
+  // connection gives its worker back within a second or two.
+  // (httplib takes ownership of the queue: its API returns a raw pointer.)
+  server->new_task_queue = [] { return new httplib::ThreadPool(kHttpWorkers); };
+  server->set_read_timeout(kHttpReadTimeoutSeconds, 0);
+  server->set_write_timeout(5, 0);
+  server->set_keep_alive_timeout(kHttpReadTimeoutSeconds);
+  server->set_keep_alive_max_count(16);
+  server->set_payload_max_length(1 << 16);  // GETs only: no bodies worth reading
   server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_(), kMetricsContentType);
   });
