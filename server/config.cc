@@ -104,6 +104,10 @@ const std::vector<KeyDef>& Defs() {
         NumberKey<double>("shutdown_grace_seconds",
                           "how long in-flight calls may run after SIGTERM/SIGINT",
                           &Config::shutdown_grace_seconds, 0.0),
+        NumberKey<double>("upload_idle_timeout_seconds",
+                          "cancel an upload whose client sends nothing for this long, freeing "
+                          "its memory and thread (0 = never)",
+                          &Config::upload_idle_timeout_seconds, 0.0),
         StringKey("announce_file",
                   "write the bound addresses here as JSON once serving (for scripts and tests)",
                   &Config::announce_file),

@@ -26,12 +26,13 @@ struct Config {
   int64_t max_message_bytes = 64 << 20;         // largest gRPC message either way
   int64_t memory_limit_bytes = 0;               // tensors held per device; 0 = unlimited
   int cpu_threads = 0;                          // CPU backend threads; 0 = all cores
-  int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
-  double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM
-  std::string announce_file;             // if set, write bound addresses here as JSON
-  int cuda_streams = 4;                  // CUDA backend: requests computing at once on the GPU
-  int cuda_max_queued = 64;              // CUDA backend: requests waiting for a stream
-  std::string spmm_variant;              // CUDA backend: force this SpMM variant ("" = tune)
+  int max_inflight_compute = 64;            // compute calls at once; more get RESOURCE_EXHAUSTED
+  double shutdown_grace_seconds = 10;       // in-flight calls get this long on SIGTERM
+  double upload_idle_timeout_seconds = 60;  // an upload silent this long is cancelled (0: never)
+  std::string announce_file;                // if set, write bound addresses here as JSON
+  int cuda_streams = 4;                     // CUDA backend: requests computing at once on the GPU
+  int cuda_max_queued = 64;                 // CUDA backend: requests waiting for a stream
+  std::string spmm_variant;                 // CUDA backend: force this SpMM variant ("" = tune)
   bool bsr_tensor_cores = false;         // CUDA backend: tune among the JIT tensor-core BSR kernels
   int64_t kernel_cache_bytes = 1 << 30;  // CUDA backend: JIT kernels on disk; 0 = no cap
   std::string restore;                   // start with this checkpoint's tensors ("" = none)

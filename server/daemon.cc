@@ -196,6 +196,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   RETURN_IF_ERROR(CheckConfig(config));
   auto state = std::make_unique<State>();
   ServiceContext& ctx = state->ctx;
+  ctx.stall_watchdog = std::make_unique<StallWatchdog>(
+      std::chrono::duration<double>(config.upload_idle_timeout_seconds));
   ctx.config = config;
 
   std::error_code ec;

@@ -9,6 +9,7 @@
 
 #include "server/config.h"
 #include "server/layer_store.h"
+#include "server/stall_watchdog.h"
 #include "server/tensor_store.h"
 #include "sparsed/backend.h"
 #include "sparsed/tune_db.h"
@@ -26,6 +27,8 @@ struct ServiceContext {
   std::atomic<int> inflight_compute{0};
   std::mutex checkpoint_mu;  // serialises checkpoint saves and deletes
   std::mutex restore_mu;     // serialises restores
+  // Cancels uploads whose client went silent (config.upload_idle_timeout_seconds).
+  std::unique_ptr<StallWatchdog> stall_watchdog;
 };
 
 }  // namespace sparsed::server

@@ -37,11 +37,13 @@ absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum
 // Receives the chunks of an upload straight into the tensor's buffers, which
 // may be in host or device memory (each chunk is checked, then copied to its
 // offset).
-absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t) {
+absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t,
+                           StallWatchdog::Watch& watch, double idle_seconds) {
   TensorAssembler assembler(t);
   v1::UploadRequest msg;
   int64_t index = 0;
   while (reader->Read(&msg)) {
+    watch.Touch();
     ++index;
     if (!msg.has_chunk()) {
       return absl::InvalidArgumentError(
@@ -50,11 +52,17 @@ absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor
     const v1::Chunk& chunk = msg.chunk();
     RETURN_IF_ERROR(assembler.AddChunk(chunk.component(), chunk.offset(), chunk.data()));
   }
+  if (watch.cancelled()) {
+    return absl::DeadlineExceededError(StrCat("upload cancelled: the client sent nothing for ",
+                                              idle_seconds, " s after message ", index,
+                                              " (upload_idle_timeout_seconds)"));
+  }
   return assembler.Finish();
 }
 
-absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
+absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, grpc::ServerContext* call,
                                    grpc::ServerReader<v1::UploadRequest>* reader) {
+  const std::unique_ptr<StallWatchdog::Watch> watch = ctx.stall_watchdog->Start(call);
   v1::UploadRequest first;
   if (!reader->Read(&first)) {
     return absl::InvalidArgumentError("upload stream is empty (expected a header first)");
@@ -73,17 +81,17 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx,
   // there first (Admit then copies the result to the device).
   const Device device = header.sort_and_sum_duplicates() ? Device::Cpu() : ctx.backend->device();
   ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc, device));
-  RETURN_IF_ERROR(ReceiveChunks(reader, t));
+  RETURN_IF_ERROR(ReceiveChunks(reader, t, *watch, ctx.stall_watchdog->idle_seconds()));
   return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(), header.labels(),
                "upload");
 }
 
 }  // namespace
 
-grpc::Status TensorsService::Upload(grpc::ServerContext*,
+grpc::Status TensorsService::Upload(grpc::ServerContext* context,
                                     grpc::ServerReader<v1::UploadRequest>* reader,
                                     v1::TensorInfo* response) {
-  absl::StatusOr<TensorPtr> t = DoUpload(ctx_, reader);
+  absl::StatusOr<TensorPtr> t = DoUpload(ctx_, context, reader);
   if (!t.ok()) return ToGrpc(t.status());
   *response = DescribeTensor(**t);
   spdlog::debug("uploaded {} ({} bytes)", (*t)->id, (*t)->tensor.bytes());

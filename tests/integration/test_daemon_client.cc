@@ -761,6 +761,48 @@ TEST_F(DaemonTest, MadeUpMethodsAreLabelledUnknown) {
   EXPECT_THAT(res->body, HasSubstr("method=\"/sparsed.v1.Admin/GetStatus\""));
 }
 
+// Issue 17: an upload that stops sending held its memory and a thread
+// forever. With --upload-idle-timeout-seconds 1 the daemon cancels it and
+// frees the memory, and keeps serving.
+TEST(UploadIdleTimeout, StalledUploadIsCancelledAndItsMemoryFreed) {
+  auto d = DaemonProcess::Start({"--upload-idle-timeout-seconds", "1"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto c = Client::Connect(d->grpc_address(), {.connect_timeout_seconds = 10});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto stub = v1::Tensors::NewStub((*c)->channel());
+  grpc::ClientContext ctx;
+  v1::TensorInfo info;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer = stub->Upload(&ctx, &info);
+  v1::UploadRequest header;
+  v1::TensorDesc* desc = header.mutable_header()->mutable_desc();
+  desc->set_format(v1::DENSE);
+  desc->set_dtype(v1::F32);
+  desc->add_shape(2048);
+  desc->add_shape(2048);  // 16 MiB, allocated when the header arrives
+  ASSERT_TRUE(writer->Write(header));
+  // The tensor is allocated, then freed once the upload is cancelled.
+  bool allocated = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = (*c)->GetStatus();
+    ASSERT_TRUE(st.ok()) << st.status();
+    if (st->memory_in_use_bytes() >= (int64_t{16} << 20)) allocated = true;
+    if (allocated && st->memory_in_use_bytes() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(allocated);
+  auto st = (*c)->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->memory_in_use_bytes(), 0) << "the stalled upload still holds its memory";
+  writer->WritesDone();
+  const grpc::Status finished = writer->Finish();
+  EXPECT_FALSE(finished.ok());
+  EXPECT_EQ(st->tensor_count(), 0);
+  auto stopped = d->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(WIFEXITED(*stopped) && WEXITSTATUS(*stopped) == 0) << *stopped;
+}
+
 TEST_F(DaemonTest, HealthServiceReportsServing) {
   // grpc.health.v1.Health/Check with an empty HealthCheckRequest; the reply
   // HealthCheckResponse{status: SERVING = 1} encodes as the bytes 08 01.
