@@ -98,6 +98,13 @@ const std::vector<KeyDef>& Defs() {
                            &Config::memory_limit_bytes, 0),
         NumberKey<int>("cpu_threads", "CPU backend threads (0 = all cores)", &Config::cpu_threads,
                        0),
+        NumberKey<int>("grpc_max_threads",
+                       "threads that serve gRPC calls at once; beyond them new calls are refused "
+                       "with RESOURCE_EXHAUSTED instead of each taking a thread",
+                       &Config::grpc_max_threads, 4),
+        NumberKey<int>("max_streams_per_connection",
+                       "calls one client connection may have open at once (HTTP/2 streams)",
+                       &Config::max_streams_per_connection, 1),
         NumberKey<int>("max_inflight_compute",
                        "compute calls run at once; more are refused with RESOURCE_EXHAUSTED",
                        &Config::max_inflight_compute, 1),

@@ -24,10 +24,12 @@ struct Config {
   std::string log_level = "info";               // trace|debug|info|warn|error|critical|off
   bool log_json = false;                        // one JSON object per log line
   int64_t max_message_bytes = 64 << 20;         // largest gRPC message either way
-  int64_t memory_limit_bytes = 0;               // tensors held per device; 0 = unlimited
-  int cpu_threads = 0;                          // CPU backend threads; 0 = all cores
-  int max_inflight_compute = 64;            // compute calls at once; more get RESOURCE_EXHAUSTED
-  double shutdown_grace_seconds = 10;       // in-flight calls get this long on SIGTERM
+  int grpc_max_threads = 512;            // threads serving calls (more calls: RESOURCE_EXHAUSTED)
+  int max_streams_per_connection = 100;  // concurrent calls one client connection may open
+  int64_t memory_limit_bytes = 0;        // tensors held per device; 0 = unlimited
+  int cpu_threads = 0;                   // CPU backend threads; 0 = all cores
+  int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
+  double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM
   double upload_idle_timeout_seconds = 60;  // an upload silent this long is cancelled (0: never)
   std::string announce_file;                // if set, write bound addresses here as JSON
   int cuda_streams = 4;                     // CUDA backend: requests computing at once on the GPU

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -290,6 +291,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  // Bounded threads and streams (issue 17: 5,000 stalled streams took 5,020
+  // threads): calls beyond the thread quota are refused, and one connection
+  // cannot open more than max_streams_per_connection calls at once.
+  grpc::ResourceQuota quota("sparsed");
+  quota.SetMaxThreads(config.grpc_max_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_streams_per_connection);
   builder.RegisterService(state->tensors.get());
   builder.RegisterService(state->compute.get());
   builder.RegisterService(state->admin.get());
