@@ -365,5 +365,45 @@ TEST(TuneDbTest, ClearReturnsCountAndPersists) {
   EXPECT_EQ(*db->Clear(), 0);
 }
 
+// Issue 17: imports were unbounded (past 75 MB the database could no longer
+// be exported or listed). Entries and the database are bounded now.
+TEST(TuneDbTest, ImportsAndEntriesAreBounded) {
+  auto db = MustOpen("");
+  ASSERT_TRUE(db->Record(Entry("held", "a", {{"a", 1}})).ok());
+  // One entry too many: refused whole.
+  json doc = {{"version", 1}, {"entries", json::array()}};
+  for (int64_t i = 0; i < TuneDb::kMaxEntries; ++i) {
+    doc["entries"].push_back(
+        {{"key", "k" + std::to_string(i)}, {"variant", "v"}, {"timings_ms", {{"v", 1.0}}}});
+  }
+  absl::StatusOr<int> r = db->ImportJson(doc.dump());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_EQ(db->size(), 1);
+  // Exactly the cap fits (the held key counted once when re-imported).
+  doc["entries"].back()["key"] = "held";
+  r = db->ImportJson(doc.dump());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(db->size(), TuneDb::kMaxEntries);
+  // Recording past the cap evicts the oldest entry.
+  ASSERT_TRUE(db->Record(Entry("newest", "a", {{"a", 1}}, 1)).ok());
+  EXPECT_EQ(db->size(), TuneDb::kMaxEntries);
+  // Oversized fields are INVALID_ARGUMENT naming the entry and field.
+  json big = {
+      {"version", 1},
+      {"entries",
+       {{{"key", std::string(5000, 'k')}, {"variant", "v"}, {"timings_ms", {{"v", 1.0}}}}}}};
+  r = db->ImportJson(big.dump());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(std::string(r.status().message()).find("entry 0: key has 5000 bytes"),
+            std::string::npos)
+      << r.status();
+  json many = {{"version", 1},
+               {"entries", {{{"key", "x"}, {"variant", "v"}, {"timings_ms", json::object()}}}}};
+  for (int i = 0; i < 65; ++i) many["entries"][0]["timings_ms"]["c" + std::to_string(i)] = 1.0;
+  r = db->ImportJson(many.dump());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_FALSE(db->Record(Entry(std::string(2000, 'k'), "v", {{"v", 1}})).ok());
+}
+
 }  // namespace
 }  // namespace sparsed

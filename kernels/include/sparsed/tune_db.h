@@ -54,6 +54,11 @@ class TuneDb {
   // {"version": 1, "entries": [{key, variant, timings_ms, created_unix_ms}, ...]}
   // (entries ordered by key); the format of the file.
   std::string ExportJson() const;
+  // At most this many entries are held: Record evicts the oldest (by
+  // created_unix_ms) to make room; an import that would exceed it is
+  // RESOURCE_EXHAUSTED and imports nothing.
+  static constexpr int64_t kMaxEntries = 20000;
+
   // Merges entries from ExportJson() text (same key: the imported one wins)
   // and persists. INVALID_ARGUMENT naming the offending entry index and field
   // when malformed; nothing is imported then. Returns the number of entries

@@ -1,10 +1,12 @@
 #include "sparsed/tune_db.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "atomic_file.h"
@@ -86,6 +88,12 @@ absl::Status TuneDb::Record(TuneEntry entry) {
   uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!entries_.contains(entry.key) && static_cast<int64_t>(entries_.size()) >= kMaxEntries) {
+      auto oldest = std::min_element(entries_.begin(), entries_.end(), [](auto& a, auto& b) {
+        return a.second.created_unix_ms < b.second.created_unix_ms;
+      });
+      entries_.erase(oldest);
+    }
     std::string key = entry.key;
     entries_.insert_or_assign(std::move(key), std::move(entry));
     generation = ChangedLocked();
@@ -111,6 +119,16 @@ absl::StatusOr<int> TuneDb::ImportJson(const std::string& text) {
   uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    int64_t after = static_cast<int64_t>(entries_.size());
+    std::set<std::string> fresh;
+    for (const TuneEntry& e : entries) {
+      if (!entries_.contains(e.key) && fresh.insert(e.key).second) ++after;
+    }
+    if (after > kMaxEntries) {
+      return absl::ResourceExhaustedError(StrCat("the import would leave ", after,
+                                                 " entries in the tune database (at most ",
+                                                 kMaxEntries, "); nothing imported"));
+    }
     for (TuneEntry& e : entries) {
       std::string key = e.key;
       entries_.insert_or_assign(std::move(key), std::move(e));

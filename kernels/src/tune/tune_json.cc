@@ -94,6 +94,9 @@ absl::StatusOr<std::vector<TuneEntry>> ParseTuneJson(const std::string& text) {
   out.reserve(list->size());
   for (size_t i = 0; i < list->size(); ++i) {
     absl::StatusOr<TuneEntry> e = EntryFromJson((*list)[i]);
+    if (e.ok()) {
+      if (absl::Status s = ValidateTuneEntry(*e); !s.ok()) e = s;
+    }
     if (!e.ok()) {
       return absl::InvalidArgumentError(StrCat("entry ", i, ": ", e.status().message()));
     }
@@ -105,8 +108,24 @@ absl::StatusOr<std::vector<TuneEntry>> ParseTuneJson(const std::string& text) {
 absl::Status ValidateTuneEntry(const TuneEntry& e) {
   if (e.key.empty()) return absl::InvalidArgumentError("key must be a non-empty string");
   if (e.variant.empty()) return absl::InvalidArgumentError("variant must be a non-empty string");
+  if (e.key.size() > kMaxTuneKeyBytes) {
+    return absl::InvalidArgumentError(
+        StrCat("key has ", e.key.size(), " bytes (at most ", kMaxTuneKeyBytes, ")"));
+  }
+  if (e.variant.size() > kMaxTuneVariantBytes) {
+    return absl::InvalidArgumentError(
+        StrCat("variant has ", e.variant.size(), " bytes (at most ", kMaxTuneVariantBytes, ")"));
+  }
+  if (e.timings_ms.size() > kMaxTuneCandidates) {
+    return absl::InvalidArgumentError(StrCat("timings_ms has ", e.timings_ms.size(),
+                                             " candidates (at most ", kMaxTuneCandidates, ")"));
+  }
   for (const auto& [name, ms] : e.timings_ms) {
     if (name.empty()) return absl::InvalidArgumentError("timings_ms has an empty candidate name");
+    if (name.size() > kMaxTuneVariantBytes) {
+      return absl::InvalidArgumentError(StrCat("timings_ms has a candidate name of ", name.size(),
+                                               " bytes (at most ", kMaxTuneVariantBytes, ")"));
+    }
     if (!IsTiming(ms)) {
       return absl::InvalidArgumentError(StrCat(
           "timings_ms.", name, " must be a finite non-negative number of milliseconds, got ", ms));

@@ -22,9 +22,16 @@ std::string TuneEntriesToJson(const std::vector<const TuneEntry*>& entries);
 // "entry N: field ..." (N counts from 0). created_unix_ms is optional (0).
 absl::StatusOr<std::vector<TuneEntry>> ParseTuneJson(const std::string& text);
 
-// Checks one entry: key and variant non-empty, candidate names non-empty,
-// timings finite and non-negative, created_unix_ms non-negative. The message
-// names the field ("key must be a non-empty string").
+// Bounds on what one entry may hold (issue 17: imports were unbounded, and
+// past 75 MB the database could no longer be exported or listed).
+inline constexpr size_t kMaxTuneKeyBytes = 1024;
+inline constexpr size_t kMaxTuneVariantBytes = 128;
+inline constexpr size_t kMaxTuneCandidates = 64;
+
+// Checks one entry: key and variant non-empty and within their byte limits,
+// at most kMaxTuneCandidates candidates with non-empty names of at most
+// kMaxTuneVariantBytes, timings finite and non-negative, created_unix_ms
+// non-negative. The message names the field ("key must be a non-empty string").
 absl::Status ValidateTuneEntry(const TuneEntry& entry);
 
 }  // namespace sparsed::tune::internal
