@@ -431,6 +431,22 @@ TEST_F(TrainingTest, SparseRandomPatternIsUniform) {
   EXPECT_GT(chi2, 700.0);  // and not suspiciously even
 }
 
+// Issue 17: a layer's host initialisation was not counted against the
+// memory limit. It is reserved in the host account while it is built.
+TEST_F(TrainingTest, LayerInitialisationCountsAgainstTheMemoryLimit) {
+  MemoryAccount& host = MemoryAccount::For(Device::Cpu());
+  const int64_t old_limit = host.limit();
+  host.set_limit(host.in_use() + (int64_t{32} << 20));  // 32 MiB of headroom
+  // 4096 x 4096 at 50%: 8.4e6 weights, ~100 MB of host scratch.
+  LayerConfig c = SmallConfig(4096, 4096, 0.5, 3);
+  c.init = InitKind::kRandomPattern;
+  auto layer = SparseLinear::Create(*backend_, c);
+  host.set_limit(old_limit);
+  ASSERT_EQ(layer.status().code(), absl::StatusCode::kResourceExhausted) << layer.status();
+  EXPECT_NE(layer.status().message().find("initialising a layer of 4096 x 4096"), std::string::npos)
+      << layer.status();
+}
+
 TEST_F(TrainingTest, LayerTooLargeForTheHostIsResourceExhaustedNotACrash) {
   // 2^20 x 2^20 at 50%: 5.5e11 weights, terabytes to initialise on the host.
   LayerConfig c = SmallConfig(int64_t{1} << 20, int64_t{1} << 20, 0.5, 1);

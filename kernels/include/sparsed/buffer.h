@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -46,6 +47,32 @@ class MemoryAccount {
   std::atomic<int64_t> in_use_{0};
   std::atomic<int64_t> peak_{0};
   std::atomic<int64_t> limit_{0};
+};
+
+// Bytes of working memory a request holds outside any Buffer (host vectors of
+// a conversion, a layer's initialisation), charged to a device's account for
+// as long as the reservation lives, so memory_limit_bytes bounds them too.
+class ScratchReservation {
+ public:
+  ScratchReservation() = default;
+  // RESOURCE_EXHAUSTED naming `what` and the sizes when the account's limit
+  // would be exceeded.
+  static absl::StatusOr<ScratchReservation> Take(int64_t bytes, const Device& device,
+                                                 std::string_view what);
+  ScratchReservation(ScratchReservation&& o) noexcept
+      : bytes_(std::exchange(o.bytes_, 0)), device_(o.device_) {}
+  ScratchReservation& operator=(ScratchReservation&& o) noexcept {
+    std::swap(bytes_, o.bytes_);
+    std::swap(device_, o.device_);
+    return *this;
+  }
+  ~ScratchReservation() {
+    if (bytes_ > 0) MemoryAccount::For(device_).Release(bytes_);
+  }
+
+ private:
+  int64_t bytes_ = 0;
+  Device device_ = Device::Cpu();
 };
 
 namespace detail {

@@ -35,6 +35,18 @@ absl::Status MemoryAccount::Reserve(int64_t bytes) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<ScratchReservation> ScratchReservation::Take(int64_t bytes, const Device& device,
+                                                            std::string_view what) {
+  ScratchReservation r;
+  if (bytes <= 0) return r;
+  if (absl::Status s = MemoryAccount::For(device).Reserve(bytes); !s.ok()) {
+    return absl::Status(s.code(), StrCat(what, ": ", s.message()));
+  }
+  r.bytes_ = bytes;
+  r.device_ = device;
+  return r;
+}
+
 void MemoryAccount::Release(int64_t bytes) { in_use_.fetch_sub(bytes, std::memory_order_relaxed); }
 
 void detail::BufferRelease::operator()(void* p) const {
@@ -75,6 +87,5 @@ absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   buf.size_ = bytes;
   return buf;
 }
-
 
 }  // namespace sparsed

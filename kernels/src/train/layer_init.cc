@@ -175,6 +175,12 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
                " (", keep, " weights) needs ", host_bytes,
                " bytes of host memory to initialise, more than half of the machine's ", physical));
   }
+  // Counted against the host's memory limit while it is built (issue 17: a
+  // 52-byte request could take GBs past --memory-limit-bytes).
+  ASSIGN_OR_RETURN(ScratchReservation scratch,
+                   ScratchReservation::Take(
+                       host_bytes, Device::Cpu(),
+                       StrCat("initialising a layer of ", c.out_features, " x ", c.in_features)));
   HostInit init;
   init.pattern.rows = c.out_features;
   init.pattern.cols = c.in_features;
