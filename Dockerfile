@@ -47,6 +47,11 @@ VOLUME ["/var/lib/sparsed"]
 EXPOSE 50051 9464
 
 ENV SPARSED_ADDR=127.0.0.1:50051
+# A container is reached through its published ports, so it listens on every
+# interface. There is no authentication yet: SPARSED_INSECURE acknowledges
+# that anyone who can reach the ports can use every tensor (publish them only
+# on trusted networks; docs/OPERATIONS.md).
+ENV SPARSED_LISTEN=0.0.0.0:50051 SPARSED_METRICS_LISTEN=0.0.0.0:9464 SPARSED_INSECURE=true
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["sparsectl", "--timeout", "3", "status"]
 

@@ -147,6 +147,13 @@ const std::vector<KeyDef>& Defs() {
         StringKey("checkpoint_name",
                   "checkpoint written by checkpoint_every and checkpoint_on_exit",
                   &Config::checkpoint_name),
+        BoolKey("insecure",
+                "serve a gRPC listen address other than loopback although no authentication is "
+                "configured: every client that can reach it may read, change and delete every "
+                "tensor (protected mode refuses to start otherwise)",
+                &Config::insecure),
+        BoolKey("reflection", "offer gRPC server reflection (service discovery for grpcurl etc.)",
+                &Config::reflection),
         BoolKey("checkpoint_on_exit",
                 "on SIGTERM/SIGINT, save every tensor to checkpoint_name once calls have stopped",
                 &Config::checkpoint_on_exit),
@@ -250,6 +257,22 @@ absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::s
     RETURN_IF_ERROR(SetConfigValue(config, key, value, StrCat("flag ", flag)));
   }
   return absl::OkStatus();
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+}
+
+absl::Status CheckProtectedMode(const Config& config) {
+  ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.listen));
+  if (IsLoopbackHost(hp.first) || config.insecure) return absl::OkStatus();
+  return absl::FailedPreconditionError(StrCat(
+      "listen = '", config.listen,
+      "' accepts connections from other machines, and no authentication is configured, so any "
+      "client that can reach it could read, change and delete every tensor; listen on "
+      "127.0.0.1, or pass --insecure (SPARSED_INSECURE=true) to serve it anyway"));
 }
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {

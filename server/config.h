@@ -17,13 +17,15 @@
 namespace sparsed::server {
 
 struct Config {
-  std::string listen = "0.0.0.0:50051";         // gRPC address; port 0 picks a free one
-  std::string metrics_listen = "0.0.0.0:9464";  // Prometheus /metrics; "" disables
-  std::string data_dir = "./sparsed-data";      // tune database, checkpoints, caches
-  std::string device = "auto";                  // auto | cpu | cuda:N
-  std::string log_level = "info";               // trace|debug|info|warn|error|critical|off
-  bool log_json = false;                        // one JSON object per log line
-  int64_t max_message_bytes = 64 << 20;         // largest gRPC message either way
+  std::string listen = "127.0.0.1:50051";         // gRPC address; port 0 picks a free one
+  std::string metrics_listen = "127.0.0.1:9464";  // Prometheus /metrics; "" disables
+  bool insecure = false;   // serve a non-loopback listen address without authentication
+  bool reflection = true;  // gRPC server reflection
+  std::string data_dir = "./sparsed-data";  // tune database, checkpoints, caches
+  std::string device = "auto";              // auto | cpu | cuda:N
+  std::string log_level = "info";           // trace|debug|info|warn|error|critical|off
+  bool log_json = false;                    // one JSON object per log line
+  int64_t max_message_bytes = 64 << 20;     // largest gRPC message either way
   int grpc_max_threads = 512;            // threads serving calls (more calls: RESOURCE_EXHAUSTED)
   int max_streams_per_connection = 100;  // concurrent calls one client connection may open
   int64_t memory_limit_bytes = 0;        // tensors held per device; 0 = unlimited
@@ -76,5 +78,12 @@ absl::Status CheckConfig(const Config& config);
 
 // Splits "host:port" ("[v6]:port" too); INVALID_ARGUMENT on a bad address.
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+// Whether `host` (from SplitHostPort) only accepts connections from this
+// machine: 127.0.0.0/8, ::1, localhost.
+bool IsLoopbackHost(const std::string& host);
+// Protected mode (as Redis has it): with no authentication, a gRPC listen
+// address other than loopback needs `insecure`. FAILED_PRECONDITION naming
+// the address and the flag otherwise.
+absl::Status CheckProtectedMode(const Config& config);
 
 }  // namespace sparsed::server

@@ -285,7 +285,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   }
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  RETURN_IF_ERROR(CheckProtectedMode(config));
+  if (config.insecure) {
+    spdlog::warn(
+        "--insecure: serving {} without authentication; every client that can reach "
+        "it may read, change and delete every tensor",
+        config.listen);
+  }
+  if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = -1;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""What a hostile client on the same network can do to the daemon's HTTP
-endpoint (issue 17): stalled connections must not starve /metrics and
-/healthz."""
+"""What a hostile client on the same network can do to the daemon (issue
+17): stalled HTTP connections must not starve /metrics and /healthz, and
+without authentication the daemon serves only loopback unless told
+--insecure (protected mode)."""
 
 import argparse
 import os
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -40,6 +43,34 @@ class SlowHttpClientsTest(unittest.TestCase):
                 for s in stalled:
                     s.close()
             self.assertEqual(d.stop(), 0)
+
+
+class ProtectedModeTest(unittest.TestCase):
+    def test_other_addresses_need_insecure(self):
+        data = tempfile.mkdtemp(prefix="protected-")
+        p = subprocess.run([ARGS.sparsed, "--listen", "0.0.0.0:0", "--metrics-listen", "",
+                            "--device", "cpu", "--data-dir", data],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("listen = '0.0.0.0:0' accepts connections from other machines",
+                      p.stdout + p.stderr)
+        self.assertIn("--insecure", p.stdout + p.stderr)
+        announce = os.path.join(data, "announce.json")
+        d = subprocess.Popen([ARGS.sparsed, "--listen", "0.0.0.0:0", "--metrics-listen", "",
+                              "--device", "cpu", "--data-dir", data, "--insecure",
+                              "--announce-file", announce],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + 30
+            while not os.path.exists(announce) and d.poll() is None:
+                self.assertLess(time.time(), deadline, "no announce file")
+                time.sleep(0.05)
+            self.assertIsNone(d.poll(), "the daemon exited")
+        finally:
+            d.terminate()
+            out, _ = d.communicate(timeout=30)
+        self.assertEqual(d.returncode, 0, out)
+        self.assertIn("--insecure: serving 0.0.0.0:0 without authentication", out)
 
 
 if __name__ == "__main__":

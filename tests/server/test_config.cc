@@ -78,8 +78,10 @@ const char kConfigDoc[] = SPARSED_TEST_DATA "/../../docs/CONFIG.md";
 TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   // Values as listed in the docs/CONFIG.md table.
   const Config c;
-  EXPECT_EQ(c.listen, "0.0.0.0:50051");
-  EXPECT_EQ(c.metrics_listen, "0.0.0.0:9464");
+  EXPECT_EQ(c.listen, "127.0.0.1:50051");
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
+  EXPECT_FALSE(c.insecure);
+  EXPECT_TRUE(c.reflection);
   EXPECT_EQ(c.data_dir, "./sparsed-data");
   EXPECT_EQ(c.device, "auto");
   EXPECT_EQ(c.log_level, "info");
@@ -110,7 +112,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 24u);
+  EXPECT_EQ(by_json.size(), 26u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
@@ -142,7 +144,8 @@ TEST(ConfigTest, CheckpointKeys) {
   EXPECT_TRUE(CheckConfig(c).ok()) << CheckConfig(c);
   for (const ConfigKey& k : ConfigKeys()) {
     EXPECT_EQ(k.boolean, k.json == "log_json" || k.json == "checkpoint_on_exit" ||
-                             k.json == "bsr_tensor_cores")
+                             k.json == "bsr_tensor_cores" || k.json == "insecure" ||
+                             k.json == "reflection")
         << k.json;
   }
 
@@ -586,4 +589,26 @@ TEST(LoggingTest, UnknownLevelIsRejectedWithTheValidOnes) {
 }
 
 }  // namespace
+// Issue 17: any client that could reach the port could use everything.
+// Protected mode: without authentication only loopback is served, unless
+// `insecure` says otherwise.
+TEST(ConfigTest, ProtectedModeRefusesOtherAddressesWithoutInsecure) {
+  Config c;
+  EXPECT_TRUE(CheckProtectedMode(c).ok());  // the default is loopback
+  for (const char* ok : {"127.0.0.1:1", "127.9.9.9:0", "localhost:5", "[::1]:7"}) {
+    c.listen = ok;
+    EXPECT_TRUE(CheckProtectedMode(c).ok()) << ok;
+  }
+  for (const char* open : {"0.0.0.0:50051", "[::]:1", "10.1.2.3:9", "example.org:1"}) {
+    c.listen = open;
+    c.insecure = false;
+    const absl::Status s = CheckProtectedMode(c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << open;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(open));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("--insecure"));
+    c.insecure = true;
+    EXPECT_TRUE(CheckProtectedMode(c).ok()) << open;
+  }
+}
+
 }  // namespace sparsed::server
