@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/admin_service.h"
+#include "server/serve.h"
 #include "server/status_util.h"
 #include "sparsed/kernel_cache.h"
 #include "sparsed/status.h"
@@ -36,42 +37,47 @@ absl::StatusOr<int64_t> Warm(Backend& backend, const std::string& json, int64_t*
 
 }  // namespace
 
-grpc::Status AdminService::ListKernels(grpc::ServerContext*, const v1::ListKernelsRequest*,
+grpc::Status AdminService::ListKernels(grpc::ServerContext* rpc, const v1::ListKernelsRequest*,
                                        v1::ListKernelsResponse* response) {
-  std::vector<KernelCacheEntry> entries = ctx_.backend->ListKernels();
-  std::sort(entries.begin(), entries.end(),
-            [](const KernelCacheEntry& x, const KernelCacheEntry& y) {
-              return std::tie(x.spec, x.arch, x.key) < std::tie(y.spec, y.arch, y.key);
-            });
-  for (const KernelCacheEntry& e : entries) {
-    v1::KernelEntry* out = response->add_entries();
-    out->set_key(e.key);
-    out->set_spec(e.spec);
-    out->set_arch(e.arch);
-    out->set_bytes(e.bytes);
-    out->set_last_used_unix_ms(e.last_used_unix_ms);
-  }
-  ToProto(ctx_.backend->KernelCacheStatistics(), response->mutable_stats());
-  response->set_cache_dir(ctx_.kernel_cache_dir);
-  return grpc::Status::OK;
+  return ServeAdmin(ctx_, rpc, "ListKernels", [&](const Caller&) -> absl::Status {
+    std::vector<KernelCacheEntry> entries = ctx_.backend->ListKernels();
+    std::sort(entries.begin(), entries.end(),
+              [](const KernelCacheEntry& x, const KernelCacheEntry& y) {
+                return std::tie(x.spec, x.arch, x.key) < std::tie(y.spec, y.arch, y.key);
+              });
+    for (const KernelCacheEntry& e : entries) {
+      v1::KernelEntry* out = response->add_entries();
+      out->set_key(e.key);
+      out->set_spec(e.spec);
+      out->set_arch(e.arch);
+      out->set_bytes(e.bytes);
+      out->set_last_used_unix_ms(e.last_used_unix_ms);
+    }
+    ToProto(ctx_.backend->KernelCacheStatistics(), response->mutable_stats());
+    response->set_cache_dir(ctx_.kernel_cache_dir);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status AdminService::ClearKernels(grpc::ServerContext*, const v1::ClearKernelsRequest*,
+grpc::Status AdminService::ClearKernels(grpc::ServerContext* rpc, const v1::ClearKernelsRequest*,
                                         v1::ClearKernelsResponse* response) {
-  absl::StatusOr<int> removed = ctx_.backend->ClearKernels();
-  if (!removed.ok()) return ToGrpc(removed.status());
-  response->set_removed(*removed);
-  return grpc::Status::OK;
+  return ServeAdmin(ctx_, rpc, "ClearKernels", [&](const Caller&) -> absl::Status {
+    ASSIGN_OR_RETURN(const int removed, ctx_.backend->ClearKernels());
+    response->set_removed(removed);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status AdminService::WarmKernels(grpc::ServerContext*, const v1::WarmKernelsRequest* request,
+grpc::Status AdminService::WarmKernels(grpc::ServerContext* rpc,
+                                       const v1::WarmKernelsRequest* request,
                                        v1::WarmKernelsResponse* response) {
-  int64_t requested = 0;
-  absl::StatusOr<int64_t> compiled = Warm(*ctx_.backend, request->json(), &requested);
-  if (!compiled.ok()) return ToGrpc(compiled.status());
-  response->set_requested(requested);
-  response->set_compiled(*compiled);
-  return grpc::Status::OK;
+  return ServeAdmin(ctx_, rpc, "WarmKernels", [&](const Caller&) -> absl::Status {
+    int64_t requested = 0;
+    ASSIGN_OR_RETURN(const int64_t compiled, Warm(*ctx_.backend, request->json(), &requested));
+    response->set_requested(requested);
+    response->set_compiled(compiled);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace sparsed::server

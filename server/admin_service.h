@@ -32,6 +32,8 @@ class AdminService final : public v1::Admin::Service {
                            v1::WarmKernelsResponse* response) override;
 
  private:
+  void FillStatus(const Caller& caller, v1::StatusResponse* response) const;
+
   ServiceContext& ctx_;
 };
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -20,19 +21,41 @@ std::string CheckpointDir(const Config& config) {
   return (fs::path(config.data_dir) / "checkpoints").string();
 }
 
-absl::StatusOr<std::string> CheckpointPath(const Config& config, const std::string& name,
-                                           std::string_view field) {
+std::string CheckpointDir(const Config& config, const std::string& tenant) {
+  if (tenant.empty()) return CheckpointDir(config);
+  return (fs::path(CheckpointDir(config)) / "tenants" / tenant).string();
+}
+
+std::vector<std::string> TenantsWithCheckpoints(const Config& config) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  const fs::path dir = fs::path(CheckpointDir(config)) / "tenants";
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string tenant = e.path().filename().string();
+    // Only real folders with valid tenant names (never follow a symlink).
+    if (e.is_directory(ec) && !e.is_symlink(ec) && CheckTenantName(tenant, "").ok()) {
+      out.push_back(tenant);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<std::string> CheckpointPath(const Config& config, const std::string& tenant,
+                                           const std::string& name, std::string_view field) {
   RETURN_IF_ERROR(checkpoint::CheckName(name, field));
-  return (fs::path(CheckpointDir(config)) / (name + ".safetensors")).string();
+  return (fs::path(CheckpointDir(config, tenant)) / (name + ".safetensors")).string();
 }
 
 namespace {
 
 // Writes `tensors` (each once) and then `layers` to checkpoint `name`.
-absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::string& name,
+absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::string& tenant,
+                                            const std::string& name,
                                             const std::vector<TensorPtr>& tensors,
                                             const std::vector<ExportedLayer>& layers) {
-  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, name));
+  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, tenant, name));
+  const std::string dir = CheckpointDir(ctx.config, tenant);
   std::vector<checkpoint::EntryRef> refs;
   std::set<std::string> seen;
   for (const TensorPtr& t : tensors) {
@@ -43,10 +66,10 @@ absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::stri
   for (const ExportedLayer& layer : layers) AppendLayerEntries(layer, &refs);
   std::lock_guard lock(ctx.checkpoint_mu);
   std::error_code ec;
-  fs::create_directories(CheckpointDir(ctx.config), ec);
+  fs::create_directories(dir, ec);
   if (ec) {
-    return absl::FailedPreconditionError(StrCat("checkpoint directory '", CheckpointDir(ctx.config),
-                                                "' cannot be created: ", ec.message()));
+    return absl::FailedPreconditionError(
+        StrCat("checkpoint directory '", dir, "' cannot be created: ", ec.message()));
   }
   RETURN_IF_ERROR(checkpoint::Save(path, refs));
   const auto size = fs::file_size(path, ec);
@@ -56,16 +79,18 @@ absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::stri
 
 }  // namespace
 
-absl::StatusOr<SavedCheckpoint> SaveTensors(ServiceContext& ctx, const std::string& name,
+absl::StatusOr<SavedCheckpoint> SaveTensors(ServiceContext& ctx, const std::string& tenant,
+                                            const std::string& name,
                                             const std::vector<TensorPtr>& tensors) {
-  return SaveEntries(ctx, name, tensors, {});
+  return SaveEntries(ctx, tenant, name, tensors, {});
 }
 
-absl::StatusOr<SavedCheckpoint> SaveAll(ServiceContext& ctx, const std::string& name) {
+absl::StatusOr<SavedCheckpoint> SaveAll(ServiceContext& ctx, const std::string& tenant,
+                                        const std::string& name) {
   RETURN_IF_ERROR(checkpoint::CheckName(name, "name"));
-  const std::vector<TensorPtr> tensors = ctx.store.List("");
+  const std::vector<TensorPtr> tensors = ctx.store.List(tenant, "");
   std::vector<ExportedLayer> layers;
-  for (const LayerPtr& layer : ctx.layers.List()) {
+  for (const LayerPtr& layer : ctx.layers.List(tenant)) {
     absl::StatusOr<ExportedLayer> exported = ExportLayer(*layer);
     if (!exported.ok()) {
       return absl::Status(exported.status().code(),
@@ -74,7 +99,39 @@ absl::StatusOr<SavedCheckpoint> SaveAll(ServiceContext& ctx, const std::string& 
     }
     layers.push_back(*std::move(exported));
   }
-  return SaveEntries(ctx, name, tensors, layers);
+  return SaveEntries(ctx, tenant, name, tensors, layers);
+}
+
+absl::StatusOr<SavedCheckpoint> SaveEveryTenant(ServiceContext& ctx, const std::string& name) {
+  RETURN_IF_ERROR(checkpoint::CheckName(name, "name"));
+  std::set<std::string> tenants = {""};
+  for (const TensorPtr& t : ctx.store.ListAll()) tenants.insert(t->tenant);
+  for (const LayerPtr& l : ctx.layers.ListAll()) tenants.insert(l->tenant);
+  for (const std::string& t : TenantsWithCheckpoints(ctx.config)) {
+    std::error_code ec;
+    ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, t, name));
+    if (fs::exists(path, ec)) tenants.insert(t);
+  }
+  SavedCheckpoint total;
+  absl::Status first_error;
+  for (const std::string& tenant : tenants) {
+    absl::StatusOr<SavedCheckpoint> saved = SaveAll(ctx, tenant, name);
+    if (!saved.ok()) {
+      if (first_error.ok()) {
+        first_error =
+            tenant.empty()
+                ? saved.status()
+                : absl::Status(saved.status().code(),
+                               StrCat("tenant '", tenant, "': ", saved.status().message()));
+      }
+      continue;
+    }
+    total.tensors += saved->tensors;
+    total.layers += saved->layers;
+    total.bytes += saved->bytes;
+  }
+  if (!first_error.ok()) return first_error;
+  return total;
 }
 
 namespace {
@@ -85,8 +142,9 @@ std::string LayerLabel(const std::string& saved_id, const std::string& name) {
 
 }  // namespace
 
-absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const std::string& name) {
-  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, name));
+absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const std::string& tenant,
+                                                     const std::string& name) {
+  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, tenant, name));
   std::lock_guard lock(ctx.restore_mu);
   // Load verifies the whole file before returning anything.
   absl::StatusOr<std::vector<checkpoint::Entry>> loaded = checkpoint::Load(path);
@@ -102,14 +160,14 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const 
   }
   std::vector<SavedLayer> saved_layers = *std::move(taken);
   for (const checkpoint::Entry& e : entries) {
-    absl::Status free = ctx.store.CheckNameFree(e.name);
+    absl::Status free = ctx.store.CheckNameFree(tenant, e.name);
     if (!free.ok()) {
       return absl::AlreadyExistsError(
           StrCat(not_restored, "tensor '", e.name, "': ", free.message()));
     }
   }
   for (const SavedLayer& l : saved_layers) {
-    absl::Status free = ctx.layers.CheckNameFree(l.name);
+    absl::Status free = ctx.layers.CheckNameFree(tenant, l.name);
     if (!free.ok()) {
       return absl::AlreadyExistsError(
           StrCat(not_restored, LayerLabel(l.saved_id, l.name), ": ", free.message()));
@@ -135,13 +193,13 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const 
   out.tensors.reserve(entries.size());
   // A layer name taken since the checks above: undo, so that it is all or nothing.
   auto undo = [&] {
-    for (const RestoredTensor& r : out.tensors) (void)ctx.store.EraseById(r.tensor->id);
-    for (const RestoredLayer& r : out.layers) (void)ctx.layers.EraseById(r.layer->id);
+    for (const RestoredTensor& r : out.tensors) (void)ctx.store.EraseById(tenant, r.tensor->id);
+    for (const RestoredLayer& r : out.layers) (void)ctx.layers.EraseById(tenant, r.layer->id);
   };
   std::vector<TensorStore::NewTensor> batch;
   batch.reserve(entries.size());
   for (checkpoint::Entry& e : entries) {
-    batch.push_back({std::move(e.tensor), e.name, std::move(e.labels)});
+    batch.push_back({std::move(e.tensor), e.name, std::move(e.labels), tenant});
   }
   // The tensors all at once under the store's lock: a name taken since the
   // checks above adds none.
@@ -152,7 +210,7 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const 
   for (size_t i = 0; i < entries.size(); ++i) out.tensors.push_back({entries[i].id, (*held)[i]});
   for (size_t i = 0; i < built.size(); ++i) {
     const SavedLayer& l = saved_layers[i];
-    absl::StatusOr<LayerPtr> layer = ctx.layers.Insert(std::move(built[i]), l.name);
+    absl::StatusOr<LayerPtr> layer = ctx.layers.Insert(tenant, std::move(built[i]), l.name);
     if (!layer.ok()) {
       undo();
       return absl::Status(
@@ -162,6 +220,32 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ServiceContext& ctx, const 
     out.layers.push_back({l.saved_id, *std::move(layer)});
   }
   return out;
+}
+
+absl::StatusOr<RestoredCheckpoint> RestoreEveryTenant(ServiceContext& ctx,
+                                                      const std::string& name) {
+  std::vector<std::string> tenants = {""};
+  for (const std::string& t : TenantsWithCheckpoints(ctx.config)) tenants.push_back(t);
+  RestoredCheckpoint all;
+  bool found = false;
+  for (const std::string& tenant : tenants) {
+    absl::StatusOr<RestoredCheckpoint> one = RestoreCheckpoint(ctx, tenant, name);
+    if (absl::IsNotFound(one.status())) continue;
+    if (!one.ok()) {
+      if (tenant.empty()) return one.status();
+      return absl::Status(one.status().code(),
+                          StrCat("tenant '", tenant, "': ", one.status().message()));
+    }
+    found = true;
+    for (RestoredTensor& t : one->tensors) all.tensors.push_back(std::move(t));
+    for (RestoredLayer& l : one->layers) all.layers.push_back(std::move(l));
+  }
+  if (!found) {
+    ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, "", name));
+    return absl::NotFoundError(
+        StrCat("no checkpoint named '", name, "' (", path, ", nor one of any tenant)"));
+  }
+  return all;
 }
 
 namespace {
@@ -176,20 +260,22 @@ void SyncDir(const std::string& dir) {
 
 }  // namespace
 
-absl::Status DeleteCheckpoint(ServiceContext& ctx, const std::string& name) {
-  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, name));
+absl::Status DeleteCheckpoint(ServiceContext& ctx, const std::string& tenant,
+                              const std::string& name) {
+  ASSIGN_OR_RETURN(const std::string path, CheckpointPath(ctx.config, tenant, name));
   std::lock_guard lock(ctx.checkpoint_mu);
   std::error_code ec;
   if (!fs::remove(path, ec)) {
     if (ec) return absl::InternalError(StrCat("cannot remove '", path, "': ", ec.message()));
     return absl::NotFoundError(StrCat("no checkpoint named '", name, "'"));
   }
-  SyncDir(CheckpointDir(ctx.config));
+  SyncDir(CheckpointDir(ctx.config, tenant));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<checkpoint::Summary>> ListCheckpoints(const ServiceContext& ctx) {
-  const std::string dir = CheckpointDir(ctx.config);
+absl::StatusOr<std::vector<checkpoint::Summary>> ListCheckpoints(const ServiceContext& ctx,
+                                                                 const std::string& tenant) {
+  const std::string dir = CheckpointDir(ctx.config, tenant);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return std::vector<checkpoint::Summary>{};
   return checkpoint::List(dir);

@@ -7,6 +7,7 @@
 #include "server/compute_slot.h"
 #include "server/op_requests.h"
 #include "server/op_result.h"
+#include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "sparsed/api/proto_convert.h"
@@ -16,22 +17,23 @@
 namespace sparsed::server {
 namespace {
 
-absl::Status DoSpmm(ServiceContext& ctx, const v1::SpmmRequest& req, v1::OpResult* response) {
+absl::Status DoSpmm(ServiceContext& ctx, const Caller& caller, const v1::SpmmRequest& req,
+                    v1::OpResult* response) {
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
   if (!req.output().inline_()) {
-    RETURN_IF_ERROR(ctx.store.CheckNameFree(req.output().name()));
+    RETURN_IF_ERROR(ctx.store.CheckNameFree(caller.tenant, req.output().name()));
   }
   const Device device = ctx.backend->device();
-  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, req.a(), "a", device));
-  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, req.b(), "b", device));
+  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, caller, req.a(), "a", device));
+  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, caller, req.b(), "b", device));
   TensorPtr c, bias;
   if (req.has_c()) {
-    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, req.c(), "c", device));
+    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, caller, req.c(), "c", device));
   }
   if (req.epilogue().has_bias()) {
-    ASSIGN_OR_RETURN(bias,
-                     ResolveOperand(ctx.store, req.epilogue().bias(), "epilogue.bias", device));
+    ASSIGN_OR_RETURN(
+        bias, ResolveOperand(ctx.store, caller, req.epilogue().bias(), "epilogue.bias", device));
   }
   SpmmArgs args;
   args.a = &a->tensor;
@@ -50,60 +52,68 @@ absl::Status DoSpmm(ServiceContext& ctx, const v1::SpmmRequest& req, v1::OpResul
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->Spmm(args));
   response->set_elapsed_ms(MillisecondsSince(start));
-  return DeliverResult(ctx, std::move(result), req.output(), response);
+  return DeliverResult(ctx, caller, std::move(result), req.output(), response);
 }
 
 // The common shape of the one-source ops (Convert, Transpose, Prune): admit,
 // check the output name, resolve the source on the backend's device, compute
 // `op(source)` into a new tensor and deliver it. The source stays as it is.
 template <class Op>
-absl::Status RunUnaryOp(ServiceContext& ctx, const v1::Operand& source, const v1::Output& output,
-                        v1::OpResult* response, Op&& op) {
+absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, const v1::Operand& source,
+                        const v1::Output& output, v1::OpResult* response, Op&& op) {
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
   if (!output.inline_()) {
     RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
-    RETURN_IF_ERROR(ctx.store.CheckNameFree(output.name()));
+    RETURN_IF_ERROR(ctx.store.CheckNameFree(caller.tenant, output.name()));
   }
   ASSIGN_OR_RETURN(TensorPtr src,
-                   ResolveOperand(ctx.store, source, "source", ctx.backend->device()));
+                   ResolveOperand(ctx.store, caller, source, "source", ctx.backend->device()));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, op(src->tensor));
   response->set_elapsed_ms(MillisecondsSince(start));
-  return DeliverResult(ctx, std::move(result), output, response);
+  return DeliverResult(ctx, caller, std::move(result), output, response);
 }
 
 }  // namespace
 
-grpc::Status ComputeService::Convert(grpc::ServerContext*, const v1::ConvertRequest* request,
+grpc::Status ComputeService::Convert(grpc::ServerContext* rpc, const v1::ConvertRequest* request,
                                      v1::OpResult* response) {
-  return ToGrpc(RunUnaryOp(
-      ctx_, request->source(), request->output(), response,
-      [&](const Tensor& src) -> absl::StatusOr<Tensor> {
-        ASSIGN_OR_RETURN(const ConvertOptions options, ConvertOptionsFrom(*request, src.desc()));
-        return ctx_.backend->Convert(src, static_cast<Format>(request->to()), options);
-      }));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return RunUnaryOp(
+        ctx_, caller, request->source(), request->output(), response,
+        [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+          ASSIGN_OR_RETURN(const ConvertOptions options, ConvertOptionsFrom(*request, src.desc()));
+          return ctx_.backend->Convert(src, static_cast<Format>(request->to()), options);
+        });
+  });
 }
 
-grpc::Status ComputeService::Transpose(grpc::ServerContext*, const v1::TransposeRequest* request,
+grpc::Status ComputeService::Transpose(grpc::ServerContext* rpc,
+                                       const v1::TransposeRequest* request,
                                        v1::OpResult* response) {
-  return ToGrpc(RunUnaryOp(ctx_, request->source(), request->output(), response,
-                           [&](const Tensor& src) { return ctx_.backend->Transpose(src); }));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return RunUnaryOp(ctx_, caller, request->source(), request->output(), response,
+                      [&](const Tensor& src) { return ctx_.backend->Transpose(src); });
+  });
 }
 
-grpc::Status ComputeService::Prune(grpc::ServerContext*, const v1::PruneRequest* request,
+grpc::Status ComputeService::Prune(grpc::ServerContext* rpc, const v1::PruneRequest* request,
                                    v1::OpResult* response) {
-  return ToGrpc(RunUnaryOp(ctx_, request->source(), request->output(), response,
-                           [&](const Tensor& src) -> absl::StatusOr<Tensor> {
-                             ASSIGN_OR_RETURN(const PruneOptions options,
-                                              PruneOptionsFrom(*request, src.desc()));
-                             return ctx_.backend->Prune(src, options);
-                           }));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return RunUnaryOp(ctx_, caller, request->source(), request->output(), response,
+                      [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+                        ASSIGN_OR_RETURN(const PruneOptions options,
+                                         PruneOptionsFrom(*request, src.desc()));
+                        return ctx_.backend->Prune(src, options);
+                      });
+  });
 }
 
-grpc::Status ComputeService::Spmm(grpc::ServerContext*, const v1::SpmmRequest* request,
+grpc::Status ComputeService::Spmm(grpc::ServerContext* rpc, const v1::SpmmRequest* request,
                                   v1::OpResult* response) {
-  return ToGrpc(DoSpmm(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoSpmm(ctx_, caller, *request, response); });
 }
 
 }  // namespace sparsed::server

@@ -147,6 +147,11 @@ const std::vector<KeyDef>& Defs() {
         StringKey("checkpoint_name",
                   "checkpoint written by checkpoint_every and checkpoint_on_exit",
                   &Config::checkpoint_name),
+        StringKey("auth_tokens",
+                  "token file: lines 'SHA256-OF-TOKEN TENANT ROLE' (role user or admin), reread "
+                  "on SIGHUP; set, every call needs 'authorization: Bearer TOKEN' and each tenant "
+                  "sees only its own tensors, layers and checkpoints",
+                  &Config::auth_tokens),
         BoolKey("insecure",
                 "serve a gRPC listen address other than loopback although no authentication is "
                 "configured: every client that can reach it may read, change and delete every "
@@ -154,6 +159,15 @@ const std::vector<KeyDef>& Defs() {
                 &Config::insecure),
         BoolKey("reflection", "offer gRPC server reflection (service discovery for grpcurl etc.)",
                 &Config::reflection),
+        StringKey("tls_cert",
+                  "PEM certificate chain of the gRPC listener; with tls_key, gRPC is served "
+                  "over TLS (empty with tls_key empty = plaintext)",
+                  &Config::tls_cert),
+        StringKey("tls_key", "PEM private key of tls_cert", &Config::tls_key),
+        StringKey("tls_client_ca",
+                  "PEM CA bundle: mutual TLS, every client must present a certificate signed "
+                  "by one of these CAs (needs tls_cert and tls_key)",
+                  &Config::tls_client_ca),
         BoolKey("checkpoint_on_exit",
                 "on SIGTERM/SIGINT, save every tensor to checkpoint_name once calls have stopped",
                 &Config::checkpoint_on_exit),
@@ -259,6 +273,10 @@ absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::s
   return absl::OkStatus();
 }
 
+bool AuthenticationConfigured(const Config& config) {
+  return !config.auth_tokens.empty() || !config.tls_client_ca.empty();
+}
+
 bool IsLoopbackHost(const std::string& host) {
   std::string h = host;
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
@@ -267,7 +285,9 @@ bool IsLoopbackHost(const std::string& host) {
 
 absl::Status CheckProtectedMode(const Config& config) {
   ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.listen));
-  if (IsLoopbackHost(hp.first) || config.insecure) return absl::OkStatus();
+  if (IsLoopbackHost(hp.first) || config.insecure || AuthenticationConfigured(config)) {
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(StrCat(
       "listen = '", config.listen,
       "' accepts connections from other machines, and no authentication is configured, so any "

@@ -19,8 +19,14 @@ namespace sparsed::server {
 struct Config {
   std::string listen = "127.0.0.1:50051";         // gRPC address; port 0 picks a free one
   std::string metrics_listen = "127.0.0.1:9464";  // Prometheus /metrics; "" disables
-  bool insecure = false;   // serve a non-loopback listen address without authentication
-  bool reflection = true;  // gRPC server reflection
+  // Token file (server/auth.h): "SHA256-OF-TOKEN TENANT ROLE" lines; set:
+  // clients must authenticate, each tenant sees only its own data.
+  std::string auth_tokens;
+  bool insecure = false;      // serve a non-loopback listen address without authentication
+  bool reflection = true;     // gRPC server reflection
+  std::string tls_cert;       // PEM certificate chain; with tls_key: gRPC over TLS
+  std::string tls_key;        // PEM private key of tls_cert
+  std::string tls_client_ca;  // PEM CA bundle; set: mutual TLS (client certificates required)
   std::string data_dir = "./sparsed-data";  // tune database, checkpoints, caches
   std::string device = "auto";              // auto | cpu | cuda:N
   std::string log_level = "info";           // trace|debug|info|warn|error|critical|off
@@ -81,6 +87,8 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
 // Whether `host` (from SplitHostPort) only accepts connections from this
 // machine: 127.0.0.0/8, ::1, localhost.
 bool IsLoopbackHost(const std::string& host);
+// Whether callers must authenticate: a token file or client certificates.
+bool AuthenticationConfigured(const Config& config);
 // Protected mode (as Redis has it): with no authentication, a gRPC listen
 // address other than loopback needs `insecure`. FAILED_PRECONDITION naming
 // the address and the flag otherwise.

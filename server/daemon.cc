@@ -27,6 +27,7 @@
 #include "server/request_metrics_interceptor.h"
 #include "server/service_context.h"
 #include "server/tensors_service.h"
+#include "server/tls.h"
 #include "server/training_service.h"
 #include "sparsed/buffer.h"
 #include "sparsed/device.h"
@@ -69,7 +70,7 @@ namespace {
 // error level and returned.
 absl::Status SaveNamedCheckpoint(ServiceContext& ctx, ServerMetrics& metrics, const char* why) {
   const std::string& name = ctx.config.checkpoint_name;
-  absl::StatusOr<SavedCheckpoint> saved = SaveAll(ctx, name);
+  absl::StatusOr<SavedCheckpoint> saved = SaveEveryTenant(ctx, name);
   metrics.RecordAutoCheckpoint(why, saved.ok());
   if (saved.ok()) {
     spdlog::info("{} checkpoint '{}' saved: {} tensors, {} layers, {} bytes", why, name,
@@ -193,6 +194,20 @@ Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Daemon::~Daemon() { (void)Shutdown(); }
 
+absl::Status Daemon::ReloadAuth() {
+  ServiceContext& ctx = state_->ctx;
+  if (ctx.config.auth_tokens.empty()) return absl::OkStatus();
+  absl::Status s = ctx.auth->Reload();
+  if (s.ok()) {
+    spdlog::info("auth_tokens reloaded: {} tokens of {} tenants", ctx.auth->tokens(),
+                 ctx.auth->Tenants().size());
+  } else {
+    spdlog::error("auth_tokens not reloaded, the tokens before stay in force: {}",
+                  std::string(s.message()));
+  }
+  return s;
+}
+
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   RETURN_IF_ERROR(CheckConfig(config));
   auto state = std::make_unique<State>();
@@ -265,17 +280,32 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->training = std::make_unique<TrainingService>(ctx);
   state->training_ops = std::make_unique<TrainingOpsService>(ctx);
 
+  ASSIGN_OR_RETURN(ctx.auth,
+                   Authenticator::Create(config.auth_tokens, !config.tls_client_ca.empty()));
+  if (ctx.auth->enabled()) {
+    spdlog::info("authentication on: {} tokens of {} tenants{}", ctx.auth->tokens(),
+                 ctx.auth->Tenants().size(),
+                 config.tls_client_ca.empty() ? "" : ", client certificates name tenants");
+  }
+
   // Saves cut short by a crash of an earlier run leave temporary files.
-  if (absl::StatusOr<int64_t> removed =
-          checkpoint::RemoveStaleTemporaries(CheckpointDir(config), /*own_pid_is_stale=*/true);
-      !removed.ok()) {
-    spdlog::warn("checkpoint temporaries not cleaned: {}", removed.status().ToString());
-  } else if (*removed > 0) {
-    spdlog::info("removed {} temporary files of interrupted checkpoint saves", *removed);
+  std::vector<std::string> checkpoint_dirs = {CheckpointDir(config)};
+  for (const std::string& t : TenantsWithCheckpoints(config)) {
+    checkpoint_dirs.push_back(CheckpointDir(config, t));
+  }
+  for (const std::string& dir : checkpoint_dirs) {
+    if (absl::StatusOr<int64_t> removed =
+            checkpoint::RemoveStaleTemporaries(dir, /*own_pid_is_stale=*/true);
+        !removed.ok()) {
+      spdlog::warn("checkpoint temporaries not cleaned: {}", removed.status().ToString());
+    } else if (*removed > 0) {
+      spdlog::info("removed {} temporary files of interrupted checkpoint saves in {}", *removed,
+                   dir);
+    }
   }
 
   if (!config.restore.empty()) {
-    absl::StatusOr<RestoredCheckpoint> restored = RestoreCheckpoint(ctx, config.restore);
+    absl::StatusOr<RestoredCheckpoint> restored = RestoreEveryTenant(ctx, config.restore);
     if (!restored.ok()) {
       return absl::Status(restored.status().code(),
                           StrCat("--restore ", config.restore, ": ", restored.status().message()));
@@ -286,7 +316,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
 
   grpc::EnableDefaultHealthCheckService(true);
   RETURN_IF_ERROR(CheckProtectedMode(config));
-  if (config.insecure) {
+  if (config.insecure && !ctx.auth->enabled()) {
     spdlog::warn(
         "--insecure: serving {} without authentication; every client that can reach "
         "it may read, change and delete every tensor",
@@ -295,7 +325,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = -1;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   MakeServerCredentials(config));
+  builder.AddListeningPort(config.listen, credentials, &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   // Bounded threads and streams (issue 17: 5,000 stalled streams took 5,020

@@ -32,6 +32,10 @@ class Daemon {
 
   const BoundAddresses& addresses() const { return addresses_; }
 
+  // Rereads the auth_tokens file (SIGHUP). On error, logged and returned, the
+  // tokens before stay in force.
+  absl::Status ReloadAuth();
+
   // Marks the service NOT_SERVING, stops accepting calls, waits up to
   // shutdown_grace_seconds for in-flight calls (then cancels them), saves the
   // exit checkpoint when configured, stops the metrics endpoint. Idempotent.

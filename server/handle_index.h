@@ -19,7 +19,11 @@
 
 namespace sparsed::server {
 
-// Ptr is a shared_ptr to an entry with `id` and `name` string members.
+// Ptr is a shared_ptr to an entry with `id`, `name` and `tenant` string
+// members. Names are unique per tenant; an entry of another tenant is
+// reported exactly like one that does not exist (NOT_FOUND), so that tenants
+// learn nothing of each other's handles or names. Tenant "" is the one shared
+// namespace of a daemon without authentication.
 template <class Ptr>
 class HandleIndex {
  public:
@@ -39,10 +43,10 @@ class HandleIndex {
     }
   }
 
-  // ALREADY_EXISTS if a non-empty `name` is taken.
-  absl::Status CheckNameFree(const std::string& name) const {
+  // ALREADY_EXISTS if a non-empty `name` is taken in `tenant`.
+  absl::Status CheckNameFree(const std::string& tenant, const std::string& name) const {
     if (name.empty()) return absl::OkStatus();
-    if (auto it = id_by_name_.find(name); it != id_by_name_.end()) {
+    if (auto it = id_by_name_.find(NameKey(tenant, name)); it != id_by_name_.end()) {
       return absl::AlreadyExistsError(
           StrCat("name '", name, "' is already used by ", kind_, " ", it->second));
     }
@@ -51,34 +55,38 @@ class HandleIndex {
 
   // Indexes `entry`, whose id comes from NewId and whose name is free.
   void Add(Ptr entry) {
-    if (!entry->name.empty()) id_by_name_[entry->name] = entry->id;
+    if (!entry->name.empty()) id_by_name_[NameKey(entry->tenant, entry->name)] = entry->id;
     const uint64_t seq = next_seq_++;
     id_by_seq_[seq] = entry->id;
     seq_by_id_[entry->id] = seq;
     by_id_[entry->id] = std::move(entry);
   }
 
-  // NOT_FOUND naming the id or name.
-  absl::StatusOr<Ptr> FindById(const std::string& id) const {
+  // NOT_FOUND naming the id or name (also for another tenant's entry).
+  absl::StatusOr<Ptr> FindById(const std::string& tenant, const std::string& id) const {
     auto it = by_id_.find(id);
-    if (it == by_id_.end()) return absl::NotFoundError(StrCat("no ", kind_, " with id '", id, "'"));
+    if (it == by_id_.end() || it->second->tenant != tenant) {
+      return absl::NotFoundError(StrCat("no ", kind_, " with id '", id, "'"));
+    }
     return it->second;
   }
-  absl::StatusOr<Ptr> FindByName(const std::string& name) const {
-    auto it = id_by_name_.find(name);
+  absl::StatusOr<Ptr> FindByName(const std::string& tenant, const std::string& name) const {
+    auto it = id_by_name_.find(NameKey(tenant, name));
     if (it == id_by_name_.end()) {
       return absl::NotFoundError(StrCat("no ", kind_, " named '", name, "'"));
     }
     return by_id_.at(it->second);
   }
 
-  // Removes and returns the entry.
-  absl::StatusOr<Ptr> EraseById(const std::string& id) {
+  // Removes and returns the entry (NOT_FOUND as FindById).
+  absl::StatusOr<Ptr> EraseById(const std::string& tenant, const std::string& id) {
     auto it = by_id_.find(id);
-    if (it == by_id_.end()) return absl::NotFoundError(StrCat("no ", kind_, " with id '", id, "'"));
+    if (it == by_id_.end() || it->second->tenant != tenant) {
+      return absl::NotFoundError(StrCat("no ", kind_, " with id '", id, "'"));
+    }
     Ptr entry = std::move(it->second);
     by_id_.erase(it);
-    if (!entry->name.empty()) id_by_name_.erase(entry->name);
+    if (!entry->name.empty()) id_by_name_.erase(NameKey(entry->tenant, entry->name));
     id_by_seq_.erase(seq_by_id_.at(id));
     seq_by_id_.erase(id);
     return entry;
@@ -95,10 +103,15 @@ class HandleIndex {
   int64_t size() const { return static_cast<int64_t>(by_id_.size()); }
 
  private:
+  // Tenant names never contain NUL (server/auth.h), so the key is unambiguous.
+  static std::string NameKey(const std::string& tenant, const std::string& name) {
+    return StrCat(tenant, std::string_view("\0", 1), name);
+  }
+
   std::string kind_;
   std::string id_prefix_;
   std::unordered_map<std::string, Ptr> by_id_;
-  std::unordered_map<std::string, std::string> id_by_name_;
+  std::unordered_map<std::string, std::string> id_by_name_;  // NameKey -> id
   uint64_t next_seq_ = 0;
   std::map<uint64_t, std::string> id_by_seq_;  // creation order
   std::unordered_map<std::string, uint64_t> seq_by_id_;

@@ -20,11 +20,15 @@
 namespace sparsed::server {
 
 struct StoredLayer {
-  StoredLayer(std::string id, std::string name, train::SparseLinear layer)
-      : id(std::move(id)), name(std::move(name)), layer(std::move(layer)) {}
+  StoredLayer(std::string id, std::string name, std::string tenant, train::SparseLinear layer)
+      : id(std::move(id)),
+        name(std::move(name)),
+        tenant(std::move(tenant)),
+        layer(std::move(layer)) {}
 
-  const std::string id;    // "l-" + 16 hex digits
-  const std::string name;  // optional, unique among layers
+  const std::string id;      // "l-" + 16 hex digits
+  const std::string name;    // optional, unique among the tenant's layers
+  const std::string tenant;  // owner ("" without authentication); see handle_index.h
   int64_t created_unix_ms = 0;
   std::mutex mu;              // held for every use of `layer`
   train::SparseLinear layer;  // guarded by mu
@@ -32,22 +36,27 @@ struct StoredLayer {
 
 using LayerPtr = std::shared_ptr<StoredLayer>;
 
+// Lookups take the caller's tenant, as TensorStore's do.
 class LayerStore {
  public:
-  // Adds a layer under a fresh id. ALREADY_EXISTS if `name` is taken.
-  absl::StatusOr<LayerPtr> Insert(train::SparseLinear layer, std::string name);
+  // Adds a layer of `tenant` under a fresh id. ALREADY_EXISTS if `name` is
+  // taken in that tenant.
+  absl::StatusOr<LayerPtr> Insert(const std::string& tenant, train::SparseLinear layer,
+                                  std::string name);
   // ALREADY_EXISTS if a non-empty `name` is taken now (Insert checks again).
-  absl::Status CheckNameFree(const std::string& name) const;
+  absl::Status CheckNameFree(const std::string& tenant, const std::string& name) const;
 
   // NOT_FOUND naming the id or name.
-  absl::StatusOr<LayerPtr> FindById(const std::string& id) const;
-  absl::StatusOr<LayerPtr> FindByName(const std::string& name) const;
+  absl::StatusOr<LayerPtr> FindById(const std::string& tenant, const std::string& id) const;
+  absl::StatusOr<LayerPtr> FindByName(const std::string& tenant, const std::string& name) const;
 
   // Removes and returns the entry (freed when its last user lets go).
-  absl::StatusOr<LayerPtr> EraseById(const std::string& id);
+  absl::StatusOr<LayerPtr> EraseById(const std::string& tenant, const std::string& id);
 
-  // Every layer, in creation order.
-  std::vector<LayerPtr> List() const;
+  // The tenant's layers, in creation order.
+  std::vector<LayerPtr> List(const std::string& tenant) const;
+  // Every tenant's layers, in creation order (the daemon's own checkpoints).
+  std::vector<LayerPtr> ListAll() const;
   int64_t size() const;
 
  private:

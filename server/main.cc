@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t with_hangup = signals;
+  sigaddset(&with_hangup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &with_hangup, nullptr);
 
   auto daemon = sparsed::server::Daemon::Start(config);
   if (!daemon.ok()) {
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP rereads the token file; SIGTERM/SIGINT begin the shutdown.
+  while (sigwait(&with_hangup, &sig) == 0 && sig == SIGHUP) (void)(*daemon)->ReloadAuth();
   spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   // A second signal during the orderly shutdown exits at once (issue 17: a
   // daemon stuck behind long calls ignored SIGTERM, even twice).

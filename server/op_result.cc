@@ -14,8 +14,8 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-absl::Status DeliverResult(ServiceContext& ctx, Tensor result, const v1::Output& output,
-                           v1::OpResult* response) {
+absl::Status DeliverResult(ServiceContext& ctx, const Caller& caller, Tensor result,
+                           const v1::Output& output, v1::OpResult* response) {
   if (output.inline_()) {
     // Leave room for the envelope of the message.
     const int64_t limit = ctx.config.max_message_bytes - 4096;
@@ -30,8 +30,8 @@ absl::Status DeliverResult(ServiceContext& ctx, Tensor result, const v1::Output&
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
-  ASSIGN_OR_RETURN(TensorPtr stored,
-                   ctx.store.Insert(std::move(result), output.name(), ToStdMap(output.labels())));
+  ASSIGN_OR_RETURN(TensorPtr stored, ctx.store.Insert(caller.tenant, std::move(result),
+                                                      output.name(), ToStdMap(output.labels())));
   *response->mutable_tensor() = DescribeTensor(*stored);
   return absl::OkStatus();
 }

@@ -16,7 +16,7 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start);
 // A new held tensor (output.name and labels checked; ALREADY_EXISTS for a
 // taken name) or inline (RESOURCE_EXHAUSTED when larger than a response may
 // carry), into `response`.
-absl::Status DeliverResult(ServiceContext& ctx, Tensor result, const v1::Output& output,
-                           v1::OpResult* response);
+absl::Status DeliverResult(ServiceContext& ctx, const Caller& caller, Tensor result,
+                           const v1::Output& output, v1::OpResult* response);
 
 }  // namespace sparsed::server

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/layer_store.h"
 #include "server/stall_watchdog.h"
@@ -18,6 +19,8 @@ namespace sparsed::server {
 
 struct ServiceContext {
   Config config;
+  // Who may call (server/auth.h); off unless auth_tokens or tls_client_ca is set.
+  std::unique_ptr<Authenticator> auth = std::make_unique<Authenticator>("", false);
   TensorStore store;
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend

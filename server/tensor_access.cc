@@ -9,13 +9,13 @@
 
 namespace sparsed::server {
 
-absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const v1::TensorRef& ref,
-                                  std::string_view field) {
+absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const Caller& caller,
+                                  const v1::TensorRef& ref, std::string_view field) {
   switch (ref.ref_case()) {
     case v1::TensorRef::kId:
-      return store.FindById(ref.id());
+      return store.FindById(caller.tenant, ref.id());
     case v1::TensorRef::kName:
-      return store.FindByName(ref.name());
+      return store.FindByName(caller.tenant, ref.name());
     case v1::TensorRef::REF_NOT_SET:
       break;
   }
@@ -27,12 +27,13 @@ absl::StatusOr<Tensor> MoveToDevice(Tensor t, const Device& device) {
   return t.CopyTo(device);
 }
 
-absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const v1::Operand& operand,
-                                         std::string_view field, const Device& device) {
+absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const Caller& caller,
+                                         const v1::Operand& operand, std::string_view field,
+                                         const Device& device) {
   switch (operand.src_case()) {
     case v1::Operand::kRef: {
       const std::string ref_field = StrCat(field, ".ref");
-      ASSIGN_OR_RETURN(TensorPtr held, Resolve(store, operand.ref(), ref_field));
+      ASSIGN_OR_RETURN(TensorPtr held, Resolve(store, caller, operand.ref(), ref_field));
       if (held->tensor.device() != device) {
         return absl::InvalidArgumentError(StrCat(
             ref_field, ": tensor ", held->id, " is held on ", held->tensor.device().ToString(),

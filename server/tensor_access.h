@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "server/auth.h"
 #include "server/tensor_store.h"
 #include "sparsed/device.h"
 #include "sparsed/tensor.h"
@@ -15,18 +16,19 @@
 
 namespace sparsed::server {
 
-// NOT_FOUND for an unknown id or name; INVALID_ARGUMENT naming `field` when
-// the reference is empty.
-absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const v1::TensorRef& ref,
-                                  std::string_view field);
+// The caller's tensor: NOT_FOUND for an unknown id or name (or another
+// tenant's); INVALID_ARGUMENT naming `field` when the reference is empty.
+absl::StatusOr<TensorPtr> Resolve(const TensorStore& store, const Caller& caller,
+                                  const v1::TensorRef& ref, std::string_view field);
 
 // A held tensor (by reference) or an inline one, validated (description,
 // component sizes and contents) under `field`, on `device` (the backend's).
 // Inline tensors are validated on the host, copied to `device` and wrapped in
 // a StoredTensor that is not in the store. A held tensor on another device is
 // INVALID_ARGUMENT naming `field` and both devices.
-absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const v1::Operand& operand,
-                                         std::string_view field, const Device& device);
+absl::StatusOr<TensorPtr> ResolveOperand(const TensorStore& store, const Caller& caller,
+                                         const v1::Operand& operand, std::string_view field,
+                                         const Device& device);
 
 // `t` itself when it is on `device`, else a copy there (RESOURCE_EXHAUSTED
 // when it does not fit).

@@ -17,20 +17,22 @@ int64_t NowUnixMs() {
 
 }  // namespace
 
-absl::Status TensorStore::CheckNameFree(const std::string& name) const {
+absl::Status TensorStore::CheckNameFree(const std::string& tenant, const std::string& name) const {
   std::lock_guard lock(mu_);
-  return index_.CheckNameFree(name);
+  return index_.CheckNameFree(tenant, name);
 }
 
-absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
+absl::StatusOr<TensorPtr> TensorStore::Insert(const std::string& tenant, Tensor tensor,
+                                              std::string name,
                                               std::map<std::string, std::string> labels) {
   auto entry = std::make_shared<StoredTensor>();
   entry->tensor = std::move(tensor);
   entry->name = std::move(name);
+  entry->tenant = tenant;
   entry->labels = std::move(labels);
   entry->created_unix_ms = NowUnixMs();
   std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(index_.CheckNameFree(entry->name));
+  RETURN_IF_ERROR(index_.CheckNameFree(entry->tenant, entry->name));
   entry->id = index_.NewId();
   index_.Add(entry);
   return TensorPtr(std::move(entry));
@@ -39,12 +41,12 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(Tensor tensor, std::string name,
 absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTensor> tensors) {
   const int64_t now = NowUnixMs();
   std::lock_guard lock(mu_);
-  std::unordered_map<std::string, size_t> batch_names;
+  std::map<std::pair<std::string, std::string>, size_t> batch_names;  // (tenant, name)
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::string& name = tensors[i].name;
     if (name.empty()) continue;
-    RETURN_IF_ERROR(index_.CheckNameFree(name));
-    if (auto [it, fresh] = batch_names.emplace(name, i); !fresh) {
+    RETURN_IF_ERROR(index_.CheckNameFree(tensors[i].tenant, name));
+    if (auto [it, fresh] = batch_names.emplace(std::pair(tensors[i].tenant, name), i); !fresh) {
       return absl::AlreadyExistsError(StrCat("name '", name, "' is given to tensors ", it->second,
                                              " and ", i, " of the same batch"));
     }
@@ -56,6 +58,7 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->tensor = std::move(t.tensor);
     entry->name = std::move(t.name);
     entry->labels = std::move(t.labels);
+    entry->tenant = std::move(t.tenant);
     entry->created_unix_ms = now;
     entry->id = index_.NewId();
     index_.Add(entry);
@@ -64,28 +67,36 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
   return out;
 }
 
-absl::StatusOr<TensorPtr> TensorStore::FindById(const std::string& id) const {
+absl::StatusOr<TensorPtr> TensorStore::FindById(const std::string& tenant,
+                                                const std::string& id) const {
   std::lock_guard lock(mu_);
-  return index_.FindById(id);
+  return index_.FindById(tenant, id);
 }
 
-absl::StatusOr<TensorPtr> TensorStore::FindByName(const std::string& name) const {
+absl::StatusOr<TensorPtr> TensorStore::FindByName(const std::string& tenant,
+                                                  const std::string& name) const {
   std::lock_guard lock(mu_);
-  return index_.FindByName(name);
+  return index_.FindByName(tenant, name);
 }
 
-absl::StatusOr<TensorPtr> TensorStore::EraseById(const std::string& id) {
+absl::StatusOr<TensorPtr> TensorStore::EraseById(const std::string& tenant, const std::string& id) {
   std::lock_guard lock(mu_);
-  return index_.EraseById(id);
+  return index_.EraseById(tenant, id);
 }
 
-std::vector<TensorPtr> TensorStore::List(const std::string& name_prefix) const {
+std::vector<TensorPtr> TensorStore::List(const std::string& tenant,
+                                         const std::string& name_prefix) const {
   std::lock_guard lock(mu_);
   std::vector<TensorPtr> out = index_.InCreationOrder();
-  if (!name_prefix.empty()) {
-    std::erase_if(out, [&](const TensorPtr& t) { return !t->name.starts_with(name_prefix); });
-  }
+  std::erase_if(out, [&](const TensorPtr& t) {
+    return t->tenant != tenant || !t->name.starts_with(name_prefix);
+  });
   return out;
+}
+
+std::vector<TensorPtr> TensorStore::ListAll() const {
+  std::lock_guard lock(mu_);
+  return index_.InCreationOrder();
 }
 
 int64_t TensorStore::size() const {
@@ -93,10 +104,17 @@ int64_t TensorStore::size() const {
   return index_.size();
 }
 
-std::vector<HeldUsage> TensorStore::Usage() const {
+std::vector<HeldUsage> TensorStore::Usage() const { return UsageOf(nullptr); }
+
+std::vector<HeldUsage> TensorStore::Usage(const std::string& tenant) const {
+  return UsageOf(&tenant);
+}
+
+std::vector<HeldUsage> TensorStore::UsageOf(const std::string* tenant) const {
   std::lock_guard lock(mu_);
   std::map<std::string, HeldUsage> per;
   for (const auto& [id, t] : index_.by_id()) {
+    if (tenant != nullptr && t->tenant != *tenant) continue;
     HeldUsage& u = per[t->tensor.device().ToString()];
     u.tensors++;
     u.bytes += t->tensor.bytes();

@@ -17,8 +17,9 @@
 namespace sparsed::server {
 
 struct StoredTensor {
-  std::string id;    // "t-" + 16 hex digits
-  std::string name;  // optional, unique
+  std::string id;      // "t-" + 16 hex digits
+  std::string name;    // optional, unique within the tenant
+  std::string tenant;  // owner ("" without authentication); see handle_index.h
   std::map<std::string, std::string> labels;
   int64_t created_unix_ms = 0;
   Tensor tensor;
@@ -32,15 +33,19 @@ struct HeldUsage {
   int64_t bytes = 0;
 };
 
+// Every lookup takes the caller's tenant: another tenant's tensor is
+// NOT_FOUND, as if it did not exist, and names are unique per tenant.
 class TensorStore {
  public:
-  // Adds a tensor under a fresh id. ALREADY_EXISTS if `name` is taken.
-  absl::StatusOr<TensorPtr> Insert(Tensor tensor, std::string name,
+  // Adds a tensor of `tenant` under a fresh id. ALREADY_EXISTS if `name` is
+  // taken in that tenant.
+  absl::StatusOr<TensorPtr> Insert(const std::string& tenant, Tensor tensor, std::string name,
                                    std::map<std::string, std::string> labels);
   struct NewTensor {
     Tensor tensor;
     std::string name;
     std::map<std::string, std::string> labels;
+    std::string tenant;
   };
   // Adds all of `tensors` under fresh ids, or none: ALREADY_EXISTS naming the
   // first name that is taken or given twice. Checked and inserted under one
@@ -48,23 +53,29 @@ class TensorStore {
   absl::StatusOr<std::vector<TensorPtr>> InsertAll(std::vector<NewTensor> tensors);
   // ALREADY_EXISTS if a non-empty `name` is taken now (an early check for
   // uploads; Insert checks again).
-  absl::Status CheckNameFree(const std::string& name) const;
+  absl::Status CheckNameFree(const std::string& tenant, const std::string& name) const;
 
   // NOT_FOUND naming the id or name.
-  absl::StatusOr<TensorPtr> FindById(const std::string& id) const;
-  absl::StatusOr<TensorPtr> FindByName(const std::string& name) const;
+  absl::StatusOr<TensorPtr> FindById(const std::string& tenant, const std::string& id) const;
+  absl::StatusOr<TensorPtr> FindByName(const std::string& tenant, const std::string& name) const;
 
   // Removes and returns the entry (freed when its last reader lets go).
-  absl::StatusOr<TensorPtr> EraseById(const std::string& id);
+  absl::StatusOr<TensorPtr> EraseById(const std::string& tenant, const std::string& id);
 
-  // Tensors whose name starts with `name_prefix` (all when empty; unnamed
-  // tensors only then), ordered by creation.
-  std::vector<TensorPtr> List(const std::string& name_prefix) const;
+  // The tenant's tensors whose name starts with `name_prefix` (all when
+  // empty; unnamed tensors only then), ordered by creation.
+  std::vector<TensorPtr> List(const std::string& tenant, const std::string& name_prefix) const;
+  // Every tenant's tensors, ordered by creation (the daemon's own checkpoints).
+  std::vector<TensorPtr> ListAll() const;
 
   int64_t size() const;
+  // Held tensors and bytes per device: of every tenant, or of `tenant` only.
   std::vector<HeldUsage> Usage() const;
+  std::vector<HeldUsage> Usage(const std::string& tenant) const;
 
  private:
+  std::vector<HeldUsage> UsageOf(const std::string* tenant) const;  // nullptr: all
+
   mutable std::mutex mu_;
   HandleIndex<TensorPtr> index_{"tensor", "t-"};  // guarded by mu_
 };

@@ -1,6 +1,7 @@
 // Tensors.Inspect: statistics and spy grid of a held tensor.
 #include "server/compute_slot.h"
 #include "server/op_requests.h"
+#include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "server/tensors_service.h"
@@ -27,10 +28,10 @@ void FillSpy(const sparsed::SpyGrid& grid, v1::SpyGrid* out) {
   out->mutable_counts()->Add(grid.counts.begin(), grid.counts.end());
 }
 
-absl::Status DoInspect(ServiceContext& ctx, const v1::InspectRequest& req,
+absl::Status DoInspect(ServiceContext& ctx, const Caller& caller, const v1::InspectRequest& req,
                        v1::InspectResponse* response) {
   RETURN_IF_ERROR(CheckSpyRequest(req));
-  ASSIGN_OR_RETURN(const TensorPtr held, Resolve(ctx.store, req.tensor(), "tensor"));
+  ASSIGN_OR_RETURN(const TensorPtr held, Resolve(ctx.store, caller, req.tensor(), "tensor"));
   // The statistics read every entry: admitted like a compute call.
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
@@ -59,9 +60,10 @@ absl::Status DoInspect(ServiceContext& ctx, const v1::InspectRequest& req,
 
 }  // namespace
 
-grpc::Status TensorsService::Inspect(grpc::ServerContext*, const v1::InspectRequest* request,
+grpc::Status TensorsService::Inspect(grpc::ServerContext* rpc, const v1::InspectRequest* request,
                                      v1::InspectResponse* response) {
-  return ToGrpc(DoInspect(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoInspect(ctx_, caller, *request, response); });
 }
 
 }  // namespace sparsed::server

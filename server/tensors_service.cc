@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "sparsed/api/proto_convert.h"
@@ -20,8 +21,8 @@ namespace {
 
 // Validates and optionally canonicalises (on the host) a freshly received
 // tensor, moves it to the backend's device and stores it.
-absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum,
-                                const std::string& name,
+absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, const Caller& caller, Tensor t,
+                                bool sort_and_sum, const std::string& name,
                                 const google::protobuf::Map<std::string, std::string>& labels,
                                 std::string_view field) {
   ValidateOptions opts;
@@ -31,7 +32,7 @@ absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, Tensor t, bool sort_and_sum
     ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
   }
   ASSIGN_OR_RETURN(t, MoveToDevice(std::move(t), ctx.backend->device()));
-  return ctx.store.Insert(std::move(t), name, ToStdMap(labels));
+  return ctx.store.Insert(caller.tenant, std::move(t), name, ToStdMap(labels));
 }
 
 // Receives the chunks of an upload straight into the tensor's buffers, which
@@ -60,7 +61,8 @@ absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor
   return assembler.Finish();
 }
 
-absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, grpc::ServerContext* call,
+absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, const Caller& caller,
+                                   grpc::ServerContext* call,
                                    grpc::ServerReader<v1::UploadRequest>* reader) {
   const std::unique_ptr<StallWatchdog::Watch> watch = ctx.stall_watchdog->Start(call);
   v1::UploadRequest first;
@@ -72,7 +74,7 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, grpc::ServerContext* cal
   }
   const v1::UploadHeader& header = first.header();
   RETURN_IF_ERROR(CheckNameAndLabels(header.name(), header.labels(), "header"));
-  RETURN_IF_ERROR(ctx.store.CheckNameFree(header.name()));
+  RETURN_IF_ERROR(ctx.store.CheckNameFree(caller.tenant, header.name()));
   RETURN_IF_ERROR(api::CheckDescProto(header.desc(), "header.desc"));
   const TensorDesc desc = api::FromProto(header.desc());
   RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
@@ -82,43 +84,30 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, grpc::ServerContext* cal
   const Device device = header.sort_and_sum_duplicates() ? Device::Cpu() : ctx.backend->device();
   ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc, device));
   RETURN_IF_ERROR(ReceiveChunks(reader, t, *watch, ctx.stall_watchdog->idle_seconds()));
-  return Admit(ctx, std::move(t), header.sort_and_sum_duplicates(), header.name(), header.labels(),
-               "upload");
+  return Admit(ctx, caller, std::move(t), header.sort_and_sum_duplicates(), header.name(),
+               header.labels(), "upload");
 }
 
-}  // namespace
-
-grpc::Status TensorsService::Upload(grpc::ServerContext* context,
-                                    grpc::ServerReader<v1::UploadRequest>* reader,
-                                    v1::TensorInfo* response) {
-  absl::StatusOr<TensorPtr> t = DoUpload(ctx_, context, reader);
-  if (!t.ok()) return ToGrpc(t.status());
-  *response = DescribeTensor(**t);
-  spdlog::debug("uploaded {} ({} bytes)", (*t)->id, (*t)->tensor.bytes());
-  return grpc::Status::OK;
-}
-
-grpc::Status TensorsService::Download(grpc::ServerContext* context,
-                                      const v1::DownloadRequest* request,
-                                      grpc::ServerWriter<v1::DownloadResponse>* writer) {
-  absl::StatusOr<TensorPtr> found = Resolve(ctx_.store, request->tensor(), "tensor");
-  if (!found.ok()) return ToGrpc(found.status());
-  const TensorPtr t = *found;
-  if (request->chunk_bytes() < 0) {
-    return ToGrpc(absl::InvalidArgumentError(
-        StrCat("chunk_bytes = ", request->chunk_bytes(), " is negative")));
+// Streams the header, then each component in chunks of at most chunk_bytes.
+absl::Status DoDownload(ServiceContext& ctx, const Caller& caller, grpc::ServerContext* call,
+                        const v1::DownloadRequest& req,
+                        grpc::ServerWriter<v1::DownloadResponse>* writer) {
+  ASSIGN_OR_RETURN(const TensorPtr t, Resolve(ctx.store, caller, req.tensor(), "tensor"));
+  if (req.chunk_bytes() < 0) {
+    return absl::InvalidArgumentError(StrCat("chunk_bytes = ", req.chunk_bytes(), " is negative"));
   }
-  const int64_t max_chunk = std::max<int64_t>(4096, ctx_.config.max_message_bytes - 4096);
+  const int64_t max_chunk = std::max<int64_t>(4096, ctx.config.max_message_bytes - 4096);
   const int64_t chunk_bytes =
-      request->chunk_bytes() == 0 ? (1 << 20) : std::min(request->chunk_bytes(), max_chunk);
+      req.chunk_bytes() == 0 ? (1 << 20) : std::min(req.chunk_bytes(), max_chunk);
+  const absl::Status gone = absl::CancelledError("client went away");
   v1::DownloadResponse msg;
   *msg.mutable_header() = DescribeTensor(*t);
-  if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  if (!writer->Write(msg)) return gone;
   for (const ComponentSpec& spec : t->tensor.specs()) {
     const Buffer* buf = t->tensor.component(spec.name);
     const char* data = static_cast<const char*>(buf->data());
     for (int64_t off = 0; off < spec.bytes(); off += chunk_bytes) {
-      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+      if (call->IsCancelled()) return absl::CancelledError("cancelled");
       v1::DownloadResponse part;
       v1::Chunk* c = part.mutable_chunk();
       c->set_component(spec.name);
@@ -131,56 +120,77 @@ grpc::Status TensorsService::Download(grpc::ServerContext* context,
         // (at most chunk_bytes) is on the host at a time, never the tensor.
         std::string* staged = c->mutable_data();
         staged->resize(static_cast<size_t>(len));
-        absl::Status s = CopyBytes(staged->data(), Device::Cpu(), data + off, buf->device(), len);
-        if (!s.ok()) return ToGrpc(s);
+        RETURN_IF_ERROR(CopyBytes(staged->data(), Device::Cpu(), data + off, buf->device(), len));
       }
-      if (!writer->Write(part)) {
-        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      }
+      if (!writer->Write(part)) return gone;
     }
   }
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
-grpc::Status TensorsService::Create(grpc::ServerContext*, const v1::CreateRequest* request,
+}  // namespace
+
+grpc::Status TensorsService::Upload(grpc::ServerContext* context,
+                                    grpc::ServerReader<v1::UploadRequest>* reader,
                                     v1::TensorInfo* response) {
-  absl::Status s = CheckNameAndLabels(request->name(), request->labels(), "request");
-  if (!s.ok()) return ToGrpc(s);
-  if (s = ctx_.store.CheckNameFree(request->name()); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<Tensor> t = api::FromInline(request->tensor(), "tensor");
-  if (!t.ok()) return ToGrpc(t.status());
-  absl::StatusOr<TensorPtr> stored = Admit(ctx_, std::move(*t), request->sort_and_sum_duplicates(),
-                                           request->name(), request->labels(), "tensor");
-  if (!stored.ok()) return ToGrpc(stored.status());
-  *response = DescribeTensor(**stored);
-  return grpc::Status::OK;
+  return Serve(ctx_, context, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const TensorPtr t, DoUpload(ctx_, caller, context, reader));
+    *response = DescribeTensor(*t);
+    spdlog::debug("uploaded {} ({} bytes)", t->id, t->tensor.bytes());
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status TensorsService::GetInfo(grpc::ServerContext*, const v1::TensorRef* request,
+grpc::Status TensorsService::Download(grpc::ServerContext* context,
+                                      const v1::DownloadRequest* request,
+                                      grpc::ServerWriter<v1::DownloadResponse>* writer) {
+  return Serve(ctx_, context, [&](const Caller& caller) {
+    return DoDownload(ctx_, caller, context, *request, writer);
+  });
+}
+
+grpc::Status TensorsService::Create(grpc::ServerContext* rpc, const v1::CreateRequest* request,
+                                    v1::TensorInfo* response) {
+  return Serve(ctx_, rpc, [&](const Caller& caller) -> absl::Status {
+    RETURN_IF_ERROR(CheckNameAndLabels(request->name(), request->labels(), "request"));
+    RETURN_IF_ERROR(ctx_.store.CheckNameFree(caller.tenant, request->name()));
+    ASSIGN_OR_RETURN(Tensor t, api::FromInline(request->tensor(), "tensor"));
+    ASSIGN_OR_RETURN(const TensorPtr stored,
+                     Admit(ctx_, caller, std::move(t), request->sort_and_sum_duplicates(),
+                           request->name(), request->labels(), "tensor"));
+    *response = DescribeTensor(*stored);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TensorsService::GetInfo(grpc::ServerContext* rpc, const v1::TensorRef* request,
                                      v1::TensorInfo* response) {
-  absl::StatusOr<TensorPtr> t = Resolve(ctx_.store, *request, "ref");
-  if (!t.ok()) return ToGrpc(t.status());
-  *response = DescribeTensor(**t);
-  return grpc::Status::OK;
+  return Serve(ctx_, rpc, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const TensorPtr t, Resolve(ctx_.store, caller, *request, "ref"));
+    *response = DescribeTensor(*t);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status TensorsService::List(grpc::ServerContext*, const v1::ListRequest* request,
+grpc::Status TensorsService::List(grpc::ServerContext* rpc, const v1::ListRequest* request,
                                   v1::ListResponse* response) {
-  for (const TensorPtr& t : ctx_.store.List(request->name_prefix())) {
-    *response->add_tensors() = DescribeTensor(*t);
-  }
-  return grpc::Status::OK;
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    for (const TensorPtr& t : ctx_.store.List(caller.tenant, request->name_prefix())) {
+      *response->add_tensors() = DescribeTensor(*t);
+    }
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status TensorsService::Delete(grpc::ServerContext*, const v1::TensorRef* request,
+grpc::Status TensorsService::Delete(grpc::ServerContext* rpc, const v1::TensorRef* request,
                                     v1::DeleteResponse* response) {
-  absl::StatusOr<TensorPtr> t = Resolve(ctx_.store, *request, "ref");
-  if (!t.ok()) return ToGrpc(t.status());
-  absl::StatusOr<TensorPtr> erased = ctx_.store.EraseById((*t)->id);
-  if (!erased.ok()) return ToGrpc(erased.status());
-  response->set_id((*erased)->id);
-  response->set_bytes_freed((*erased)->tensor.bytes());
-  return grpc::Status::OK;
+  return Serve(ctx_, rpc, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const TensorPtr t, Resolve(ctx_.store, caller, *request, "ref"));
+    ASSIGN_OR_RETURN(const TensorPtr erased, ctx_.store.EraseById(caller.tenant, t->id));
+    response->set_id(erased->id);
+    response->set_bytes_freed(erased->tensor.bytes());
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace sparsed::server

@@ -13,13 +13,13 @@ std::string ShapeText(const TensorDesc& d) { return ShapeString(d.shape); }
 
 }  // namespace
 
-absl::StatusOr<LayerPtr> ResolveLayer(const LayerStore& layers, const v1::LayerRef& ref,
-                                      std::string_view field) {
+absl::StatusOr<LayerPtr> ResolveLayer(const LayerStore& layers, const Caller& caller,
+                                      const v1::LayerRef& ref, std::string_view field) {
   switch (ref.ref_case()) {
     case v1::LayerRef::kId:
-      return layers.FindById(ref.id());
+      return layers.FindById(caller.tenant, ref.id());
     case v1::LayerRef::kName:
-      return layers.FindByName(ref.name());
+      return layers.FindByName(caller.tenant, ref.name());
     case v1::LayerRef::REF_NOT_SET:
       break;
   }

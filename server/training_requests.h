@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "server/auth.h"
 #include "server/layer_store.h"
 #include "sparsed/tensor.h"
 #include "sparsed/train_ops.h"
@@ -22,10 +23,11 @@ namespace sparsed::server {
 // Longest call_id a client may use.
 inline constexpr size_t kMaxCallIdBytes = 256;
 
-// The layer a reference names: NOT_FOUND for an unknown id or name,
+// The caller's layer a reference names: NOT_FOUND for an unknown id or name
+// (or another tenant's),
 // INVALID_ARGUMENT naming `field` when the reference is empty.
-absl::StatusOr<LayerPtr> ResolveLayer(const LayerStore& layers, const v1::LayerRef& ref,
-                                      std::string_view field = "layer");
+absl::StatusOr<LayerPtr> ResolveLayer(const LayerStore& layers, const Caller& caller,
+                                      const v1::LayerRef& ref, std::string_view field = "layer");
 
 // Unset fields take the documented defaults (SGD; beta1 0.9, beta2 0.999,
 // eps 1e-8 where 0), then the ranges are checked (CheckOptimizerHyper).

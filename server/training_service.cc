@@ -9,6 +9,7 @@
 
 #include "server/compute_slot.h"
 #include "server/op_result.h"
+#include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "server/training_requests.h"
@@ -20,23 +21,23 @@ namespace {
 
 // What the ops check before computing: a held output's name and labels are
 // valid and the name is free (an inline output needs neither).
-absl::Status CheckOutput(ServiceContext& ctx, const v1::Output& output) {
+absl::Status CheckOutput(ServiceContext& ctx, const Caller& caller, const v1::Output& output) {
   if (output.inline_()) return absl::OkStatus();
   RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
-  return ctx.store.CheckNameFree(output.name());
+  return ctx.store.CheckNameFree(caller.tenant, output.name());
 }
 
 std::string DeviceName(ServiceContext& ctx) { return ctx.backend->device().ToString(); }
 
-absl::Status DoCreateLayer(ServiceContext& ctx, const v1::CreateLayerRequest& req,
-                           v1::LayerInfo* response) {
+absl::Status DoCreateLayer(ServiceContext& ctx, const Caller& caller,
+                           const v1::CreateLayerRequest& req, v1::LayerInfo* response) {
   RETURN_IF_ERROR(CheckLayerName(req.name()));
   ASSIGN_OR_RETURN(const train::LayerConfig config, LayerConfigFrom(req));
-  RETURN_IF_ERROR(ctx.layers.CheckNameFree(req.name()));
+  RETURN_IF_ERROR(ctx.layers.CheckNameFree(caller.tenant, req.name()));
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
   ASSIGN_OR_RETURN(train::SparseLinear layer, train::SparseLinear::Create(*ctx.backend, config));
-  ASSIGN_OR_RETURN(LayerPtr stored, ctx.layers.Insert(std::move(layer), req.name()));
+  ASSIGN_OR_RETURN(LayerPtr stored, ctx.layers.Insert(caller.tenant, std::move(layer), req.name()));
   std::lock_guard lock(stored->mu);
   *response = DescribeLayer(*stored, DeviceName(ctx));
   spdlog::info("layer {}{} created: {} -> {}, nnz {}", stored->id,
@@ -45,14 +46,15 @@ absl::Status DoCreateLayer(ServiceContext& ctx, const v1::CreateLayerRequest& re
   return absl::OkStatus();
 }
 
-absl::Status DoForward(ServiceContext& ctx, const v1::ForwardRequest& req,
+absl::Status DoForward(ServiceContext& ctx, const Caller& caller, const v1::ForwardRequest& req,
                        v1::ForwardResponse* response) {
   RETURN_IF_ERROR(CheckCallId(req.call_id(), /*may_be_empty=*/true));
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  RETURN_IF_ERROR(CheckOutput(ctx, req.output()));
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
-  ASSIGN_OR_RETURN(TensorPtr x, ResolveOperand(ctx.store, req.x(), "x", ctx.backend->device()));
+  RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
+  ASSIGN_OR_RETURN(TensorPtr x,
+                   ResolveOperand(ctx.store, caller, req.x(), "x", ctx.backend->device()));
   std::optional<Tensor> y;
   const auto start = std::chrono::steady_clock::now();
   {
@@ -62,7 +64,8 @@ absl::Status DoForward(ServiceContext& ctx, const v1::ForwardRequest& req,
     ASSIGN_OR_RETURN(y, layer->layer.Forward(*ctx.backend, x->tensor, req.call_id()));
   }
   response->mutable_y()->set_elapsed_ms(MillisecondsSince(start));
-  absl::Status delivered = DeliverResult(ctx, *std::move(y), req.output(), response->mutable_y());
+  absl::Status delivered =
+      DeliverResult(ctx, caller, *std::move(y), req.output(), response->mutable_y());
   if (!delivered.ok() && !req.call_id().empty()) {
     // The client never saw this call: keep nothing for it.
     std::lock_guard lock(layer->mu);
@@ -71,14 +74,15 @@ absl::Status DoForward(ServiceContext& ctx, const v1::ForwardRequest& req,
   return delivered;
 }
 
-absl::Status DoBackward(ServiceContext& ctx, const v1::BackwardRequest& req,
+absl::Status DoBackward(ServiceContext& ctx, const Caller& caller, const v1::BackwardRequest& req,
                         v1::BackwardResponse* response) {
   RETURN_IF_ERROR(CheckCallId(req.call_id(), /*may_be_empty=*/false));
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  if (req.want_dx()) RETURN_IF_ERROR(CheckOutput(ctx, req.output()));
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
-  ASSIGN_OR_RETURN(TensorPtr dy, ResolveOperand(ctx.store, req.dy(), "dy", ctx.backend->device()));
+  if (req.want_dx()) RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
+  ASSIGN_OR_RETURN(TensorPtr dy,
+                   ResolveOperand(ctx.store, caller, req.dy(), "dy", ctx.backend->device()));
   std::optional<Tensor> dx;
   const auto start = std::chrono::steady_clock::now();
   {
@@ -91,17 +95,19 @@ absl::Status DoBackward(ServiceContext& ctx, const v1::BackwardRequest& req,
   if (!req.want_dx()) return absl::OkStatus();
   if (!dx.has_value()) return absl::InternalError("the layer returned no dX although asked to");
   response->mutable_dx()->set_elapsed_ms(MillisecondsSince(start));
-  return DeliverResult(ctx, *std::move(dx), req.output(), response->mutable_dx());
+  return DeliverResult(ctx, caller, *std::move(dx), req.output(), response->mutable_dx());
 }
 
-absl::Status DoForgetCall(ServiceContext& ctx, const v1::ForgetCallRequest& req) {
+absl::Status DoForgetCall(ServiceContext& ctx, const Caller& caller,
+                          const v1::ForgetCallRequest& req) {
   RETURN_IF_ERROR(CheckCallId(req.call_id(), /*may_be_empty=*/false));
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
   std::lock_guard lock(layer->mu);
   return layer->layer.Forget(req.call_id());
 }
 
-absl::Status DoStep(ServiceContext& ctx, const v1::StepRequest& req, v1::StepResponse* response) {
+absl::Status DoStep(ServiceContext& ctx, const Caller& caller, const v1::StepRequest& req,
+                    v1::StepResponse* response) {
   ASSIGN_OR_RETURN(const float grad_scale, GradScaleFrom(req.grad_scale()));
   std::optional<OptimizerHyper> hyper;
   if (req.has_optimizer()) {
@@ -109,7 +115,7 @@ absl::Status DoStep(ServiceContext& ctx, const v1::StepRequest& req, v1::StepRes
   }
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
   std::lock_guard lock(layer->mu);
   if (hyper.has_value()) RETURN_IF_ERROR(layer->layer.SetOptimizer(*hyper));
   ASSIGN_OR_RETURN(const train::StepReport report, layer->layer.Step(*ctx.backend, grad_scale));
@@ -122,12 +128,12 @@ absl::Status DoStep(ServiceContext& ctx, const v1::StepRequest& req, v1::StepRes
   return absl::OkStatus();
 }
 
-absl::Status DoDenseGradient(ServiceContext& ctx, const v1::DenseGradientRequest& req,
-                             v1::OpResult* response) {
+absl::Status DoDenseGradient(ServiceContext& ctx, const Caller& caller,
+                             const v1::DenseGradientRequest& req, v1::OpResult* response) {
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  RETURN_IF_ERROR(CheckOutput(ctx, req.output()));
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
+  RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
   std::optional<Tensor> tile;
   const auto start = std::chrono::steady_clock::now();
   {
@@ -136,13 +142,13 @@ absl::Status DoDenseGradient(ServiceContext& ctx, const v1::DenseGradientRequest
         tile, layer->layer.DenseGradient(*ctx.backend, req.row_begin(), RowEndFrom(req.row_end())));
   }
   response->set_elapsed_ms(MillisecondsSince(start));
-  return DeliverResult(ctx, *std::move(tile), req.output(), response);
+  return DeliverResult(ctx, caller, *std::move(tile), req.output(), response);
 }
 
-absl::Status DoGetParameter(ServiceContext& ctx, const v1::GetParameterRequest& req,
-                            v1::OpResult* response) {
+absl::Status DoGetParameter(ServiceContext& ctx, const Caller& caller,
+                            const v1::GetParameterRequest& req, v1::OpResult* response) {
   ASSIGN_OR_RETURN(const LayerParameter which, LayerParameterFrom(req.parameter()));
-  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, req.layer()));
+  ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
   std::optional<Tensor> copy;
   {
     std::lock_guard lock(layer->mu);
@@ -178,20 +184,22 @@ absl::Status DoGetParameter(ServiceContext& ctx, const v1::GetParameterRequest& 
   }
   v1::Output inline_output;
   inline_output.set_inline_(true);
-  return DeliverResult(ctx, *std::move(copy), inline_output, response);
+  return DeliverResult(ctx, caller, *std::move(copy), inline_output, response);
 }
 
-absl::Status DoSddmm(ServiceContext& ctx, const v1::SddmmRequest& req, v1::OpResult* response) {
+absl::Status DoSddmm(ServiceContext& ctx, const Caller& caller, const v1::SddmmRequest& req,
+                     v1::OpResult* response) {
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  RETURN_IF_ERROR(CheckOutput(ctx, req.output()));
+  RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   const Device device = ctx.backend->device();
-  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, req.a(), "a", device));
-  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, req.b(), "b", device));
-  ASSIGN_OR_RETURN(TensorPtr pattern, ResolveOperand(ctx.store, req.pattern(), "pattern", device));
+  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, caller, req.a(), "a", device));
+  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, caller, req.b(), "b", device));
+  ASSIGN_OR_RETURN(TensorPtr pattern,
+                   ResolveOperand(ctx.store, caller, req.pattern(), "pattern", device));
   TensorPtr c;
   if (req.has_c()) {
-    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, req.c(), "c", device));
+    ASSIGN_OR_RETURN(c, ResolveOperand(ctx.store, caller, req.c(), "c", device));
   }
   SddmmArgs args;
   args.a = &a->tensor;
@@ -210,17 +218,17 @@ absl::Status DoSddmm(ServiceContext& ctx, const v1::SddmmRequest& req, v1::OpRes
   // CSR tensor with the pattern's structure (index arrays shared: held
   // tensors are immutable).
   ASSIGN_OR_RETURN(Tensor result, pattern->tensor.WithValues(values));
-  return DeliverResult(ctx, std::move(result), req.output(), response);
+  return DeliverResult(ctx, caller, std::move(result), req.output(), response);
 }
 
-absl::Status DoDenseMatmul(ServiceContext& ctx, const v1::DenseMatmulRequest& req,
-                           v1::OpResult* response) {
+absl::Status DoDenseMatmul(ServiceContext& ctx, const Caller& caller,
+                           const v1::DenseMatmulRequest& req, v1::OpResult* response) {
   ComputeSlot slot(ctx);
   RETURN_IF_ERROR(slot.status());
-  RETURN_IF_ERROR(CheckOutput(ctx, req.output()));
+  RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   const Device device = ctx.backend->device();
-  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, req.a(), "a", device));
-  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, req.b(), "b", device));
+  ASSIGN_OR_RETURN(TensorPtr a, ResolveOperand(ctx.store, caller, req.a(), "a", device));
+  ASSIGN_OR_RETURN(TensorPtr b, ResolveOperand(ctx.store, caller, req.b(), "b", device));
   DenseMatmulArgs args;
   args.a = &a->tensor;
   args.b = &b->tensor;
@@ -232,87 +240,104 @@ absl::Status DoDenseMatmul(ServiceContext& ctx, const v1::DenseMatmulRequest& re
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->DenseMatmul(args));
   response->set_elapsed_ms(MillisecondsSince(start));
-  return DeliverResult(ctx, std::move(result), req.output(), response);
+  return DeliverResult(ctx, caller, std::move(result), req.output(), response);
 }
 
 }  // namespace
 
-grpc::Status TrainingService::CreateLayer(grpc::ServerContext*,
+grpc::Status TrainingService::CreateLayer(grpc::ServerContext* rpc,
                                           const v1::CreateLayerRequest* request,
                                           v1::LayerInfo* response) {
-  return ToGrpc(DoCreateLayer(ctx_, *request, response));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return DoCreateLayer(ctx_, caller, *request, response);
+  });
 }
 
-grpc::Status TrainingService::GetLayer(grpc::ServerContext*, const v1::LayerRef* request,
+grpc::Status TrainingService::GetLayer(grpc::ServerContext* rpc, const v1::LayerRef* request,
                                        v1::LayerInfo* response) {
-  absl::StatusOr<LayerPtr> layer = ResolveLayer(ctx_.layers, *request);
-  if (!layer.ok()) return ToGrpc(layer.status());
-  std::lock_guard lock((*layer)->mu);
-  *response = DescribeLayer(**layer, DeviceName(ctx_));
-  return grpc::Status::OK;
-}
-
-grpc::Status TrainingService::ListLayers(grpc::ServerContext*, const v1::ListLayersRequest*,
-                                         v1::ListLayersResponse* response) {
-  const std::string device = DeviceName(ctx_);
-  for (const LayerPtr& layer : ctx_.layers.List()) {
+  return Serve(ctx_, rpc, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const LayerPtr layer, ResolveLayer(ctx_.layers, caller, *request));
     std::lock_guard lock(layer->mu);
-    *response->add_layers() = DescribeLayer(*layer, device);
-  }
-  return grpc::Status::OK;
+    *response = DescribeLayer(*layer, DeviceName(ctx_));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status TrainingService::DeleteLayer(grpc::ServerContext*, const v1::LayerRef* request,
+grpc::Status TrainingService::ListLayers(grpc::ServerContext* rpc, const v1::ListLayersRequest*,
+                                         v1::ListLayersResponse* response) {
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    const std::string device = DeviceName(ctx_);
+    for (const LayerPtr& layer : ctx_.layers.List(caller.tenant)) {
+      std::lock_guard lock(layer->mu);
+      *response->add_layers() = DescribeLayer(*layer, device);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TrainingService::DeleteLayer(grpc::ServerContext* rpc, const v1::LayerRef* request,
                                           v1::DeleteLayerResponse*) {
-  absl::StatusOr<LayerPtr> layer = ResolveLayer(ctx_.layers, *request);
-  if (!layer.ok()) return ToGrpc(layer.status());
-  absl::StatusOr<LayerPtr> erased = ctx_.layers.EraseById((*layer)->id);
-  if (!erased.ok()) return ToGrpc(erased.status());
-  spdlog::info("layer {} deleted", (*erased)->id);
-  return grpc::Status::OK;
+  return Serve(ctx_, rpc, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const LayerPtr layer, ResolveLayer(ctx_.layers, caller, *request));
+    ASSIGN_OR_RETURN(const LayerPtr erased, ctx_.layers.EraseById(caller.tenant, layer->id));
+    spdlog::info("layer {} deleted", erased->id);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status TrainingService::Forward(grpc::ServerContext*, const v1::ForwardRequest* request,
+grpc::Status TrainingService::Forward(grpc::ServerContext* rpc, const v1::ForwardRequest* request,
                                       v1::ForwardResponse* response) {
-  return ToGrpc(DoForward(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoForward(ctx_, caller, *request, response); });
 }
 
-grpc::Status TrainingService::Backward(grpc::ServerContext*, const v1::BackwardRequest* request,
+grpc::Status TrainingService::Backward(grpc::ServerContext* rpc, const v1::BackwardRequest* request,
                                        v1::BackwardResponse* response) {
-  return ToGrpc(DoBackward(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoBackward(ctx_, caller, *request, response); });
 }
 
-grpc::Status TrainingService::ForgetCall(grpc::ServerContext*, const v1::ForgetCallRequest* request,
+grpc::Status TrainingService::ForgetCall(grpc::ServerContext* rpc,
+                                         const v1::ForgetCallRequest* request,
                                          v1::ForgetCallResponse*) {
-  return ToGrpc(DoForgetCall(ctx_, *request));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoForgetCall(ctx_, caller, *request); });
 }
 
-grpc::Status TrainingService::Step(grpc::ServerContext*, const v1::StepRequest* request,
+grpc::Status TrainingService::Step(grpc::ServerContext* rpc, const v1::StepRequest* request,
                                    v1::StepResponse* response) {
-  return ToGrpc(DoStep(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoStep(ctx_, caller, *request, response); });
 }
 
-grpc::Status TrainingService::DenseGradient(grpc::ServerContext*,
+grpc::Status TrainingService::DenseGradient(grpc::ServerContext* rpc,
                                             const v1::DenseGradientRequest* request,
                                             v1::OpResult* response) {
-  return ToGrpc(DoDenseGradient(ctx_, *request, response));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return DoDenseGradient(ctx_, caller, *request, response);
+  });
 }
 
-grpc::Status TrainingService::GetParameter(grpc::ServerContext*,
+grpc::Status TrainingService::GetParameter(grpc::ServerContext* rpc,
                                            const v1::GetParameterRequest* request,
                                            v1::OpResult* response) {
-  return ToGrpc(DoGetParameter(ctx_, *request, response));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return DoGetParameter(ctx_, caller, *request, response);
+  });
 }
 
-grpc::Status TrainingOpsService::Sddmm(grpc::ServerContext*, const v1::SddmmRequest* request,
+grpc::Status TrainingOpsService::Sddmm(grpc::ServerContext* rpc, const v1::SddmmRequest* request,
                                        v1::OpResult* response) {
-  return ToGrpc(DoSddmm(ctx_, *request, response));
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoSddmm(ctx_, caller, *request, response); });
 }
 
-grpc::Status TrainingOpsService::DenseMatmul(grpc::ServerContext*,
+grpc::Status TrainingOpsService::DenseMatmul(grpc::ServerContext* rpc,
                                              const v1::DenseMatmulRequest* request,
                                              v1::OpResult* response) {
-  return ToGrpc(DoDenseMatmul(ctx_, *request, response));
+  return Serve(ctx_, rpc, [&](const Caller& caller) {
+    return DoDenseMatmul(ctx_, caller, *request, response);
+  });
 }
 
 }  // namespace sparsed::server

@@ -7,7 +7,9 @@
 
 #include <chrono>
 
+#include "credentials.h"
 #include "sparsed/client/grpc_status.h"
+#include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed::client {
@@ -42,11 +44,14 @@ absl::Status WaitForReady(grpc::Channel& channel, const std::string& address, do
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& address,
                                                         ConnectOptions options) {
   if (address.empty()) return absl::InvalidArgumentError("empty server address");
+  RETURN_IF_ERROR(internal::CheckToken(options.token));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   internal::MakeChannelCredentials(options));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, credentials, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(StrCat("cannot create a channel to '", address, "'"));
   }
@@ -69,6 +74,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
 
 void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
+  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
 }
 
 // Runs one unary call of STUB with this client's deadline and converts its status.

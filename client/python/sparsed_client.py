@@ -6,7 +6,7 @@ grpc_tools.protoc into a cache directory keyed by the .proto contents, so the
 client always matches the checkout it comes from.
 
     import sparsed_client as sc
-    c = sc.Client("127.0.0.1:50051")
+    c = sc.Client("127.0.0.1:50051")   # TLS: sc.Client(addr, tls_ca="ca.pem", token=...)
     a = c.upload(scipy.sparse.random(100, 50, 0.1, format="csr", dtype="f4"), name="A")
     y = c.spmm(a, np.ones((50, 8), "f4"), inline=True)    # -> numpy array
     layer = c.create_layer(64, 256, sparsity=0.9, relu=True, optimizer={"kind": "adam", "lr": 1e-3})
@@ -14,6 +14,7 @@ client always matches the checkout it comes from.
     c.layer_backward(layer, dh, "b0"); c.layer_step(layer, grad_scale=1 / len(x))
 """
 
+import collections
 import hashlib
 import importlib
 import os
@@ -216,11 +217,89 @@ def ref(handle):
     return pb.TensorRef(name=handle)
 
 
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                         "compression")), grpc.ClientCallDetails):
+    pass
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                   grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds "authorization: Bearer TOKEN" to every call on the channel. (gRPC's
+    call credentials would refuse a plaintext channel, and the daemon on
+    loopback is plaintext.)"""
+
+    def __init__(self, token):
+        self._header = ("authorization", "Bearer " + token)
+
+    def _with_token(self, d):
+        return _CallDetails(d.method, d.timeout, list(d.metadata or ()) + [self._header],
+                            d.credentials, d.wait_for_ready, d.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+
+def _read_pem(option, path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ValueError("%s %r cannot be read: %s" % (option, path, e.strerror)) from None
+
+
+def make_channel(address, token=None, tls=False, tls_ca=None, tls_cert=None, tls_key=None,
+                 tls_server_name=None, options=()):
+    """A channel to the daemon: TLS when tls is true or any tls_* file is given
+    (tls_ca: PEM CA bundle the server certificate must chain to, default
+    gRPC's roots; tls_cert + tls_key: PEM client certificate and key for mutual
+    TLS), else plaintext; every call carries the bearer token if one is given."""
+    options = list(options)
+    if tls or tls_ca or tls_cert or tls_key:
+        if bool(tls_cert) != bool(tls_key):
+            raise ValueError("tls_cert and tls_key go together: a client certificate needs "
+                             "its private key")
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=_read_pem("tls_ca", tls_ca) if tls_ca else None,
+            private_key=_read_pem("tls_key", tls_key) if tls_key else None,
+            certificate_chain=_read_pem("tls_cert", tls_cert) if tls_cert else None)
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
+        channel = grpc.secure_channel(address, creds, options=options)
+    else:
+        if tls_server_name:
+            raise ValueError("tls_server_name is set but the channel does not use TLS")
+        channel = grpc.insecure_channel(address, options=options)
+    if token:
+        # Visible ASCII only (RFC 6750); the message never repeats the token.
+        if not all(0x20 < ord(ch) < 0x7f for ch in token):
+            raise ValueError("token contains a space or a character that cannot be sent in "
+                             "a header")
+        channel = grpc.intercept_channel(channel, _BearerToken(token))
+    return channel
+
+
 class Client:
-    def __init__(self, address, max_message_bytes=65 << 20):
+    def __init__(self, address, max_message_bytes=65 << 20, token=None, tls=False, tls_ca=None,
+                 tls_cert=None, tls_key=None, tls_server_name=None):
+        """token: bearer token sent with every call (default: $SPARSED_TOKEN).
+        TLS options as for make_channel."""
         opts = [("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes)]
-        self.channel = grpc.insecure_channel(address, options=opts)
+        if token is None:
+            token = os.environ.get("SPARSED_TOKEN") or None
+        self.channel = make_channel(address, token=token, tls=tls, tls_ca=tls_ca,
+                                    tls_cert=tls_cert, tls_key=tls_key,
+                                    tls_server_name=tls_server_name, options=opts)
         self.tensors = tensors_grpc.TensorsStub(self.channel)
         self.compute = compute_grpc.ComputeStub(self.channel)
         self.admin = admin_grpc.AdminStub(self.channel)

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -41,7 +42,63 @@ absl::Status UnknownExtension(const std::string& path) {
 absl::StatusOr<std::unique_ptr<Client>> Context::Connect() const {
   ConnectOptions options;
   options.rpc_timeout_seconds = timeout_seconds;
+  options.token = token;
+  options.tls = tls;
+  options.tls_ca_file = tls_ca;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
+  options.tls_server_name = tls_server_name;
   return Client::Connect(server, options);
+}
+
+namespace {
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+void AddGlobalOptions(CLI::App& app, Context& ctx) {
+  ctx.server = Env("SPARSED_ADDR", "127.0.0.1:50051");
+  ctx.tls_ca = Env("SPARSED_TLS_CA");
+  ctx.tls_cert = Env("SPARSED_TLS_CERT");
+  ctx.tls_key = Env("SPARSED_TLS_KEY");
+  ctx.tls_server_name = Env("SPARSED_TLS_SERVER_NAME");
+  app.add_option("--server", ctx.server, "Daemon address host:port (default: $SPARSED_ADDR)")
+      ->capture_default_str();
+  app.add_option("--timeout", ctx.timeout_seconds,
+                 "Deadline of each call in seconds (0: none; transfers included)")
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("SECONDS");
+  // No default is captured: the help must not print a token from the environment.
+  app.add_option("--token", ctx.token,
+                 "Bearer token sent with every call (default: $SPARSED_TOKEN). Prefer the "
+                 "variable: a command line is visible to other users of the machine")
+      ->always_capture_default(false)
+      ->type_name("TOKEN");
+  app.add_flag("--tls", ctx.tls,
+               "Use TLS, trusting the system's CAs (implied by the other --tls-* options)");
+  app.add_option("--tls-ca", ctx.tls_ca,
+                 "PEM CA bundle the daemon's certificate must chain to; turns TLS on "
+                 "(default: $SPARSED_TLS_CA)")
+      ->type_name("FILE");
+  app.add_option("--tls-cert", ctx.tls_cert,
+                 "PEM client certificate for mutual TLS, with --tls-key (default: "
+                 "$SPARSED_TLS_CERT)")
+      ->type_name("FILE");
+  app.add_option("--tls-key", ctx.tls_key,
+                 "PEM private key of --tls-cert (default: $SPARSED_TLS_KEY)")
+      ->type_name("FILE");
+  app.add_option("--tls-server-name", ctx.tls_server_name,
+                 "Name to check the daemon's certificate against instead of the host of "
+                 "--server (default: $SPARSED_TLS_SERVER_NAME)")
+      ->type_name("NAME");
+}
+
+void ApplyGlobalEnv(Context& ctx) {
+  if (ctx.token.empty()) ctx.token = Env("SPARSED_TOKEN");
 }
 
 void PrintError(const Context& ctx, const absl::Status& status) {

@@ -21,10 +21,20 @@ namespace sparsed::client::cli {
 struct Context {
   std::string server;
   double timeout_seconds = 0;
+  std::string token;  // bearer token; never printed
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
   int exit_code = 0;
 
   absl::StatusOr<std::unique_ptr<Client>> Connect() const;
 };
+
+// Adds --server, --timeout, --token and the TLS options to `app`, with their
+// defaults from SPARSED_ADDR, SPARSED_TOKEN, SPARSED_TLS_* (the token is
+// taken from the environment only after parsing, so --help never shows it).
+void AddGlobalOptions(CLI::App& app, Context& ctx);
+// After parsing: what the environment supplies for options not given.
+void ApplyGlobalEnv(Context& ctx);
 
 // Makes `cmd` run `fn` when it is selected: a non-OK status is reported as
 // "sparsectl: error: CODE: message" and leaves exit code 1. Usage errors found

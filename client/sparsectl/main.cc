@@ -1,6 +1,5 @@
 // sparsectl: command-line client of the sparsed daemon.
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <string>
 
 #include "commands.h"
@@ -9,17 +8,13 @@
 int main(int argc, char** argv) {
   using sparsed::client::cli::Context;
   Context ctx;
-  const char* env = std::getenv("SPARSED_ADDR");
-  ctx.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
 
   CLI::App app{"sparsectl: command-line client of the sparsed sparse tensor daemon", "sparsectl"};
   app.option_defaults()->always_capture_default();
-  app.add_option("--server", ctx.server, "Daemon address host:port (default: $SPARSED_ADDR)")
-      ->capture_default_str();
-  app.add_option("--timeout", ctx.timeout_seconds,
-                 "Deadline of each call in seconds (0: none; transfers included)")
-      ->check(CLI::NonNegativeNumber)
-      ->type_name("SECONDS");
+  sparsed::client::cli::AddGlobalOptions(app, ctx);
+  // Commands run from parse callbacks, so the environment's token is filled
+  // in by a callback that runs before them.
+  app.parse_complete_callback([&ctx] { sparsed::client::cli::ApplyGlobalEnv(ctx); });
   app.require_subcommand(1);
   app.fallthrough();  // global options are accepted after the command too
 

@@ -50,6 +50,9 @@ void ExpectSameConfig(const Config& got, const Config& want) {
   EXPECT_EQ(got.checkpoint_every, want.checkpoint_every) << "checkpoint_every";
   EXPECT_EQ(got.checkpoint_name, want.checkpoint_name) << "checkpoint_name";
   EXPECT_EQ(got.checkpoint_on_exit, want.checkpoint_on_exit) << "checkpoint_on_exit";
+  EXPECT_EQ(got.tls_cert, want.tls_cert) << "tls_cert";
+  EXPECT_EQ(got.tls_key, want.tls_key) << "tls_key";
+  EXPECT_EQ(got.tls_client_ca, want.tls_client_ca) << "tls_client_ca";
 }
 
 std::string ReadFile(const std::string& path) {
@@ -112,7 +115,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 26u);
+  EXPECT_EQ(by_json.size(), 30u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
@@ -128,6 +131,9 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
   ASSERT_TRUE(by_json.contains("spmm_variant"));
   EXPECT_EQ(by_json["spmm_variant"].env, "SPARSED_SPMM_VARIANT");
   EXPECT_EQ(by_json["spmm_variant"].flag, "--spmm-variant");
+  ASSERT_TRUE(by_json.contains("tls_client_ca"));
+  EXPECT_EQ(by_json["tls_client_ca"].env, "SPARSED_TLS_CLIENT_CA");
+  EXPECT_EQ(by_json["tls_client_ca"].flag, "--tls-client-ca");
 }
 
 TEST(ConfigTest, CheckpointKeys) {
@@ -608,6 +614,14 @@ TEST(ConfigTest, ProtectedModeRefusesOtherAddressesWithoutInsecure) {
     EXPECT_THAT(std::string(s.message()), HasSubstr("--insecure"));
     c.insecure = true;
     EXPECT_TRUE(CheckProtectedMode(c).ok()) << open;
+    // Authentication makes any address acceptable: tokens, or client certificates.
+    c.insecure = false;
+    c.auth_tokens = "/etc/sparsed/tokens";
+    EXPECT_TRUE(CheckProtectedMode(c).ok()) << open;
+    c.auth_tokens.clear();
+    c.tls_client_ca = "/etc/sparsed/ca.pem";
+    EXPECT_TRUE(CheckProtectedMode(c).ok()) << open;
+    c.tls_client_ca.clear();
   }
 }
 

@@ -34,37 +34,37 @@ class LayerStoreTest : public ::testing::Test {
 };
 
 TEST_F(LayerStoreTest, InsertFindListErase) {
-  auto a = store_.Insert(MakeLayer(*backend_, 4, 3), "a");
+  auto a = store_.Insert("", MakeLayer(*backend_, 4, 3), "a");
   ASSERT_TRUE(a.ok()) << a.status();
-  auto unnamed = store_.Insert(MakeLayer(*backend_, 2, 2), "");
+  auto unnamed = store_.Insert("", MakeLayer(*backend_, 2, 2), "");
   ASSERT_TRUE(unnamed.ok()) << unnamed.status();
-  auto b = store_.Insert(MakeLayer(*backend_, 5, 1), "b");
+  auto b = store_.Insert("", MakeLayer(*backend_, 5, 1), "b");
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_THAT((*a)->id, ::testing::MatchesRegex("l-[0-9a-f]{16}"));
   EXPECT_EQ(store_.size(), 3);
 
-  EXPECT_EQ(store_.FindByName("a").value()->id, (*a)->id);
-  EXPECT_EQ(store_.FindById((*b)->id).value()->name, "b");
-  EXPECT_EQ(store_.FindById((*b)->id).value()->layer.config().in_features, 5);
-  EXPECT_EQ(store_.FindByName("zz").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(store_.FindByName("zz").status().message(), HasSubstr("zz"));
+  EXPECT_EQ(store_.FindByName("", "a").value()->id, (*a)->id);
+  EXPECT_EQ(store_.FindById("", (*b)->id).value()->name, "b");
+  EXPECT_EQ(store_.FindById("", (*b)->id).value()->layer.config().in_features, 5);
+  EXPECT_EQ(store_.FindByName("", "zz").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store_.FindByName("", "zz").status().message(), HasSubstr("zz"));
 
-  auto clash = store_.Insert(MakeLayer(*backend_, 1, 1), "a");
+  auto clash = store_.Insert("", MakeLayer(*backend_, 1, 1), "a");
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(clash.status().message(), HasSubstr((*a)->id));
-  EXPECT_EQ(store_.CheckNameFree("a").code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_TRUE(store_.CheckNameFree("").ok());
+  EXPECT_EQ(store_.CheckNameFree("", "a").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store_.CheckNameFree("", "").ok());
 
   std::vector<std::string> order;
-  for (const LayerPtr& l : store_.List()) order.push_back(l->id);
+  for (const LayerPtr& l : store_.List("")) order.push_back(l->id);
   EXPECT_EQ(order, (std::vector<std::string>{(*a)->id, (*unnamed)->id, (*b)->id}));
 
   // An erased layer stays alive for holders; its name is free again.
   LayerPtr held = *a;
-  ASSERT_TRUE(store_.EraseById(held->id).ok());
-  EXPECT_EQ(store_.FindById(held->id).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_.EraseById(held->id).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_.CheckNameFree("a").ok());
+  ASSERT_TRUE(store_.EraseById("", held->id).ok());
+  EXPECT_EQ(store_.FindById("", held->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.EraseById("", held->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_.CheckNameFree("", "a").ok());
   EXPECT_EQ(held->layer.config().out_features, 3);
   EXPECT_EQ(store_.size(), 2);
 }
@@ -78,17 +78,33 @@ TEST_F(LayerStoreTest, ConcurrentInsertsGetDistinctIdsAndUniqueNames) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < kEach; ++i) {
-        ASSERT_TRUE(store_.Insert(std::move(layers[next++]), "").ok());
+        ASSERT_TRUE(store_.Insert("", std::move(layers[next++]), "").ok());
         // Every thread races for the same names: one wins each.
-        if (store_.Insert(std::move(layers[next++]), "n" + std::to_string(i)).ok()) ++name_wins;
+        if (store_.Insert("", std::move(layers[next++]), "n" + std::to_string(i)).ok()) ++name_wins;
       }
     });
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(name_wins.load(), kEach);
   std::set<std::string> ids;
-  for (const LayerPtr& l : store_.List()) ids.insert(l->id);
+  for (const LayerPtr& l : store_.List("")) ids.insert(l->id);
   EXPECT_EQ(static_cast<int>(ids.size()), kThreads * kEach + kEach);
+}
+
+TEST_F(LayerStoreTest, TenantsAreIsolated) {
+  auto a = store_.Insert("alice", MakeLayer(*backend_, 4, 3), "enc");
+  auto b = store_.Insert("bob", MakeLayer(*backend_, 2, 2), "enc");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(store_.FindByName("alice", "enc").value()->id, (*a)->id);
+  EXPECT_EQ(store_.FindByName("bob", "enc").value()->id, (*b)->id);
+  auto cross = store_.FindById("bob", (*a)->id);
+  EXPECT_EQ(cross.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cross.status().message(), "no layer with id '" + (*a)->id + "'");
+  EXPECT_EQ(store_.EraseById("bob", (*a)->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.List("alice").size(), 1u);
+  EXPECT_EQ(store_.List("").size(), 0u);
+  EXPECT_EQ(store_.ListAll().size(), 2u);
+  EXPECT_EQ((*a)->tenant, "alice");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "server/tensor_store.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/device_memory.h"
+#include "sparsed/str_cat.h"
 #include "sparsed/tensor.h"
 
 namespace sparsed::server {
@@ -27,16 +28,16 @@ Tensor Iota(int64_t n) {
 
 TEST(ResolveOperandTest, HeldTensorOnAnotherDeviceNamesFieldAndBothDevices) {
   TensorStore store;
-  auto held = store.Insert(Iota(8), "w", {});
+  auto held = store.Insert("", Iota(8), "w", {});
   ASSERT_TRUE(held.ok()) << held.status();
   v1::Operand op;
   op.mutable_ref()->set_name("w");
 
-  auto same = ResolveOperand(store, op, "b", Device::Cpu());
+  auto same = ResolveOperand(store, Caller{}, op, "b", Device::Cpu());
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(same->get(), held->get());  // the held tensor itself, not a copy
 
-  auto other = ResolveOperand(store, op, "b", Device::Cuda(1));
+  auto other = ResolveOperand(store, Caller{}, op, "b", Device::Cuda(1));
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument) << other.status();
   const std::string msg(other.status().message());
   EXPECT_THAT(msg, HasSubstr("b.ref"));
@@ -52,7 +53,7 @@ TEST(ResolveOperandTest, InlineOperandIsValidatedAndLandsOnTheDevice) {
   auto msg = api::ToInline(src);
   ASSERT_TRUE(msg.ok()) << msg.status();
   *op.mutable_inline_() = *msg;
-  auto got = ResolveOperand(store, op, "a", Device::Cpu());
+  auto got = ResolveOperand(store, Caller{}, op, "a", Device::Cpu());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ((*got)->tensor.device(), Device::Cpu());
   auto x = (*got)->tensor.data<float>("values");
@@ -62,7 +63,7 @@ TEST(ResolveOperandTest, InlineOperandIsValidatedAndLandsOnTheDevice) {
 
   // A malformed inline operand is refused under its field name.
   op.mutable_inline_()->mutable_components(0)->mutable_data()->resize(3);
-  auto bad = ResolveOperand(store, op, "a", Device::Cpu());
+  auto bad = ResolveOperand(store, Caller{}, op, "a", Device::Cpu());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("a.inline"));
 }
@@ -82,9 +83,9 @@ TEST(ResolveOperandTest, BlockWithThreeSidesIsRefusedNotTruncated) {
   ASSERT_TRUE(msg.ok()) << msg.status();
   v1::Operand op;
   *op.mutable_inline_() = *msg;
-  ASSERT_TRUE(ResolveOperand(store, op, "a", Device::Cpu()).ok());
+  ASSERT_TRUE(ResolveOperand(store, Caller{}, op, "a", Device::Cpu()).ok());
   op.mutable_inline_()->mutable_desc()->add_block(7);
-  auto bad = ResolveOperand(store, op, "a", Device::Cpu());
+  auto bad = ResolveOperand(store, Caller{}, op, "a", Device::Cpu());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("a.inline.desc.block = [2, 2, 7]"));
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("3 entries"));
@@ -117,6 +118,28 @@ TEST(CheckNameAndLabelsTest, LayerEntryNamesAndLabelsAreReserved) {
   s = CheckNameAndLabels("w", labels, "output");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("output.labels['sparsed.layer.role']"), std::string::npos) << s;
+}
+
+// Another tenant's tensor is NOT_FOUND, by id and by name, with the message a
+// tensor that does not exist gets (existence is not leaked).
+TEST(ResolveOperandTest, AnotherTenantsTensorIsNotFound) {
+  TensorStore store;
+  auto held = store.Insert("alice", Iota(8), "w", {});
+  ASSERT_TRUE(held.ok());
+  const Caller alice{"alice", Role::kUser}, bob{"bob", Role::kAdmin};
+  v1::Operand by_id, by_name;
+  by_id.mutable_ref()->set_id((*held)->id);
+  by_name.mutable_ref()->set_name("w");
+  EXPECT_TRUE(ResolveOperand(store, alice, by_id, "a", Device::Cpu()).ok());
+  EXPECT_TRUE(ResolveOperand(store, alice, by_name, "a", Device::Cpu()).ok());
+  auto other = ResolveOperand(store, bob, by_id, "a", Device::Cpu());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other.status().message(), StrCat("no tensor with id '", (*held)->id, "'"));
+  auto other_name = ResolveOperand(store, bob, by_name, "a", Device::Cpu());
+  EXPECT_EQ(other_name.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other_name.status().message(), "no tensor named 'w'");
+  auto nobody = ResolveOperand(store, Caller{}, by_name, "a", Device::Cpu());
+  EXPECT_EQ(nobody.status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

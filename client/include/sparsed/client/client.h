@@ -42,6 +42,21 @@ struct ConnectOptions {
   // Largest message received or sent (the server's default limit is 64 MiB;
   // leave headroom for the envelope around inline data).
   int max_message_bytes = static_cast<int>(65 * kMiB);
+
+  // Sent on every call as metadata "authorization: Bearer TOKEN" (empty: none).
+  // Over a plaintext channel anyone on the path can read it: use TLS off loopback.
+  std::string token;
+  // TLS. The channel is encrypted when `tls` is true or any tls_*_file is set.
+  // tls_ca_file: PEM CA bundle that the server's certificate must chain to
+  // (empty: gRPC's default roots). tls_cert_file + tls_key_file: a PEM client
+  // certificate and its key, for servers that require mutual TLS.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Checks the server's certificate against this name instead of the host of
+  // the address (e.g. connecting to an IP with a certificate for a DNS name).
+  std::string tls_server_name;
 };
 
 // Called after each chunk with bytes transferred so far and the total.
@@ -66,7 +81,10 @@ std::string RefToString(const v1::TensorRef& ref);
 
 class Client {
  public:
-  // Creates an insecure channel to `address` ("host:port", "unix:/path").
+  // Creates a channel to `address` ("host:port", "unix:/path"): TLS as
+  // `options` say, else plaintext. INVALID_ARGUMENT naming the option (and
+  // path) for an unreadable TLS file, a certificate without its key, or a
+  // token that cannot be sent as a header value.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& address,
                                                          ConnectOptions options = {});
   // Wraps an existing channel (e.g. an in-process one in tests).
@@ -146,7 +164,7 @@ class Client {
   absl::StatusOr<v1::OpResult> DenseMatmul(const v1::DenseMatmulRequest& request);
 
  private:
-  // Applies the per-call deadline, if any.
+  // Applies the per-call deadline and the bearer token, if any.
   void Prepare(grpc::ClientContext& ctx) const;
   template <class Stub, class Req, class Resp>
   absl::StatusOr<Resp> Unary(Stub& stub,
