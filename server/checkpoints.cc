@@ -49,6 +49,52 @@ absl::StatusOr<std::string> CheckpointPath(const Config& config, const std::stri
 
 namespace {
 
+// Bytes of the checkpoint files (*.safetensors, not symlinks) in `dir`, but
+// `except` (the file a save is about to replace).
+int64_t CheckpointFileBytes(const std::string& dir, const std::string& except) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".safetensors" || e.path() == fs::path(except)) continue;
+    if (e.is_symlink(ec) || !e.is_regular_file(ec)) continue;
+    const auto size = e.file_size(ec);
+    if (!ec) total += static_cast<int64_t>(size);
+  }
+  return total;
+}
+
+// checkpoint_max_bytes (all tenants) and tenant_max_checkpoint_bytes: a save
+// whose file would take the checkpoints past either is refused before it
+// writes anything. `estimate`: the bytes of the arrays to save (the header
+// is small beside them).
+absl::Status CheckCheckpointQuota(ServiceContext& ctx, const std::string& tenant,
+                                  const std::string& path, int64_t estimate) {
+  const Config& c = ctx.config;
+  if (c.checkpoint_max_bytes > 0) {
+    int64_t all = CheckpointFileBytes(CheckpointDir(c), path);
+    for (const std::string& t : TenantsWithCheckpoints(c)) {
+      all += CheckpointFileBytes(CheckpointDir(c, t), path);
+    }
+    if (all + estimate > c.checkpoint_max_bytes) {
+      return absl::ResourceExhaustedError(
+          StrCat("checkpoint not saved: checkpoint_max_bytes = ", c.checkpoint_max_bytes,
+                 ": the other checkpoints take ", all, " bytes and this one about ", estimate,
+                 "; delete some"));
+    }
+  }
+  const int64_t tenant_max = c.tenant_max_checkpoint_bytes;
+  if (tenant_max > 0 && !tenant.empty()) {
+    const int64_t mine = CheckpointFileBytes(CheckpointDir(c, tenant), path);
+    if (mine + estimate > tenant_max) {
+      ctx.quotas->CountRefusal(tenant, "tenant_max_checkpoint_bytes");
+      return QuotaExceeded(tenant, "tenant_max_checkpoint_bytes", static_cast<double>(tenant_max),
+                           StrCat("checkpoint not saved: its other checkpoints take ", mine,
+                                  " bytes and this one about ", estimate, "; delete some"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Writes `tensors` (each once) and then `layers` to checkpoint `name`.
 absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::string& tenant,
                                             const std::string& name,
@@ -64,7 +110,10 @@ absl::StatusOr<SavedCheckpoint> SaveEntries(ServiceContext& ctx, const std::stri
   }
   const int64_t tensor_count = static_cast<int64_t>(refs.size());
   for (const ExportedLayer& layer : layers) AppendLayerEntries(layer, &refs);
+  int64_t estimate = 0;
+  for (const checkpoint::EntryRef& r : refs) estimate += r.tensor->bytes();
   std::lock_guard lock(ctx.checkpoint_mu);
+  RETURN_IF_ERROR(CheckCheckpointQuota(ctx, tenant, path, estimate));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {

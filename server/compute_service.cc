@@ -19,7 +19,7 @@ namespace {
 
 absl::Status DoSpmm(ServiceContext& ctx, const Caller& caller, const v1::SpmmRequest& req,
                     v1::OpResult* response) {
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   if (!req.output().inline_()) {
     RETURN_IF_ERROR(ctx.store.CheckNameFree(caller.tenant, req.output().name()));
@@ -61,7 +61,7 @@ absl::Status DoSpmm(ServiceContext& ctx, const Caller& caller, const v1::SpmmReq
 template <class Op>
 absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, const v1::Operand& source,
                         const v1::Output& output, v1::OpResult* response, Op&& op) {
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   if (!output.inline_()) {
     RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));

@@ -1,6 +1,7 @@
 // Admission control shared by every op that computes (Spmm, Convert,
 // Transpose, Prune, Inspect): at most max_inflight_compute calls compute at
-// once; the rest are told to come back rather than queued without bound.
+// once, and at most tenant_max_concurrent_compute of one tenant; the rest are
+// told to come back rather than queued without bound.
 #pragma once
 
 #include "absl/status/status.h"
@@ -11,15 +12,16 @@ namespace sparsed::server {
 
 class ComputeSlot {
  public:
-  explicit ComputeSlot(ServiceContext& ctx) : ctx_(ctx) {
+  ComputeSlot(ServiceContext& ctx, const Caller& caller) : ctx_(ctx) {
     admitted_ = ctx_.inflight_compute.fetch_add(1) < ctx_.config.max_inflight_compute;
+    if (admitted_) tenant_status_ = ctx_.quotas->AdmitCompute(caller.tenant, &ticket_);
   }
   ~ComputeSlot() { ctx_.inflight_compute.fetch_sub(1); }
   ComputeSlot(const ComputeSlot&) = delete;
   ComputeSlot& operator=(const ComputeSlot&) = delete;
 
   absl::Status status() const {
-    if (admitted_) return absl::OkStatus();
+    if (admitted_) return tenant_status_;
     return absl::ResourceExhaustedError(
         StrCat("server busy: ", ctx_.config.max_inflight_compute,
                " compute calls are already running (max_inflight_compute); retry later"));
@@ -28,6 +30,8 @@ class ComputeSlot {
  private:
   ServiceContext& ctx_;
   bool admitted_;
+  absl::Status tenant_status_;
+  TenantQuotas::ComputeTicket ticket_;
 };
 
 }  // namespace sparsed::server

@@ -152,6 +152,26 @@ const std::vector<KeyDef>& Defs() {
                   "on SIGHUP; set, every call needs 'authorization: Bearer TOKEN' and each tenant "
                   "sees only its own tensors, layers and checkpoints",
                   &Config::auth_tokens),
+        NumberKey<int64_t>("tenant_max_bytes",
+                           "bytes of tensors each authenticated tenant may hold (0 = unlimited)",
+                           &Config::tenant_max_bytes, 0),
+        NumberKey<int64_t>("tenant_max_tensors",
+                           "tensors each authenticated tenant may hold (0 = unlimited)",
+                           &Config::tenant_max_tensors, 0),
+        NumberKey<int>("tenant_max_concurrent_compute",
+                       "compute calls each authenticated tenant may run at once (0 = unlimited)",
+                       &Config::tenant_max_concurrent_compute, 0),
+        NumberKey<double>("tenant_max_requests_per_second",
+                          "calls per second each authenticated tenant may make, bursts of one "
+                          "second's worth (0 = unlimited)",
+                          &Config::tenant_max_requests_per_second, 0.0),
+        NumberKey<int64_t>("tenant_max_checkpoint_bytes",
+                           "bytes of checkpoint files each authenticated tenant may keep "
+                           "(0 = unlimited)",
+                           &Config::tenant_max_checkpoint_bytes, 0),
+        NumberKey<int64_t>("checkpoint_max_bytes",
+                           "bytes of checkpoint files of all tenants together (0 = unlimited)",
+                           &Config::checkpoint_max_bytes, 0),
         BoolKey("insecure",
                 "serve a gRPC listen address other than loopback although no authentication is "
                 "configured: every client that can reach it may read, change and delete every "

@@ -22,6 +22,14 @@ struct Config {
   // Token file (server/auth.h): "SHA256-OF-TOKEN TENANT ROLE" lines; set:
   // clients must authenticate, each tenant sees only its own data.
   std::string auth_tokens;
+  // Quotas of each authenticated tenant (0 = unlimited; tenant "" of a daemon
+  // without authentication has none): server/tenant_quotas.h.
+  int64_t tenant_max_bytes = 0;                 // bytes of tensors held
+  int64_t tenant_max_tensors = 0;               // tensors held
+  int tenant_max_concurrent_compute = 0;        // compute calls running at once
+  double tenant_max_requests_per_second = 0;    // calls per second (burst: one second's worth)
+  int64_t tenant_max_checkpoint_bytes = 0;      // bytes of the tenant's checkpoint files
+  int64_t checkpoint_max_bytes = 0;             // bytes of all checkpoint files together
   bool insecure = false;      // serve a non-loopback listen address without authentication
   bool reflection = true;     // gRPC server reflection
   std::string tls_cert;       // PEM certificate chain; with tls_key: gRPC over TLS

@@ -215,6 +215,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ctx.stall_watchdog = std::make_unique<StallWatchdog>(
       std::chrono::duration<double>(config.upload_idle_timeout_seconds));
   ctx.config = config;
+  ctx.quotas = std::make_unique<TenantQuotas>(TenantLimits{
+      .max_bytes = config.tenant_max_bytes,
+      .max_tensors = config.tenant_max_tensors,
+      .max_concurrent_compute = config.tenant_max_concurrent_compute,
+      .max_requests_per_second = config.tenant_max_requests_per_second,
+      .max_checkpoint_bytes = config.tenant_max_checkpoint_bytes});
+  ctx.store.SetTenantLimits(config.tenant_max_tensors, config.tenant_max_bytes,
+                            ctx.quotas.get());
 
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -255,6 +263,34 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     }
     return out;
   });
+
+  // Per tenant: labels only for tenants that authenticated (those of the
+  // token file, or certificates the configured CA signed), so bounded.
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_tenant_quota_refusals_total",
+      "Calls refused because a tenant was over a quota, by tenant and quota.",
+      MetricType::kCounter, {"tenant", "quota"}, [quotas = ctx.quotas.get()] {
+        std::vector<CallbackSample> out;
+        for (const auto& [key, n] : quotas->Refusals()) {
+          out.push_back({{key.first, key.second}, static_cast<double>(n)});
+        }
+        return out;
+      }));
+  auto per_tenant = [store = &ctx.store](bool bytes) {
+    return [store, bytes] {
+      std::vector<CallbackSample> out;
+      for (const auto& [tenant, held] : store->TenantUsage()) {
+        out.push_back({{tenant}, static_cast<double>(bytes ? held.second : held.first)});
+      }
+      return out;
+    };
+  };
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_tenant_tensors", "Tensors held, by tenant (authentication on).",
+      MetricType::kGauge, {"tenant"}, per_tenant(false)));
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_tenant_tensor_bytes", "Bytes of tensors held, by tenant (authentication on).",
+      MetricType::kGauge, {"tenant"}, per_tenant(true)));
 
   state->metrics->SetTuneStats([db = ctx.tune_db.get()] {
     return TuneStats{.entries = static_cast<double>(db->size()),

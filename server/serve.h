@@ -14,11 +14,12 @@
 namespace sparsed::server {
 
 // body: absl::Status(const Caller&). UNAUTHENTICATED without valid credentials
-// when authentication is on.
+// when authentication is on; RESOURCE_EXHAUSTED past the tenant's request rate.
 template <class Body>
 grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContext* rpc, Body&& body) {
   absl::StatusOr<Caller> caller = ctx.auth->Authenticate(*rpc);
   if (!caller.ok()) return ToGrpc(caller.status());
+  if (absl::Status s = ctx.quotas->AdmitRequest(caller->tenant); !s.ok()) return ToGrpc(s);
   return ToGrpc(body(*caller));
 }
 

@@ -11,6 +11,7 @@
 #include "server/config.h"
 #include "server/layer_store.h"
 #include "server/stall_watchdog.h"
+#include "server/tenant_quotas.h"
 #include "server/tensor_store.h"
 #include "sparsed/backend.h"
 #include "sparsed/tune_db.h"
@@ -21,6 +22,9 @@ struct ServiceContext {
   Config config;
   // Who may call (server/auth.h); off unless auth_tokens or tls_client_ca is set.
   std::unique_ptr<Authenticator> auth = std::make_unique<Authenticator>("", false);
+  // Per-tenant request rate and compute concurrency (tensor and checkpoint
+  // quotas are enforced by the store and server/checkpoints.cc).
+  std::unique_ptr<TenantQuotas> quotas = std::make_unique<TenantQuotas>();
   TensorStore store;
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend

@@ -17,6 +17,54 @@ int64_t NowUnixMs() {
 
 }  // namespace
 
+void TensorStore::SetTenantLimits(int64_t max_tensors, int64_t max_bytes,
+                                  TenantQuotas* refusals) {
+  std::lock_guard lock(mu_);
+  max_tensors_ = max_tensors;
+  max_bytes_ = max_bytes;
+  refusals_ = refusals;
+}
+
+absl::Status TensorStore::CheckRoom(const std::string& tenant, int64_t bytes) const {
+  std::lock_guard lock(mu_);
+  return CheckRoomLocked(tenant, 1, bytes);
+}
+
+absl::Status TensorStore::CheckRoomLocked(const std::string& tenant, int64_t tensors,
+                                          int64_t bytes) const {
+  if (tenant.empty()) return absl::OkStatus();
+  const auto it = held_.find(tenant);
+  const auto [count, used] = it == held_.end() ? std::pair<int64_t, int64_t>{0, 0} : it->second;
+  const char* quota = nullptr;
+  double limit = 0;
+  std::string detail;
+  if (max_tensors_ > 0 && count + tensors > max_tensors_) {
+    quota = "tenant_max_tensors";
+    limit = static_cast<double>(max_tensors_);
+    detail = StrCat("it holds ", count, " tensors and would hold ", count + tensors);
+  } else if (max_bytes_ > 0 && used + bytes > max_bytes_) {
+    quota = "tenant_max_bytes";
+    limit = static_cast<double>(max_bytes_);
+    detail = StrCat("it holds ", used, " bytes of tensors and this needs ", bytes, " more");
+  }
+  if (quota == nullptr) return absl::OkStatus();
+  if (refusals_ != nullptr) refusals_->CountRefusal(tenant, quota);
+  return QuotaExceeded(tenant, quota, limit, detail);
+}
+
+std::map<std::string, std::pair<int64_t, int64_t>> TensorStore::TenantUsage() const {
+  std::lock_guard lock(mu_);
+  return held_;
+}
+
+void TensorStore::Account(const StoredTensor& t, int sign) {
+  if (t.tenant.empty()) return;
+  auto& [count, bytes] = held_[t.tenant];
+  count += sign;
+  bytes += sign * t.tensor.bytes();
+  if (count == 0) held_.erase(t.tenant);
+}
+
 absl::Status TensorStore::CheckNameFree(const std::string& tenant, const std::string& name) const {
   std::lock_guard lock(mu_);
   return index_.CheckNameFree(tenant, name);
@@ -33,7 +81,9 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(const std::string& tenant, Tensor 
   entry->created_unix_ms = NowUnixMs();
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(index_.CheckNameFree(entry->tenant, entry->name));
+  RETURN_IF_ERROR(CheckRoomLocked(entry->tenant, 1, entry->tensor.bytes()));
   entry->id = index_.NewId();
+  Account(*entry, +1);
   index_.Add(entry);
   return TensorPtr(std::move(entry));
 }
@@ -51,6 +101,14 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
                                              " and ", i, " of the same batch"));
     }
   }
+  std::map<std::string, std::pair<int64_t, int64_t>> per_tenant;  // (tensors, bytes)
+  for (const NewTensor& t : tensors) {
+    per_tenant[t.tenant].first += 1;
+    per_tenant[t.tenant].second += t.tensor.bytes();
+  }
+  for (const auto& [tenant, need] : per_tenant) {
+    RETURN_IF_ERROR(CheckRoomLocked(tenant, need.first, need.second));
+  }
   std::vector<TensorPtr> out;
   out.reserve(tensors.size());
   for (NewTensor& t : tensors) {
@@ -61,6 +119,7 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->tenant = std::move(t.tenant);
     entry->created_unix_ms = now;
     entry->id = index_.NewId();
+    Account(*entry, +1);
     index_.Add(entry);
     out.push_back(std::move(entry));
   }
@@ -81,7 +140,9 @@ absl::StatusOr<TensorPtr> TensorStore::FindByName(const std::string& tenant,
 
 absl::StatusOr<TensorPtr> TensorStore::EraseById(const std::string& tenant, const std::string& id) {
   std::lock_guard lock(mu_);
-  return index_.EraseById(tenant, id);
+  ASSIGN_OR_RETURN(TensorPtr erased, index_.EraseById(tenant, id));
+  Account(*erased, -1);
+  return erased;
 }
 
 std::vector<TensorPtr> TensorStore::List(const std::string& tenant,

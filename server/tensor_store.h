@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/handle_index.h"
+#include "server/tenant_quotas.h"
 #include "sparsed/tensor.h"
 
 namespace sparsed::server {
@@ -37,6 +38,14 @@ struct HeldUsage {
 // NOT_FOUND, as if it did not exist, and names are unique per tenant.
 class TensorStore {
  public:
+  // Quotas of every tenant but "" (tenant_max_tensors, tenant_max_bytes):
+  // an insert past one is RESOURCE_EXHAUSTED naming it, counted in
+  // `refusals` (which must outlive the store). Set before serving.
+  void SetTenantLimits(int64_t max_tensors, int64_t max_bytes, TenantQuotas* refusals);
+  // RESOURCE_EXHAUSTED when `tenant` could not hold one more tensor of
+  // `bytes` now (an early check for uploads; Insert checks again).
+  absl::Status CheckRoom(const std::string& tenant, int64_t bytes) const;
+
   // Adds a tensor of `tenant` under a fresh id. ALREADY_EXISTS if `name` is
   // taken in that tenant.
   absl::StatusOr<TensorPtr> Insert(const std::string& tenant, Tensor tensor, std::string name,
@@ -72,9 +81,18 @@ class TensorStore {
   // Held tensors and bytes per device: of every tenant, or of `tenant` only.
   std::vector<HeldUsage> Usage() const;
   std::vector<HeldUsage> Usage(const std::string& tenant) const;
+  // Tensors and bytes held per tenant, tenant "" left out.
+  std::map<std::string, std::pair<int64_t, int64_t>> TenantUsage() const;
 
  private:
   std::vector<HeldUsage> UsageOf(const std::string* tenant) const;  // nullptr: all
+  // Quota check of `tensors` more tensors of `bytes` in all; mu_ held.
+  absl::Status CheckRoomLocked(const std::string& tenant, int64_t tensors, int64_t bytes) const;
+  void Account(const StoredTensor& t, int sign);  // mu_ held
+
+  int64_t max_tensors_ = 0, max_bytes_ = 0;
+  TenantQuotas* refusals_ = nullptr;
+  std::map<std::string, std::pair<int64_t, int64_t>> held_;  // tenant -> (tensors, bytes); mu_
 
   mutable std::mutex mu_;
   HandleIndex<TensorPtr> index_{"tensor", "t-"};  // guarded by mu_

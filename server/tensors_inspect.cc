@@ -33,7 +33,7 @@ absl::Status DoInspect(ServiceContext& ctx, const Caller& caller, const v1::Insp
   RETURN_IF_ERROR(CheckSpyRequest(req));
   ASSIGN_OR_RETURN(const TensorPtr held, Resolve(ctx.store, caller, req.tensor(), "tensor"));
   // The statistics read every entry: admitted like a compute call.
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   // They are computed on the host; a device tensor is copied there for the
   // duration of the call.

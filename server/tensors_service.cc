@@ -78,6 +78,13 @@ absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, const Caller& caller,
   RETURN_IF_ERROR(api::CheckDescProto(header.desc(), "header.desc"));
   const TensorDesc desc = api::FromProto(header.desc());
   RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
+  {
+    // The tenant's quota before any memory is reserved (Insert checks again).
+    ASSIGN_OR_RETURN(const std::vector<ComponentSpec> specs, ComponentsOf(desc));
+    int64_t bytes = 0;
+    for (const ComponentSpec& c : specs) bytes += c.bytes();
+    RETURN_IF_ERROR(ctx.store.CheckRoom(caller.tenant, bytes));
+  }
   // Sizes are known sane now; reserve the memory once and fill it in place:
   // on the backend's device, or on the host when it is to be canonicalised
   // there first (Admit then copies the result to the device).

@@ -34,7 +34,7 @@ absl::Status DoCreateLayer(ServiceContext& ctx, const Caller& caller,
   RETURN_IF_ERROR(CheckLayerName(req.name()));
   ASSIGN_OR_RETURN(const train::LayerConfig config, LayerConfigFrom(req));
   RETURN_IF_ERROR(ctx.layers.CheckNameFree(caller.tenant, req.name()));
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   ASSIGN_OR_RETURN(train::SparseLinear layer, train::SparseLinear::Create(*ctx.backend, config));
   ASSIGN_OR_RETURN(LayerPtr stored, ctx.layers.Insert(caller.tenant, std::move(layer), req.name()));
@@ -49,7 +49,7 @@ absl::Status DoCreateLayer(ServiceContext& ctx, const Caller& caller,
 absl::Status DoForward(ServiceContext& ctx, const Caller& caller, const v1::ForwardRequest& req,
                        v1::ForwardResponse* response) {
   RETURN_IF_ERROR(CheckCallId(req.call_id(), /*may_be_empty=*/true));
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
@@ -77,7 +77,7 @@ absl::Status DoForward(ServiceContext& ctx, const Caller& caller, const v1::Forw
 absl::Status DoBackward(ServiceContext& ctx, const Caller& caller, const v1::BackwardRequest& req,
                         v1::BackwardResponse* response) {
   RETURN_IF_ERROR(CheckCallId(req.call_id(), /*may_be_empty=*/false));
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   if (req.want_dx()) RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
@@ -113,7 +113,7 @@ absl::Status DoStep(ServiceContext& ctx, const Caller& caller, const v1::StepReq
   if (req.has_optimizer()) {
     ASSIGN_OR_RETURN(hyper, OptimizerFrom(req.optimizer(), "optimizer"));
   }
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
   std::lock_guard lock(layer->mu);
@@ -130,7 +130,7 @@ absl::Status DoStep(ServiceContext& ctx, const Caller& caller, const v1::StepReq
 
 absl::Status DoDenseGradient(ServiceContext& ctx, const Caller& caller,
                              const v1::DenseGradientRequest& req, v1::OpResult* response) {
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   ASSIGN_OR_RETURN(LayerPtr layer, ResolveLayer(ctx.layers, caller, req.layer()));
@@ -189,7 +189,7 @@ absl::Status DoGetParameter(ServiceContext& ctx, const Caller& caller,
 
 absl::Status DoSddmm(ServiceContext& ctx, const Caller& caller, const v1::SddmmRequest& req,
                      v1::OpResult* response) {
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   const Device device = ctx.backend->device();
@@ -223,7 +223,7 @@ absl::Status DoSddmm(ServiceContext& ctx, const Caller& caller, const v1::SddmmR
 
 absl::Status DoDenseMatmul(ServiceContext& ctx, const Caller& caller,
                            const v1::DenseMatmulRequest& req, v1::OpResult* response) {
-  ComputeSlot slot(ctx);
+  ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   RETURN_IF_ERROR(CheckOutput(ctx, caller, req.output()));
   const Device device = ctx.backend->device();

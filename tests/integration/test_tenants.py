@@ -271,6 +271,76 @@ class DaemonCheckpointTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+class QuotaTest(unittest.TestCase):
+    def test_quotas_refuse_with_the_quota_named_and_are_counted(self):
+        import urllib.request
+        tmp = tempfile.mkdtemp(prefix="tenants-quota-")
+        path = os.path.join(tmp, "tokens")
+        write_tokens(path, TOKENS)
+        args = ["--auth-tokens", path, "--tenant-max-tensors", "3",
+                "--tenant-max-bytes", "4096", "--tenant-max-checkpoint-bytes", "6000",
+                "--tenant-max-requests-per-second", "1000"]
+        with Daemon(ARGS.sparsed, args) as d:
+            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
+                d.address, token="bob-token-2")
+            alice.upload(np.zeros(512, np.float32))  # 2048 bytes
+            code, details = code_of(lambda: alice.upload(np.zeros(513, np.float32)))
+            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("tenant_max_bytes = 4096", details)
+            alice.upload(np.zeros(4, np.float32))
+            alice.upload(np.zeros(4, np.float32))
+            code, details = code_of(lambda: alice.upload(np.zeros(4, np.float32)))
+            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("tenant_max_tensors = 3", details)
+            # A held result counts too; an inline one does not.
+            x = alice.list()[1]
+            self.assertEqual(code_of(lambda: alice.transpose(x.id))[0],
+                             grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertEqual(code_of(lambda: alice.transpose(x.id, inline=True))[0],
+                             grpc.StatusCode.OK)
+            # bob is not affected by alice's quota.
+            for _ in range(3):
+                bob.upload(np.zeros(4, np.float32))
+            # Checkpoints: 2 KiB of alice's data fit 6000 bytes twice, not three times.
+            alice.save_checkpoint("one")
+            alice.save_checkpoint("one")  # replacing a file does not count it twice
+            alice.save_checkpoint("two")
+            code, details = code_of(lambda: alice.save_checkpoint("three"))
+            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+            self.assertIn("tenant_max_checkpoint_bytes = 6000", details)
+            self.assertNotIn("three", [c.name for c in alice.list_checkpoints()])
+            alice.delete_checkpoint("two")
+            alice.save_checkpoint("three")
+            with urllib.request.urlopen("http://%s/metrics" % d.metrics, timeout=10) as r:
+                metrics = r.read().decode()
+            for quota, n in (("tenant_max_bytes", 1), ("tenant_max_tensors", 2),
+                             ("tenant_max_checkpoint_bytes", 1)):
+                self.assertIn('sparsed_tenant_quota_refusals_total{tenant="alice",quota="%s"} %d'
+                              % (quota, n), metrics)
+            self.assertIn('sparsed_tenant_tensors{tenant="bob"} 3', metrics)
+            alice.close()
+            bob.close()
+            self.assertEqual(d.stop(), 0)
+
+    def test_request_rate(self):
+        tmp = tempfile.mkdtemp(prefix="tenants-rate-")
+        path = os.path.join(tmp, "tokens")
+        write_tokens(path, TOKENS)
+        with Daemon(ARGS.sparsed, ["--auth-tokens", path,
+                                   "--tenant-max-requests-per-second", "5"]) as d:
+            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
+                d.address, token="bob-token-2")
+            codes = [code_of(alice.status)[0] for _ in range(20)]
+            self.assertGreaterEqual(codes.count(grpc.StatusCode.OK), 5)
+            self.assertIn(grpc.StatusCode.RESOURCE_EXHAUSTED, codes)
+            self.assertEqual(code_of(bob.status)[0], grpc.StatusCode.OK)
+            time.sleep(0.5)
+            self.assertEqual(code_of(alice.status)[0], grpc.StatusCode.OK)
+            alice.close()
+            bob.close()
+            self.assertEqual(d.stop(), 0)
+
+
 class TokenReloadTest(unittest.TestCase):
     def test_sighup_rereads_the_file_and_keeps_it_on_errors(self):
         tmp = tempfile.mkdtemp(prefix="tenants-reload-")
