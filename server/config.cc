@@ -94,8 +94,11 @@ const std::vector<KeyDef>& Defs() {
         NumberKey<int64_t>("max_message_bytes", "largest gRPC message in either direction",
                            &Config::max_message_bytes, 1 << 20,
                            std::numeric_limits<int>::max()),  // gRPC takes an int
-        NumberKey<int64_t>("memory_limit_bytes", "bytes of tensors held per device (0 = unlimited)",
-                           &Config::memory_limit_bytes, 0),
+        NumberKey<int64_t>("memory_limit_bytes",
+                           "bytes of tensors and request scratch per device (-1 = 90% of the "
+                           "device's memory, the container's limit for host memory; 0 = "
+                           "unlimited)",
+                           &Config::memory_limit_bytes, -1),
         NumberKey<int>("cpu_threads", "CPU backend threads (0 = all cores)", &Config::cpu_threads,
                        0),
         NumberKey<int>("grpc_max_threads",
@@ -291,6 +294,11 @@ absl::Status ApplyConfigFlags(Config& config, const std::map<std::string, std::s
     RETURN_IF_ERROR(SetConfigValue(config, key, value, StrCat("flag ", flag)));
   }
   return absl::OkStatus();
+}
+
+int64_t EffectiveMemoryLimit(int64_t configured, int64_t total_bytes) {
+  if (configured >= 0) return configured;
+  return total_bytes > 0 ? total_bytes / 10 * 9 : 0;
 }
 
 bool AuthenticationConfigured(const Config& config) {

@@ -42,7 +42,7 @@ struct Config {
   int64_t max_message_bytes = 64 << 20;     // largest gRPC message either way
   int grpc_max_threads = 512;            // threads serving calls (more calls: RESOURCE_EXHAUSTED)
   int max_streams_per_connection = 100;  // concurrent calls one client connection may open
-  int64_t memory_limit_bytes = 0;        // tensors held per device; 0 = unlimited
+  int64_t memory_limit_bytes = -1;  // tensors held per device; -1 = 90% of it, 0 = unlimited
   int cpu_threads = 0;                   // CPU backend threads; 0 = all cores
   int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
   double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM
@@ -95,6 +95,11 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
 // Whether `host` (from SplitHostPort) only accepts connections from this
 // machine: 127.0.0.0/8, ::1, localhost.
 bool IsLoopbackHost(const std::string& host);
+// The byte limit of a device whose memory is `total_bytes`: `configured`
+// when positive, 0 (unlimited) when 0, and for -1 (auto) 90% of total_bytes
+// (0 when the total is unknown).
+int64_t EffectiveMemoryLimit(int64_t configured, int64_t total_bytes);
+
 // Whether callers must authenticate: a token file or client certificates.
 bool AuthenticationConfigured(const Config& config);
 // Protected mode (as Redis has it): with no authentication, a gRPC listen

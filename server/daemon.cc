@@ -240,7 +240,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     m->ObserveKernelCompile(seconds);
   };
   ASSIGN_OR_RETURN(ctx.backend, MakeBackend(config, hooks));
-  MemoryAccount::For(ctx.backend->device()).set_limit(config.memory_limit_bytes);
+  {
+    // Host memory is bounded on every backend (request scratch, inline
+    // results, host copies); the compute device by memory_limit_bytes.
+    const Device device = ctx.backend->device();
+    int64_t device_total = HostMemoryBytes();
+    for (const GpuInfo& g : device.is_cpu() ? std::vector<GpuInfo>{} : ListGpus()) {
+      if (g.index == device.index) device_total = g.total_bytes;
+    }
+    const int64_t device_limit = EffectiveMemoryLimit(config.memory_limit_bytes, device_total);
+    MemoryAccount::For(device).set_limit(device_limit);
+    if (!device.is_cpu() && config.memory_limit_bytes != 0) {
+      MemoryAccount::For(Device::Cpu()).set_limit(EffectiveMemoryLimit(-1, HostMemoryBytes()));
+    }
+    spdlog::info("memory limit on {}: {}", device.ToString(),
+                 device_limit > 0 ? StrCat(device_limit, " bytes") : std::string("none"));
+  }
   if (ctx.backend->name() != "cpu") ctx.kernel_cache_dir = KernelCacheDir(config);
   const Device active_device = ctx.backend->device();
   const std::string backend_device = active_device.ToString();

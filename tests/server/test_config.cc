@@ -90,7 +90,7 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.log_level, "info");
   EXPECT_FALSE(c.log_json);
   EXPECT_EQ(c.max_message_bytes, 67108864);
-  EXPECT_EQ(c.memory_limit_bytes, 0);
+  EXPECT_EQ(c.memory_limit_bytes, -1);  // auto: 90% of the device
   EXPECT_EQ(c.cpu_threads, 0);
   EXPECT_EQ(c.max_inflight_compute, 64);
   EXPECT_EQ(c.shutdown_grace_seconds, 10.0);
@@ -332,8 +332,8 @@ TEST(ConfigJsonTest, OutOfRangeNumbersNameKeyAndValue) {
                  HasSubstr("minimum"));
   EXPECT_INVALID(ApplyConfigJson(c, R"({"max_inflight_compute": 0})", "f.json"),
                  HasSubstr("max_inflight_compute"), HasSubstr("'0'"), HasSubstr("minimum"));
-  EXPECT_INVALID(ApplyConfigJson(c, R"({"memory_limit_bytes": -1})", "f.json"),
-                 HasSubstr("memory_limit_bytes"), HasSubstr("'-1'"));
+  EXPECT_INVALID(ApplyConfigJson(c, R"({"memory_limit_bytes": -2})", "f.json"),
+                 HasSubstr("memory_limit_bytes"), HasSubstr("'-2'"));
   EXPECT_INVALID(ApplyConfigJson(c, R"({"shutdown_grace_seconds": -0.5})", "f.json"),
                  HasSubstr("shutdown_grace_seconds"), HasSubstr("-0.5"));
   // Does not fit an int.
@@ -623,6 +623,14 @@ TEST(ConfigTest, ProtectedModeRefusesOtherAddressesWithoutInsecure) {
     EXPECT_TRUE(CheckProtectedMode(c).ok()) << open;
     c.tls_client_ca.clear();
   }
+}
+
+// Issue 17: the default reserved no limit (47.7 GB on a 24 GB host).
+TEST(ConfigTest, MemoryLimitDefaultsToAFractionOfTheDevice) {
+  EXPECT_EQ(EffectiveMemoryLimit(-1, 24'000'000'000), 21'600'000'000);
+  EXPECT_EQ(EffectiveMemoryLimit(-1, 0), 0);  // unknown total: no limit rather than none allowed
+  EXPECT_EQ(EffectiveMemoryLimit(0, 24'000'000'000), 0);
+  EXPECT_EQ(EffectiveMemoryLimit(5'000, 24'000'000'000), 5'000);
 }
 
 }  // namespace sparsed::server
