@@ -24,12 +24,12 @@ struct Config {
   std::string auth_tokens;
   // Quotas of each authenticated tenant (0 = unlimited; tenant "" of a daemon
   // without authentication has none): server/tenant_quotas.h.
-  int64_t tenant_max_bytes = 0;                 // bytes of tensors held
-  int64_t tenant_max_tensors = 0;               // tensors held
-  int tenant_max_concurrent_compute = 0;        // compute calls running at once
-  double tenant_max_requests_per_second = 0;    // calls per second (burst: one second's worth)
-  int64_t tenant_max_checkpoint_bytes = 0;      // bytes of the tenant's checkpoint files
-  int64_t checkpoint_max_bytes = 0;             // bytes of all checkpoint files together
+  int64_t tenant_max_bytes = 0;               // bytes of tensors held
+  int64_t tenant_max_tensors = 0;             // tensors held
+  int tenant_max_concurrent_compute = 0;      // compute calls running at once
+  double tenant_max_requests_per_second = 0;  // calls per second (burst: one second's worth)
+  int64_t tenant_max_checkpoint_bytes = 0;    // bytes of the tenant's checkpoint files
+  int64_t checkpoint_max_bytes = 0;           // bytes of all checkpoint files together
   bool insecure = false;      // serve a non-loopback listen address without authentication
   bool reflection = true;     // gRPC server reflection
   std::string tls_cert;       // PEM certificate chain; with tls_key: gRPC over TLS
@@ -42,7 +42,7 @@ struct Config {
   int64_t max_message_bytes = 64 << 20;     // largest gRPC message either way
   int grpc_max_threads = 512;            // threads serving calls (more calls: RESOURCE_EXHAUSTED)
   int max_streams_per_connection = 100;  // concurrent calls one client connection may open
-  int64_t memory_limit_bytes = -1;  // tensors held per device; -1 = 90% of it, 0 = unlimited
+  int64_t memory_limit_bytes = -1;       // tensors held per device; -1 = 90% of it, 0 = unlimited
   int cpu_threads = 0;                   // CPU backend threads; 0 = all cores
   int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
   double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM

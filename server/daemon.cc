@@ -215,14 +215,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ctx.stall_watchdog = std::make_unique<StallWatchdog>(
       std::chrono::duration<double>(config.upload_idle_timeout_seconds));
   ctx.config = config;
-  ctx.quotas = std::make_unique<TenantQuotas>(TenantLimits{
-      .max_bytes = config.tenant_max_bytes,
-      .max_tensors = config.tenant_max_tensors,
-      .max_concurrent_compute = config.tenant_max_concurrent_compute,
-      .max_requests_per_second = config.tenant_max_requests_per_second,
-      .max_checkpoint_bytes = config.tenant_max_checkpoint_bytes});
-  ctx.store.SetTenantLimits(config.tenant_max_tensors, config.tenant_max_bytes,
-                            ctx.quotas.get());
+  ctx.quotas = std::make_unique<TenantQuotas>(
+      TenantLimits{.max_bytes = config.tenant_max_bytes,
+                   .max_tensors = config.tenant_max_tensors,
+                   .max_concurrent_compute = config.tenant_max_concurrent_compute,
+                   .max_requests_per_second = config.tenant_max_requests_per_second,
+                   .max_checkpoint_bytes = config.tenant_max_checkpoint_bytes});
+  ctx.store.SetTenantLimits(config.tenant_max_tensors, config.tenant_max_bytes, ctx.quotas.get());
 
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -283,8 +282,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   // token file, or certificates the configured CA signed), so bounded.
   RETURN_IF_ERROR(state->metrics->registry().AddCallback(
       "sparsed_tenant_quota_refusals_total",
-      "Calls refused because a tenant was over a quota, by tenant and quota.",
-      MetricType::kCounter, {"tenant", "quota"}, [quotas = ctx.quotas.get()] {
+      "Calls refused because a tenant was over a quota, by tenant and quota.", MetricType::kCounter,
+      {"tenant", "quota"}, [quotas = ctx.quotas.get()] {
         std::vector<CallbackSample> out;
         for (const auto& [key, n] : quotas->Refusals()) {
           out.push_back({{key.first, key.second}, static_cast<double>(n)});
@@ -301,8 +300,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     };
   };
   RETURN_IF_ERROR(state->metrics->registry().AddCallback(
-      "sparsed_tenant_tensors", "Tensors held, by tenant (authentication on).",
-      MetricType::kGauge, {"tenant"}, per_tenant(false)));
+      "sparsed_tenant_tensors", "Tensors held, by tenant (authentication on).", MetricType::kGauge,
+      {"tenant"}, per_tenant(false)));
   RETURN_IF_ERROR(state->metrics->registry().AddCallback(
       "sparsed_tenant_tensor_bytes", "Bytes of tensors held, by tenant (authentication on).",
       MetricType::kGauge, {"tenant"}, per_tenant(true)));

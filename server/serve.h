@@ -4,22 +4,39 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <string_view>
 
 #include "server/auth.h"
 #include "server/service_context.h"
 #include "server/status_util.h"
+#include "sparsed/cancel.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed::server {
 
+// The call's deadline on the steady clock (max() when it has none or one
+// more than a day away) and a poll of whether its client went away.
+inline CancelToken CancelTokenFor(const grpc::ServerContext* rpc) {
+  const auto left = rpc->deadline() - std::chrono::system_clock::now();
+  const auto deadline = left > std::chrono::hours(24)
+                            ? CancelToken::Clock::time_point::max()
+                            : CancelToken::Clock::now() +
+                                  std::chrono::duration_cast<CancelToken::Clock::duration>(left);
+  return CancelToken(deadline, [rpc] { return rpc->IsCancelled(); });
+}
+
 // body: absl::Status(const Caller&). UNAUTHENTICATED without valid credentials
-// when authentication is on; RESOURCE_EXHAUSTED past the tenant's request rate.
+// when authentication is on; RESOURCE_EXHAUSTED past the tenant's request
+// rate. The body runs with the call's CancelToken current (sparsed/cancel.h),
+// so long loops stop at its deadline or when the client cancels.
 template <class Body>
 grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContext* rpc, Body&& body) {
   absl::StatusOr<Caller> caller = ctx.auth->Authenticate(*rpc);
   if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = ctx.quotas->AdmitRequest(caller->tenant); !s.ok()) return ToGrpc(s);
+  const CancelToken token = CancelTokenFor(rpc);
+  ScopedCancelToken current(&token);
   return ToGrpc(body(*caller));
 }
 

@@ -21,8 +21,8 @@ absl::Status TenantQuotas::AdmitRequest(const std::string& tenant, Clock::time_p
   if (!b.started) {
     b = Bucket{capacity, now, true};
   } else if (now > b.last) {
-    b.tokens = std::min(capacity,
-                        b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
+    b.tokens =
+        std::min(capacity, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
     b.last = now;
   }
   if (b.tokens >= 1.0) {

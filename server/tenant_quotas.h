@@ -74,8 +74,8 @@ class TenantQuotas {
 
   const TenantLimits limits_;
   mutable std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;                                 // guarded by mu_
-  std::map<std::string, int> computing_;                                  // guarded by mu_
+  std::map<std::string, Bucket> buckets_;                            // guarded by mu_
+  std::map<std::string, int> computing_;                             // guarded by mu_
   std::map<std::pair<std::string, std::string>, int64_t> refusals_;  // guarded by mu_
 };
 

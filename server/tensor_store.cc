@@ -17,8 +17,7 @@ int64_t NowUnixMs() {
 
 }  // namespace
 
-void TensorStore::SetTenantLimits(int64_t max_tensors, int64_t max_bytes,
-                                  TenantQuotas* refusals) {
+void TensorStore::SetTenantLimits(int64_t max_tensors, int64_t max_bytes, TenantQuotas* refusals) {
   std::lock_guard lock(mu_);
   max_tensors_ = max_tensors;
   max_bytes_ = max_bytes;

@@ -73,6 +73,74 @@ class ProtectedModeTest(unittest.TestCase):
         self.assertIn("--insecure: serving 0.0.0.0:0 without authentication", out)
 
 
+class LongCallsStopTest(unittest.TestCase):
+    """A long SpMM stops at its deadline or when its client cancels, instead
+    of computing on for seconds: with one compute slot, the next call gets
+    the slot soon after."""
+
+    def setUp(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)),
+                                        "client", "python"))
+        import numpy as np
+        import scipy.sparse
+        import sparsed_client as sc
+        self.np, self.sc = np, sc
+        self.daemon = Daemon(ARGS.sparsed, ["--max-inflight-compute", "1", "--cpu-threads", "1"])
+        self.client = sc.Client(self.daemon.address)
+        # About 3.3e10 multiply-adds on one CPU thread: 15 s on the development
+        # machine, so a call that is not stopped holds the slot far longer than
+        # the 3 s the tests allow.
+        n = 2000
+        a = scipy.sparse.csr_matrix(np.ones((n, n), np.float32))
+        self.a = self.client.upload(a)
+        self.b = self.client.upload(np.ones((n, 8192), np.float32))
+        self.sparse_eye = scipy.sparse.identity(2, dtype=np.float32, format="csr")
+
+    def tearDown(self):
+        self.client.close()
+        self.daemon.__exit__(None, None, None)
+
+    def request(self):
+        sc = self.sc
+        return sc.compute_pb.SpmmRequest(
+            a=sc.compute_pb.Operand(ref=sc.ref(self.a)),
+            b=sc.compute_pb.Operand(ref=sc.ref(self.b)),
+            output=sc.compute_pb.Output(inline=False))
+
+    def next_call_is_admitted_within(self, seconds):
+        """A tiny SpMM succeeds (the one compute slot is free again) before `seconds`."""
+        import grpc
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                got = self.client.spmm(self.sparse_eye,
+                                       self.np.ones((2, 2), self.np.float32), inline=True)
+                self.np.testing.assert_array_equal(got, self.np.ones((2, 2)))
+                return time.monotonic()
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+                self.assertLess(time.monotonic(), deadline, "the long call still holds the slot")
+                time.sleep(0.05)
+
+    def test_deadline_stops_the_computation(self):
+        import grpc
+        t0 = time.monotonic()
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.compute.Spmm(self.request(), timeout=0.5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.next_call_is_admitted_within(3.0)
+        # Nothing was kept of the stopped call.
+        self.assertEqual(len(self.client.list()), 2)
+        self.assertLess(time.monotonic() - t0, 3.5)
+
+    def test_client_cancel_stops_the_computation(self):
+        future = self.client.compute.Spmm.future(self.request())
+        time.sleep(0.3)
+        self.assertTrue(future.cancel())
+        self.next_call_is_admitted_within(3.0)
+        self.assertEqual(len(self.client.list()), 2)
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--sparsed", required=True)

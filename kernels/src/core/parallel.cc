@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include "sparsed/cancel.h"
+
 namespace sparsed {
 
 void ParallelFor(int64_t n, int64_t grain, int threads,
@@ -27,6 +29,22 @@ void ParallelFor(int64_t n, int64_t grain, int threads,
   }
   body(0, std::min(n, per));
   for (std::thread& t : pool) t.join();
+}
+
+void ParallelForCancellable(int64_t n, int64_t grain, int threads,
+                            const std::function<void(int64_t, int64_t)>& body) {
+  const CancelToken* token = CurrentCancelToken();
+  if (token == nullptr) return ParallelFor(n, grain, threads, body);
+  grain = std::max<int64_t>(grain, 1);
+  ParallelFor(n, grain, threads, [&](int64_t begin, int64_t end) {
+    ScopedCancelToken current(token);
+    // About 32 pieces per thread: a stop is noticed within 1/32 of the work.
+    const int64_t piece = std::max(grain, (end - begin + 31) / 32);
+    for (int64_t b = begin; b < end; b += piece) {
+      if (token->Requested()) return;
+      body(b, std::min(end, b + piece));
+    }
+  });
 }
 
 }  // namespace sparsed

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "sparsed/backend.h"
+#include "sparsed/cancel.h"
 #include "sparsed/cast.h"
 #include "sparsed/convert.h"
 #include "sparsed/prune.h"
@@ -61,6 +62,8 @@ class CpuBackend final : public Backend {
     // The result is computed in f32 (f64 accumulation), then rounded to
     // out_dtype (nearest even) after the epilogue.
     ASSIGN_OR_RETURN(Tensor out, SpmmF32(f32_args, shape));
+    // The kernels stop early when the request is cancelled: incomplete then.
+    RETURN_IF_ERROR(CancelStatus());
     if (args.out_dtype == DType::kF32) return out;
     return CastValues(out, args.out_dtype);
   }

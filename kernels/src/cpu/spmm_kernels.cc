@@ -39,10 +39,11 @@ inline void Axpy(double* acc, const float* x, double v, int64_t n) {
 
 // Splits rows [0, m) into chunks of about equal cost, row i costing
 // (nnz of row i + 1): whole rows only, so one very long row is one chunk.
+// 32 per thread: ParallelForCancellable notices a stop between chunks.
 template <class I>
 std::vector<int64_t> BalancedRowChunks(const CsrView<I>& s, int threads) {
   const int64_t m = s.rows;
-  const int64_t chunks = std::min<int64_t>(m, int64_t{threads} * 4);
+  const int64_t chunks = std::min<int64_t>(m, int64_t{threads} * 32);
   const int64_t total = static_cast<int64_t>(s.row_ptr[m]) + m;
   std::vector<int64_t> bounds{0};
   for (int64_t c = 1; c < chunks; ++c) {
@@ -69,7 +70,7 @@ void SparseTimesDenseImpl(const CsrView<I>& s, const DenseView& d, const OutputS
   const int64_t n = o.n, k = s.cols;
   const std::vector<int64_t> bounds = BalancedRowChunks(s, o.threads);
   const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
-  ParallelFor(chunks, 1, o.threads, [&](int64_t c0, int64_t c1) {
+  ParallelForCancellable(chunks, 1, o.threads, [&](int64_t c0, int64_t c1) {
     std::vector<double> acc(n);
     for (int64_t i = bounds[c0]; i < bounds[c1]; ++i) {
       std::fill(acc.begin(), acc.end(), 0.0);
@@ -100,7 +101,7 @@ void DenseTimesSparseImpl(const DenseView& d, const CsrView<I>& s, const OutputS
   const int64_t m = o.m, n = o.n, k = s.rows;
   // Every output row costs k + nnz(S), so an even split of rows is balanced.
   const int64_t grain = std::max<int64_t>(1, 4096 / (k + s.row_ptr[k] + 1));
-  ParallelFor(m, grain, o.threads, [&](int64_t r0, int64_t r1) {
+  ParallelForCancellable(m, grain, o.threads, [&](int64_t r0, int64_t r1) {
     std::vector<double> acc(n);
     for (int64_t i = r0; i < r1; ++i) {
       std::fill(acc.begin(), acc.end(), 0.0);
@@ -124,7 +125,7 @@ void SparseTransposedTimesDenseImpl(const CsrView<I>& s, const DenseView& d, con
   if (o.m == 0 || o.n == 0) return;
   const int64_t m = o.m, n = o.n, k = s.rows;
   std::vector<double> acc(m * n, 0.0);
-  ParallelFor(n, 64, o.threads, [&](int64_t c0, int64_t c1) {
+  ParallelForCancellable(n, 64, o.threads, [&](int64_t c0, int64_t c1) {
     for (int64_t p = 0; p < k; ++p) {
       for (int64_t x = s.row_ptr[p]; x < s.row_ptr[p + 1]; ++x) {
         const double v = s.values[x];
@@ -138,7 +139,7 @@ void SparseTransposedTimesDenseImpl(const CsrView<I>& s, const DenseView& d, con
       }
     }
   });
-  ParallelFor(m, 64, o.threads, [&](int64_t r0, int64_t r1) {
+  ParallelForCancellable(m, 64, o.threads, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) FinishRow(o, i, acc.data() + i * n);
   });
 }
@@ -150,7 +151,7 @@ void DenseTimesSparseTransposedImpl(const DenseView& d, const CsrView<I>& s, con
   if (o.m == 0 || o.n == 0) return;
   const int64_t m = o.m, n = o.n, k = s.cols;
   const int64_t grain = std::max<int64_t>(1, 4096 / (n + s.row_ptr[n] + 1));
-  ParallelFor(m, grain, o.threads, [&](int64_t r0, int64_t r1) {
+  ParallelForCancellable(m, grain, o.threads, [&](int64_t r0, int64_t r1) {
     std::vector<double> acc(n);
     for (int64_t i = r0; i < r1; ++i) {
       for (int64_t j = 0; j < n; ++j) {

@@ -5,6 +5,7 @@
 #include <span>
 #include <string_view>
 
+#include "sparsed/cancel.h"
 #include "sparsed/parallel.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -111,7 +112,7 @@ absl::StatusOr<Tensor> Sddmm(const SddmmArgs& args, int threads) {
     using I = decltype(tag);
     const std::span<const I> row_ptr = args.pattern->data<I>("row_ptr");
     const std::span<const I> col_idx = args.pattern->data<I>("col_idx");
-    ParallelFor(m, kRowGrain, threads, [&](int64_t begin, int64_t end) {
+    ParallelForCancellable(m, kRowGrain, threads, [&](int64_t begin, int64_t end) {
       std::vector<double> a_row(k);
       for (int64_t i = begin; i < end; ++i) {
         if (row_ptr[i] == row_ptr[i + 1]) continue;
@@ -124,6 +125,7 @@ absl::StatusOr<Tensor> Sddmm(const SddmmArgs& args, int threads) {
       }
     });
   });
+  RETURN_IF_ERROR(CancelStatus());  // stopped early: incomplete
   return out;
 }
 
@@ -140,7 +142,7 @@ absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& args, int threads) {
   const float* b = args.b->data<float>("values").data();
   float* o = out.data<float>("values").data();
 
-  ParallelFor(rows, kRowGrain, threads, [&](int64_t begin, int64_t end) {
+  ParallelForCancellable(rows, kRowGrain, threads, [&](int64_t begin, int64_t end) {
     std::vector<double> a_row(k), acc(n);
     for (int64_t r = begin; r < end; ++r) {
       GatherRow(a, as[1], args.transpose_a, args.row_begin + r, k, a_row.data());
@@ -161,6 +163,7 @@ absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& args, int threads) {
       }
     }
   });
+  RETURN_IF_ERROR(CancelStatus());  // stopped early: incomplete
   return out;
 }
 
