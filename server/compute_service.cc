@@ -7,6 +7,7 @@
 #include "server/compute_slot.h"
 #include "server/op_requests.h"
 #include "server/op_result.h"
+#include "server/request_cost.h"
 #include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
@@ -48,6 +49,8 @@ absl::Status DoSpmm(ServiceContext& ctx, const Caller& caller, const v1::SpmmReq
   if (req.epilogue().has_clamp_max()) args.epilogue.clamp_max = req.epilogue().clamp_max();
   ASSIGN_OR_RETURN(args.out_dtype,
                    SpmmOutDType(req, a->tensor.desc().dtype, b->tensor.desc().dtype));
+  RETURN_IF_ERROR(CheckSpmm(args).status());
+  RETURN_IF_ERROR(CheckWork(SpmmWork(args), ctx.max_request_work, "Spmm"));
 
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->Spmm(args));
@@ -58,9 +61,11 @@ absl::Status DoSpmm(ServiceContext& ctx, const Caller& caller, const v1::SpmmReq
 // The common shape of the one-source ops (Convert, Transpose, Prune): admit,
 // check the output name, resolve the source on the backend's device, compute
 // `op(source)` into a new tensor and deliver it. The source stays as it is.
-template <class Op>
-absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, const v1::Operand& source,
-                        const v1::Output& output, v1::OpResult* response, Op&& op) {
+// result_entries(desc) bounds the entries of the result (the cost estimate).
+template <class Entries, class Op>
+absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, std::string_view what,
+                        const v1::Operand& source, const v1::Output& output, v1::OpResult* response,
+                        Entries&& result_entries, Op&& op) {
   ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
   if (!output.inline_()) {
@@ -69,10 +74,33 @@ absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, const v1::Ope
   }
   ASSIGN_OR_RETURN(TensorPtr src,
                    ResolveOperand(ctx.store, caller, source, "source", ctx.backend->device()));
+  const TensorDesc& d = src->tensor.desc();
+  RETURN_IF_ERROR(CheckWork(UnaryWork(d, result_entries(d)), ctx.max_request_work, what));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, op(src->tensor));
   response->set_elapsed_ms(MillisecondsSince(start));
   return DeliverResult(ctx, caller, std::move(result), output, response);
+}
+
+// Entries a conversion writes: a dense result every element, a BSR one at
+// most every stored entry's block (and never more than the padded matrix).
+auto ConvertedEntries(const v1::ConvertRequest& req) {
+  return [&req](const TensorDesc& d) {
+    const double rows = d.shape.empty() ? 1.0 : double(d.shape[0]);
+    const double cols = d.shape.size() < 2 ? 1.0 : double(d.shape[1]);
+    const double stored = StoredWork(d);
+    switch (static_cast<Format>(req.to())) {
+      case Format::kDense:
+        return rows * cols;
+      case Format::kBsr: {
+        const double r = req.block_size() > 0 ? double(req.block(0)) : 1.0;
+        const double c = req.block_size() > 1 ? double(req.block(1)) : r;
+        return std::min(stored * r * c, (rows + r) * (cols + c));
+      }
+      default:
+        return stored + rows;
+    }
+  };
 }
 
 }  // namespace
@@ -81,8 +109,8 @@ grpc::Status ComputeService::Convert(grpc::ServerContext* rpc, const v1::Convert
                                      v1::OpResult* response) {
   return Serve(ctx_, rpc, [&](const Caller& caller) {
     return RunUnaryOp(
-        ctx_, caller, request->source(), request->output(), response,
-        [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+        ctx_, caller, "Convert", request->source(), request->output(), response,
+        ConvertedEntries(*request), [&](const Tensor& src) -> absl::StatusOr<Tensor> {
           ASSIGN_OR_RETURN(const ConvertOptions options, ConvertOptionsFrom(*request, src.desc()));
           return ctx_.backend->Convert(src, static_cast<Format>(request->to()), options);
         });
@@ -93,15 +121,16 @@ grpc::Status ComputeService::Transpose(grpc::ServerContext* rpc,
                                        const v1::TransposeRequest* request,
                                        v1::OpResult* response) {
   return Serve(ctx_, rpc, [&](const Caller& caller) {
-    return RunUnaryOp(ctx_, caller, request->source(), request->output(), response,
-                      [&](const Tensor& src) { return ctx_.backend->Transpose(src); });
+    return RunUnaryOp(ctx_, caller, "Transpose", request->source(), request->output(), response,
+                      StoredWork, [&](const Tensor& src) { return ctx_.backend->Transpose(src); });
   });
 }
 
 grpc::Status ComputeService::Prune(grpc::ServerContext* rpc, const v1::PruneRequest* request,
                                    v1::OpResult* response) {
   return Serve(ctx_, rpc, [&](const Caller& caller) {
-    return RunUnaryOp(ctx_, caller, request->source(), request->output(), response,
+    return RunUnaryOp(ctx_, caller, "Prune", request->source(), request->output(), response,
+                      StoredWork,  // a pruned result keeps at most what there is
                       [&](const Tensor& src) -> absl::StatusOr<Tensor> {
                         ASSIGN_OR_RETURN(const PruneOptions options,
                                          PruneOptionsFrom(*request, src.desc()));

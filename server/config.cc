@@ -172,6 +172,11 @@ const std::vector<KeyDef>& Defs() {
                            "bytes of checkpoint files each authenticated tenant may keep "
                            "(0 = unlimited)",
                            &Config::tenant_max_checkpoint_bytes, 0),
+        NumberKey<double>("max_request_work",
+                          "largest estimated cost of one request in scalar operations; more is "
+                          "refused before it runs (-1 = 1e11 on the CPU backend, 1e14 on a GPU; "
+                          "0 = no limit)",
+                          &Config::max_request_work, -1.0),
         NumberKey<int64_t>("checkpoint_max_bytes",
                            "bytes of checkpoint files of all tenants together (0 = unlimited)",
                            &Config::checkpoint_max_bytes, 0),

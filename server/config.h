@@ -29,12 +29,15 @@ struct Config {
   int tenant_max_concurrent_compute = 0;      // compute calls running at once
   double tenant_max_requests_per_second = 0;  // calls per second (burst: one second's worth)
   int64_t tenant_max_checkpoint_bytes = 0;    // bytes of the tenant's checkpoint files
-  int64_t checkpoint_max_bytes = 0;           // bytes of all checkpoint files together
-  bool insecure = false;      // serve a non-loopback listen address without authentication
-  bool reflection = true;     // gRPC server reflection
-  std::string tls_cert;       // PEM certificate chain; with tls_key: gRPC over TLS
-  std::string tls_key;        // PEM private key of tls_cert
-  std::string tls_client_ca;  // PEM CA bundle; set: mutual TLS (client certificates required)
+  int64_t checkpoint_max_bytes = 0;
+  // Largest estimated cost of one request in scalar operations
+  // (server/request_cost.h); -1 = 1e11 on the CPU backend, 1e14 on a GPU; 0 = none.
+  double max_request_work = -1;  // bytes of all checkpoint files together
+  bool insecure = false;         // serve a non-loopback listen address without authentication
+  bool reflection = true;        // gRPC server reflection
+  std::string tls_cert;          // PEM certificate chain; with tls_key: gRPC over TLS
+  std::string tls_key;           // PEM private key of tls_cert
+  std::string tls_client_ca;     // PEM CA bundle; set: mutual TLS (client certificates required)
   std::string data_dir = "./sparsed-data";  // tune database, checkpoints, caches
   std::string device = "auto";              // auto | cpu | cuda:N
   std::string log_level = "info";           // trace|debug|info|warn|error|critical|off

@@ -256,6 +256,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                  device_limit > 0 ? StrCat(device_limit, " bytes") : std::string("none"));
   }
   if (ctx.backend->name() != "cpu") ctx.kernel_cache_dir = KernelCacheDir(config);
+  ctx.max_request_work = config.max_request_work >= 0   ? config.max_request_work
+                         : ctx.backend->name() == "cpu" ? 1e11
+                                                        : 1e14;
   const Device active_device = ctx.backend->device();
   const std::string backend_device = active_device.ToString();
   state->metrics->SetDeviceUsage([store = &ctx.store, active_device, backend_device] {

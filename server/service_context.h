@@ -25,6 +25,8 @@ struct ServiceContext {
   // Per-tenant request rate and compute concurrency (tensor and checkpoint
   // quotas are enforced by the store and server/checkpoints.cc).
   std::unique_ptr<TenantQuotas> quotas = std::make_unique<TenantQuotas>();
+  // config.max_request_work resolved for the backend (0 = no limit).
+  double max_request_work = 0;
   TensorStore store;
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend

@@ -1,6 +1,7 @@
 // Tensors.Inspect: statistics and spy grid of a held tensor.
 #include "server/compute_slot.h"
 #include "server/op_requests.h"
+#include "server/request_cost.h"
 #include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
@@ -32,6 +33,9 @@ absl::Status DoInspect(ServiceContext& ctx, const Caller& caller, const v1::Insp
                        v1::InspectResponse* response) {
   RETURN_IF_ERROR(CheckSpyRequest(req));
   ASSIGN_OR_RETURN(const TensorPtr held, Resolve(ctx.store, caller, req.tensor(), "tensor"));
+  RETURN_IF_ERROR(
+      CheckWork(UnaryWork(held->tensor.desc(), double(req.spy_height()) * double(req.spy_width())),
+                ctx.max_request_work, "Inspect"));
   // The statistics read every entry: admitted like a compute call.
   ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());

@@ -9,6 +9,7 @@
 
 #include "server/compute_slot.h"
 #include "server/op_result.h"
+#include "server/request_cost.h"
 #include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
@@ -27,12 +28,21 @@ absl::Status CheckOutput(ServiceContext& ctx, const Caller& caller, const v1::Ou
   return ctx.store.CheckNameFree(caller.tenant, output.name());
 }
 
+// A forward (or a third of a backward) of `layer` on the rows of `activation`;
+// layer->mu held.
+double LayerWork(const StoredLayer& layer, const TensorDesc& activation) {
+  const train::LayerConfig& c = layer.layer.config();
+  return LayerCallWork(activation.rows(), c.in_features, c.out_features,
+                       layer.layer.weight().desc().nnz);
+}
+
 std::string DeviceName(ServiceContext& ctx) { return ctx.backend->device().ToString(); }
 
 absl::Status DoCreateLayer(ServiceContext& ctx, const Caller& caller,
                            const v1::CreateLayerRequest& req, v1::LayerInfo* response) {
   RETURN_IF_ERROR(CheckLayerName(req.name()));
   ASSIGN_OR_RETURN(const train::LayerConfig config, LayerConfigFrom(req));
+  RETURN_IF_ERROR(CheckWork(CreateLayerWork(config), ctx.max_request_work, "CreateLayer"));
   RETURN_IF_ERROR(ctx.layers.CheckNameFree(caller.tenant, req.name()));
   ComputeSlot slot(ctx, caller);
   RETURN_IF_ERROR(slot.status());
@@ -61,6 +71,8 @@ absl::Status DoForward(ServiceContext& ctx, const Caller& caller, const v1::Forw
     std::lock_guard lock(layer->mu);
     RETURN_IF_ERROR(
         CheckActivation(x->tensor.desc(), "x", layer->layer.config().in_features, "in_features"));
+    RETURN_IF_ERROR(
+        CheckWork(LayerWork(*layer, x->tensor.desc()), ctx.max_request_work, "Forward"));
     ASSIGN_OR_RETURN(y, layer->layer.Forward(*ctx.backend, x->tensor, req.call_id()));
   }
   response->mutable_y()->set_elapsed_ms(MillisecondsSince(start));
@@ -89,6 +101,8 @@ absl::Status DoBackward(ServiceContext& ctx, const Caller& caller, const v1::Bac
     std::lock_guard lock(layer->mu);
     RETURN_IF_ERROR(CheckActivation(dy->tensor.desc(), "dy", layer->layer.config().out_features,
                                     "out_features"));
+    RETURN_IF_ERROR(
+        CheckWork(3 * LayerWork(*layer, dy->tensor.desc()), ctx.max_request_work, "Backward"));
     ASSIGN_OR_RETURN(dx,
                      layer->layer.Backward(*ctx.backend, dy->tensor, req.call_id(), req.want_dx()));
   }
@@ -211,6 +225,7 @@ absl::Status DoSddmm(ServiceContext& ctx, const Caller& caller, const v1::SddmmR
   args.beta = req.beta();
   args.c = c ? &c->tensor : nullptr;
   RETURN_IF_ERROR(CheckSddmm(args).status());
+  RETURN_IF_ERROR(CheckWork(SddmmWork(args), ctx.max_request_work, "Sddmm"));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(const Tensor values, ctx.backend->Sddmm(args));
   response->set_elapsed_ms(MillisecondsSince(start));
@@ -237,6 +252,7 @@ absl::Status DoDenseMatmul(ServiceContext& ctx, const Caller& caller,
   args.row_begin = req.row_begin();
   args.row_end = RowEndFrom(req.row_end());
   RETURN_IF_ERROR(CheckDenseMatmul(args).status());
+  RETURN_IF_ERROR(CheckWork(DenseMatmulWork(args), ctx.max_request_work, "DenseMatmul"));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tensor result, ctx.backend->DenseMatmul(args));
   response->set_elapsed_ms(MillisecondsSince(start));

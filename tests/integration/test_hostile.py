@@ -141,6 +141,65 @@ class LongCallsStopTest(unittest.TestCase):
         self.assertEqual(len(self.client.list()), 2)
 
 
+class CostBombTest(unittest.TestCase):
+    """Tiny requests for huge work: refused up front (cost estimate over
+    max_request_work), or, when the work is proportional to a huge result,
+    stopped at the call's deadline."""
+
+    def setUp(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)),
+                                        "client", "python"))
+        import numpy as np
+        import scipy.sparse
+        import sparsed_client as sc
+        self.np, self.scipy, self.sc = np, scipy, sc
+        self.daemon = Daemon(ARGS.sparsed, ["--max-inflight-compute", "1"])
+        self.client = sc.Client(self.daemon.address)
+
+    def tearDown(self):
+        self.client.close()
+        self.daemon.__exit__(None, None, None)
+
+    def test_huge_layer_is_refused_at_once(self):
+        import grpc
+        t0 = time.monotonic()
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.create_layer(10**6, 10**6)  # 10^12 weights to initialise
+        took = time.monotonic() - t0
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("CreateLayer: estimated cost 4e+12 operations", e.exception.details())
+        self.assertIn("max_request_work", e.exception.details())
+        self.assertLess(took, 1.0)
+        print("huge layer refused in %.1f ms" % (took * 1e3))
+        self.assertEqual(list(self.client.list_layers()), [])
+
+    def test_block_prune_of_a_huge_empty_matrix_stops_at_the_deadline(self):
+        import grpc
+        sc, np = self.sc, self.np
+        m = self.scipy.sparse.coo_matrix(([], ([], [])), shape=(1, 1), dtype=np.float32)
+        source = sc.inline(m)
+        source.desc.shape[:] = [3 * 10**8, 3 * 10**8]  # 33 bytes on the wire
+        req = sc.compute_pb.PruneRequest(
+            source=sc.compute_pb.Operand(inline=source),
+            block=sc.compute_pb.BlockPrune(block=[1, 1], sparsity=0.5),
+            output=sc.compute_pb.Output(inline=False))
+        t0 = time.monotonic()
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.compute.Prune(req, timeout=0.5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        eye = self.scipy.sparse.identity(2, dtype=np.float32, format="csr")
+        while True:  # the one compute slot comes back once the prune has stopped
+            try:
+                self.client.spmm(eye, np.ones((2, 2), np.float32), inline=True)
+                break
+            except grpc.RpcError as busy:
+                self.assertEqual(busy.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, busy.details())
+                self.assertLess(time.monotonic() - t0, 6.0, "the prune did not stop")
+                time.sleep(0.05)
+        print("prune stopped %.2f s after its 0.5 s deadline" % (time.monotonic() - t0 - 0.5))
+        self.assertEqual(list(self.client.list()), [])
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--sparsed", required=True)

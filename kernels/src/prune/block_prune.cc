@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_join.h"
 #include "prune_internal.h"
+#include "sparsed/cancel.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -26,6 +27,7 @@ std::vector<Ranked> DenseBlockNorms(const RowEntries<I>& m, int64_t R, int64_t C
   std::vector<Ranked> out;
   std::vector<double> acc(block_cols);
   for (int64_t r0 = 0; r0 < m.rows(); r0 += R) {
+    if (r0 % (R << 12) == 0 && CancelRequested()) break;  // the caller returns CancelStatus()
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int64_t r = r0; r < std::min(m.rows(), r0 + R); ++r) {
       const int64_t row = m.begin(r);
@@ -51,6 +53,7 @@ std::vector<Ranked> SparseBlockNorms(const RowEntries<I>& m, int64_t R, int64_t 
   std::vector<Ranked> out;
   std::vector<std::pair<int64_t, int64_t>> entries;  // (block column, entry)
   for (int64_t r0 = 0; r0 < m.rows(); r0 += R) {
+    if (r0 % (R << 16) == 0 && CancelRequested()) break;  // the caller returns CancelStatus()
     entries.clear();
     for (int64_t r = r0; r < std::min(m.rows(), r0 + R); ++r) {
       for (int64_t e = m.begin(r); e < m.end(r); ++e) entries.push_back({m.col(r, e) / C, e});
@@ -88,6 +91,7 @@ void WriteBlocks(const RowEntries<I>& m, int64_t R, int64_t C, const std::vector
   for (int64_t br = 0; br < block_rows; ++br) start[br + 1] += start[br];
   for (int64_t br = 0; br <= block_rows; ++br) block_row_ptr[br] = static_cast<J>(start[br]);
   for (int64_t r = 0; r < m.rows(); ++r) {
+    if ((r & 0xffff) == 0 && CancelRequested()) return;  // the caller returns CancelStatus()
     const int64_t br = r / R, in_r = r % R;
     const int64_t first = start[br], last = start[br + 1];
     if (first == last) continue;
@@ -113,6 +117,7 @@ absl::StatusOr<Tensor> PruneBlockTyped(const Tensor& t, const PruneOptions& opti
   const int64_t block_cols = desc.block_col_count();
   std::vector<Ranked> kept =
       m.dense() ? DenseBlockNorms(m, R, C, block_cols) : SparseBlockNorms(m, R, C, block_cols);
+  RETURN_IF_ERROR(CancelStatus());
   const int64_t keep = KeepCount(desc.block_row_count() * block_cols, options.sparsity);
   if (static_cast<int64_t>(kept.size()) > keep) {
     if (keep > 0) std::nth_element(kept.begin(), kept.begin() + (keep - 1), kept.end(), Outranks);
@@ -130,6 +135,7 @@ absl::StatusOr<Tensor> PruneBlockTyped(const Tensor& t, const PruneOptions& opti
   ASSIGN_OR_RETURN(Tensor out, Tensor::Allocate(desc));
   VisitIndexType(desc.index_dtype,
                  [&](auto j) { WriteBlocks<I, decltype(j)>(m, R, C, kept, block_cols, out); });
+  RETURN_IF_ERROR(CancelStatus());  // stopped early: incomplete
   return out;
 }
 

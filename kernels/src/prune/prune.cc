@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "prune_internal.h"
+#include "sparsed/buffer.h"
 #include "sparsed/convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -34,9 +35,17 @@ DType ResultIndexType(const TensorDesc& input, TensorDesc result) {
 
 namespace {
 
-// NaN has no magnitude to rank by; reject it rather than guess.
+// NaN has no magnitude to rank by; reject it rather than guess. The values
+// are scanned first; rows are indexed (O(rows) scratch) only to name one.
 template <class I>
 absl::Status CheckNoNan(const Tensor& t) {
+  const std::byte* values = t.component("values")->as<std::byte>();
+  const int64_t count = t.component("values")->size() / SizeOf(t.desc().dtype);
+  bool any = false;
+  for (int64_t e = 0; e < count && !any; ++e) {
+    any = std::isnan(prune_internal::AbsValueAt(values, t.desc().dtype, e));
+  }
+  if (!any) return absl::OkStatus();
   const prune_internal::RowEntries<I> m(t);
   for (int64_t r = 0; r < m.rows(); ++r) {
     for (int64_t e = m.begin(r); e < m.end(r); ++e) {
@@ -65,6 +74,14 @@ absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& options) {
     ASSIGN_OR_RETURN(converted, Convert(t, Format::kCsr, t.desc().index_dtype));
   }
   const Tensor& source = converted.has_value() ? *converted : t;
+  // The host memory the modes work in (row starts, ranked candidates, block
+  // norms) counts against the memory limit like any buffer: a tiny request
+  // for a huge empty matrix must not bypass it.
+  const TensorDesc& sd = source.desc();
+  const int64_t entries = sd.format == Format::kDense ? sd.numel() : sd.nnz;
+  ASSIGN_OR_RETURN(const ScratchReservation scratch,
+                   ScratchReservation::Take(8 * (sd.rows() + 1) * 2 + 32 * entries, Device::Cpu(),
+                                            "prune working memory"));
   RETURN_IF_ERROR(VisitIndexType(source.desc().index_dtype,
                                  [&](auto i) { return CheckNoNan<decltype(i)>(source); }));
   switch (options.mode) {
