@@ -164,6 +164,10 @@ const std::vector<KeyDef>& Defs() {
         NumberKey<int>("tenant_max_concurrent_compute",
                        "compute calls each authenticated tenant may run at once (0 = unlimited)",
                        &Config::tenant_max_concurrent_compute, 0),
+        NumberKey<int>("tenant_max_concurrent_calls",
+                       "calls of any kind (uploads included) each authenticated tenant may have "
+                       "open at once (0 = unlimited)",
+                       &Config::tenant_max_concurrent_calls, 0),
         NumberKey<double>("tenant_max_requests_per_second",
                           "calls per second each authenticated tenant may make, bursts of one "
                           "second's worth (0 = unlimited)",

@@ -27,6 +27,7 @@ struct Config {
   int64_t tenant_max_bytes = 0;               // bytes of tensors held
   int64_t tenant_max_tensors = 0;             // tensors held
   int tenant_max_concurrent_compute = 0;      // compute calls running at once
+  int tenant_max_concurrent_calls = 0;        // calls of any kind open at once
   double tenant_max_requests_per_second = 0;  // calls per second (burst: one second's worth)
   int64_t tenant_max_checkpoint_bytes = 0;    // bytes of the tenant's checkpoint files
   int64_t checkpoint_max_bytes = 0;

@@ -220,7 +220,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                    .max_tensors = config.tenant_max_tensors,
                    .max_concurrent_compute = config.tenant_max_concurrent_compute,
                    .max_requests_per_second = config.tenant_max_requests_per_second,
-                   .max_checkpoint_bytes = config.tenant_max_checkpoint_bytes});
+                   .max_checkpoint_bytes = config.tenant_max_checkpoint_bytes,
+                   .max_concurrent_calls = config.tenant_max_concurrent_calls});
   ctx.store.SetTenantLimits(config.tenant_max_tensors, config.tenant_max_bytes, ctx.quotas.get());
 
   std::error_code ec;

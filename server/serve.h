@@ -28,13 +28,17 @@ inline CancelToken CancelTokenFor(const grpc::ServerContext* rpc) {
 
 // body: absl::Status(const Caller&). UNAUTHENTICATED without valid credentials
 // when authentication is on; RESOURCE_EXHAUSTED past the tenant's request
-// rate. The body runs with the call's CancelToken current (sparsed/cancel.h),
+// rate or concurrent calls. The body runs with the call's CancelToken current (sparsed/cancel.h),
 // so long loops stop at its deadline or when the client cancels.
 template <class Body>
 grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContext* rpc, Body&& body) {
   absl::StatusOr<Caller> caller = ctx.auth->Authenticate(*rpc);
   if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = ctx.quotas->AdmitRequest(caller->tenant); !s.ok()) return ToGrpc(s);
+  TenantQuotas::ComputeTicket call_slot;
+  if (absl::Status s = ctx.quotas->AdmitCall(caller->tenant, &call_slot); !s.ok()) {
+    return ToGrpc(s);
+  }
   const CancelToken token = CancelTokenFor(rpc);
   ScopedCancelToken current(&token);
   return ToGrpc(body(*caller));

@@ -34,25 +34,37 @@ absl::Status TenantQuotas::AdmitRequest(const std::string& tenant, Clock::time_p
                        "too many calls; retry later");
 }
 
-absl::Status TenantQuotas::AdmitCompute(const std::string& tenant, ComputeTicket* ticket) {
-  const int max = limits_.max_concurrent_compute;
+absl::Status TenantQuotas::Admit(const std::string& tenant, int max, const char* quota,
+                                 const char* what, std::map<std::string, int>* counts,
+                                 ComputeTicket* ticket) {
   if (tenant.empty() || max <= 0) return absl::OkStatus();
   std::lock_guard lock(mu_);
-  int& running = computing_[tenant];
+  int& running = (*counts)[tenant];
   if (running >= max) {
-    ++refusals_[{tenant, "tenant_max_concurrent_compute"}];
-    return QuotaExceeded(tenant, "tenant_max_concurrent_compute", max,
-                         StrCat(running, " compute calls are running; retry later"));
+    ++refusals_[{tenant, quota}];
+    return QuotaExceeded(tenant, quota, max,
+                         StrCat(running, " ", what, " are running; retry later"));
   }
   ++running;
-  *ticket = ComputeTicket(this, tenant);
+  *ticket = ComputeTicket(this, counts, tenant);
   return absl::OkStatus();
+}
+
+absl::Status TenantQuotas::AdmitCompute(const std::string& tenant, ComputeTicket* ticket) {
+  return Admit(tenant, limits_.max_concurrent_compute, "tenant_max_concurrent_compute",
+               "compute calls", &computing_, ticket);
+}
+
+absl::Status TenantQuotas::AdmitCall(const std::string& tenant, ComputeTicket* ticket) {
+  return Admit(tenant, limits_.max_concurrent_calls, "tenant_max_concurrent_calls", "calls",
+               &calling_, ticket);
 }
 
 TenantQuotas::ComputeTicket& TenantQuotas::ComputeTicket::operator=(ComputeTicket&& o) noexcept {
   if (this != &o) {
     Release();
     quotas_ = std::exchange(o.quotas_, nullptr);
+    counts_ = o.counts_;
     tenant_ = std::move(o.tenant_);
   }
   return *this;
@@ -63,7 +75,7 @@ TenantQuotas::ComputeTicket::~ComputeTicket() { Release(); }
 void TenantQuotas::ComputeTicket::Release() {
   if (quotas_ == nullptr) return;
   std::lock_guard lock(quotas_->mu_);
-  --quotas_->computing_[tenant_];
+  --(*counts_)[tenant_];
   quotas_ = nullptr;
 }
 

@@ -25,6 +25,7 @@ struct TenantLimits {
   int max_concurrent_compute = 0;      // tenant_max_concurrent_compute
   double max_requests_per_second = 0;  // tenant_max_requests_per_second
   int64_t max_checkpoint_bytes = 0;    // tenant_max_checkpoint_bytes
+  int max_concurrent_calls = 0;        // tenant_max_concurrent_calls
 };
 
 class TenantQuotas {
@@ -38,12 +39,14 @@ class TenantQuotas {
   // (capacity max(1, rate), refilled at rate per second) is empty.
   absl::Status AdmitRequest(const std::string& tenant, Clock::time_point now = Clock::now());
 
-  // A compute call of `tenant` while the ticket lives.
+  // A slot of `tenant` (a compute call, or any call) while the ticket lives.
   class ComputeTicket {
    public:
     ComputeTicket() = default;
     ComputeTicket(ComputeTicket&& o) noexcept
-        : quotas_(std::exchange(o.quotas_, nullptr)), tenant_(std::move(o.tenant_)) {}
+        : quotas_(std::exchange(o.quotas_, nullptr)),
+          counts_(o.counts_),
+          tenant_(std::move(o.tenant_)) {}
     ComputeTicket& operator=(ComputeTicket&& o) noexcept;
     ComputeTicket(const ComputeTicket&) = delete;
     ComputeTicket& operator=(const ComputeTicket&) = delete;
@@ -52,13 +55,18 @@ class TenantQuotas {
    private:
     friend class TenantQuotas;
     void Release();
-    ComputeTicket(TenantQuotas* q, std::string tenant) : quotas_(q), tenant_(std::move(tenant)) {}
+    ComputeTicket(TenantQuotas* q, std::map<std::string, int>* counts, std::string tenant)
+        : quotas_(q), counts_(counts), tenant_(std::move(tenant)) {}
     TenantQuotas* quotas_ = nullptr;
+    std::map<std::string, int>* counts_ = nullptr;
     std::string tenant_;
   };
   // RESOURCE_EXHAUSTED (nothing held) when `tenant` already runs
   // max_concurrent_compute calls; `ticket` holds the slot otherwise.
   absl::Status AdmitCompute(const std::string& tenant, ComputeTicket* ticket);
+  // Any call of `tenant` (max_concurrent_calls): a tenant's stalled or slow
+  // calls cannot take every serving thread from the others.
+  absl::Status AdmitCall(const std::string& tenant, ComputeTicket* ticket);
 
   // Counts a refusal by another component (store, checkpoints) for /metrics.
   void CountRefusal(const std::string& tenant, const std::string& quota);
@@ -74,8 +82,12 @@ class TenantQuotas {
 
   const TenantLimits limits_;
   mutable std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;                            // guarded by mu_
+  std::map<std::string, Bucket> buckets_;  // guarded by mu_
+  absl::Status Admit(const std::string& tenant, int max, const char* quota, const char* what,
+                     std::map<std::string, int>* counts, ComputeTicket* ticket);
+
   std::map<std::string, int> computing_;                             // guarded by mu_
+  std::map<std::string, int> calling_;                               // guarded by mu_
   std::map<std::pair<std::string, std::string>, int64_t> refusals_;  // guarded by mu_
 };
 

@@ -322,6 +322,42 @@ class QuotaTest(unittest.TestCase):
             bob.close()
             self.assertEqual(d.stop(), 0)
 
+    def test_stalled_calls_of_one_tenant_leave_the_others_served(self):
+        import threading
+        tmp = tempfile.mkdtemp(prefix="tenants-calls-")
+        path = os.path.join(tmp, "tokens")
+        write_tokens(path, TOKENS)
+        with Daemon(ARGS.sparsed, ["--auth-tokens", path,
+                                   "--tenant-max-concurrent-calls", "3"]) as d:
+            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
+                d.address, token="bob-token-2")
+            release = threading.Event()
+            desc, _ = sc.to_components(np.zeros(4, np.float32))
+
+            def stalled():
+                yield sc.tensors_pb.UploadRequest(header=sc.tensors_pb.UploadHeader(desc=desc))
+                release.wait(30)
+
+            held = [alice.tensors.Upload.future(stalled()) for _ in range(3)]
+            deadline = time.time() + 10
+            while time.time() < deadline:  # until the three hold alice's slots
+                code, details = code_of(alice.status)
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+            self.assertIn("tenant_max_concurrent_calls = 3", details)
+            self.assertEqual(bob.status().tenant, "bob")  # others are served
+            bob.upload(np.ones(3, np.float32), name="fine")
+            release.set()
+            for f in held:
+                with self.assertRaises(grpc.RpcError):
+                    f.result(timeout=30)  # the stream ended without its chunks
+            self.assertEqual(alice.status().tenant, "alice")  # slots given back
+            alice.close()
+            bob.close()
+            self.assertEqual(d.stop(), 0)
+
     def test_request_rate(self):
         tmp = tempfile.mkdtemp(prefix="tenants-rate-")
         path = os.path.join(tmp, "tokens")

@@ -66,6 +66,20 @@ TEST(TenantQuotasTest, ComputeTicketsBoundConcurrencyAndAreReturned) {
   EXPECT_EQ((q.Refusals().at({"alice", "tenant_max_concurrent_compute"})), 2);
 }
 
+TEST(TenantQuotasTest, ConcurrentCallsAreBoundedApartFromCompute) {
+  TenantQuotas q(TenantLimits{.max_concurrent_compute = 1, .max_concurrent_calls = 2});
+  TenantQuotas::ComputeTicket call1, call2, call3, compute;
+  EXPECT_TRUE(q.AdmitCall("alice", &call1).ok());
+  EXPECT_TRUE(q.AdmitCall("alice", &call2).ok());
+  const absl::Status third = q.AdmitCall("alice", &call3);
+  EXPECT_THAT(third.message(), HasSubstr("tenant_max_concurrent_calls = 2"));
+  EXPECT_TRUE(q.AdmitCompute("alice", &compute).ok());  // a separate count
+  EXPECT_TRUE(q.AdmitCall("bob", &call3).ok());
+  call1 = TenantQuotas::ComputeTicket();  // returns alice's slot
+  TenantQuotas::ComputeTicket again;
+  EXPECT_TRUE(q.AdmitCall("alice", &again).ok());
+}
+
 Tensor Dense(int64_t n) {
   auto t = Tensor::Allocate(TensorDesc{Format::kDense, DType::kF32, DType::kI32, {n}, 0});
   EXPECT_TRUE(t.ok()) << t.status();
