@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sparsed/api/proto_convert.h"
+#include "sparsed/str_cat.h"
 
 namespace sparsed::server {
 namespace {
@@ -38,8 +39,22 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
       : metrics_(metrics), method_(MethodLabel(method)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsable_ = true;  // gRPC could not deserialize the request
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
+      grpc::Status status = methods->GetSendStatus();
+      // A request gRPC cannot parse is answered INTERNAL with no message by
+      // the generated code (issue 17): say what went wrong, as the client's
+      // error it is. Our handlers never send INTERNAL without a message.
+      if (status.error_code() == grpc::StatusCode::INTERNAL && status.error_message().empty() &&
+          (unparsable_ || method_ != "unknown")) {
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              StrCat("the request message of ", method_,
+                                     " could not be parsed (malformed protobuf)"));
+        methods->ModifySendStatus(status);
+      }
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       const std::string_view code = api::StatusCodeName(status.error_code());
@@ -56,6 +71,7 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
  private:
   ServerMetrics* metrics_;
   std::string method_;
+  bool unparsable_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

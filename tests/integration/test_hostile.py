@@ -73,6 +73,34 @@ class ProtectedModeTest(unittest.TestCase):
         self.assertIn("--insecure: serving 0.0.0.0:0 without authentication", out)
 
 
+class MalformedRequestTest(unittest.TestCase):
+    def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
+        import grpc
+        with Daemon(ARGS.sparsed) as d:
+            with grpc.insecure_channel(d.address) as ch:
+                self.check(ch)
+            self.assertEqual(d.stop(), 0)
+
+    def check(self, ch):
+        import grpc
+        for method in ("/sparsed.v1.Tensors/GetInfo", "/sparsed.v1.Compute/Spmm",
+                       "/sparsed.v1.Admin/GetStatus"):
+            call = ch.unary_unary(method, request_serializer=lambda b: b,
+                                  response_deserializer=lambda b: b)
+            # A varint that never ends, then a field with a truncated length.
+            for garbage in (b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x0f",
+                            b"\x0a\x80\x01abc"):
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(garbage, timeout=10)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+                self.assertEqual(e.exception.details(),
+                                 "the request message of %s could not be parsed "
+                                 "(malformed protobuf)" % method)
+        status = ch.unary_unary("/sparsed.v1.Admin/GetStatus", request_serializer=lambda b: b,
+                                response_deserializer=lambda b: b)
+        self.assertTrue(status(b"", timeout=10))  # still serving
+
+
 class LongCallsStopTest(unittest.TestCase):
     """A long SpMM stops at its deadline or when its client cancels, instead
     of computing on for seconds: with one compute slot, the next call gets
