@@ -63,7 +63,8 @@ ADMIN = "ops"
 MEMORY_LIMIT = 2_000_000_000
 MAX_THREADS = 700
 MAX_RSS = MEMORY_LIMIT + (1 << 30)
-LIVE_CAP = 40          # live tensors a writer keeps per tenant (deletes beyond)
+LIVE_CAP = 40          # deletable tensors a writer keeps per tenant (deletes beyond)
+KEEPERS = 150          # tensors per tenant that are never deleted (a long-lived population)
 CALL_TIMEOUT = 30
 SC = grpc.StatusCode
 
@@ -80,7 +81,7 @@ def dense_of(m):
 
 
 class Record:
-    __slots__ = ("key", "name", "id", "kind", "sum", "mat", "shape", "nnz", "t_ack")
+    __slots__ = ("key", "name", "id", "kind", "sum", "mat", "shape", "nnz", "t_ack", "keep")
 
     def __init__(self, key, name, kind, mat):
         self.key, self.name, self.kind, self.mat = key, name, kind, mat
@@ -89,6 +90,7 @@ class Record:
         self.sum = checksum(mat)
         self.id = None
         self.t_ack = None
+        self.keep = False
 
 
 class TenantModel:
@@ -307,9 +309,10 @@ class Harness:
         model = self.models[tenant]
         c = self.client(clients, tenant, gen, address)
         with model.lock:
-            n_live = len(model.live)
-            deletable = [k for k in model.live if k not in model.pending_del]
-        if deletable and (n_live >= LIVE_CAP or rnd.random() < 0.3):
+            n_keep = sum(1 for r in model.live.values() if r.keep)
+            deletable = [k for k, r in model.live.items()
+                         if not r.keep and k not in model.pending_del]
+        if deletable and (len(deletable) >= LIVE_CAP or rnd.random() < 0.3):
             key = rnd.choice(deletable)
             with model.lock:
                 rec = model.live[key]
@@ -347,6 +350,7 @@ class Harness:
         named = rnd.random() < 0.5
         name = "%s-w%d" % (tenant, seq) if named else ""
         rec = Record(key, name, kind, mat)
+        rec.keep = n_keep < KEEPERS and rnd.random() < 0.1
         via_ctl = kind == "dense" and rnd.random() < 0.15
         if named and not via_ctl and rnd.random() < 0.05:
             # A name this tenant already holds: ALREADY_EXISTS, nothing written.
@@ -945,8 +949,9 @@ class Harness:
         """After a restart: every write acknowledged at or before `cutoff` is
         held with identical values, every delete acknowledged by then is not;
         writes and deletes after it may or may not have survived, and the model
-        adopts what did. Returns (verified, uncovered_lost)."""
-        verified = uncovered = 0
+        adopts what did. Returns (writes verified, deletes verified, uncovered
+        writes lost)."""
+        verified = deletes_verified = uncovered = 0
         for tenant in USERS + [ADMIN]:
             model = self.models[tenant]
             c = sc.Client(self.address, token=self.tokens[tenant])
@@ -1020,7 +1025,7 @@ class Harness:
                             del model.deleted[key]
                             self.stats.inc("uncovered deletes undone (allowed)")
                         elif t_del <= cutoff:
-                            verified += 1
+                            deletes_verified += 1
                     for key, rec in list(model.pending.items()):
                         if key in present:
                             info = present.pop(key)
@@ -1043,7 +1048,7 @@ class Harness:
                     self.stats.inc("phantom tensors")
             finally:
                 c.close()
-        return verified, uncovered
+        return verified, deletes_verified, uncovered
 
     def kill_and_restart(self):
         t1 = self.last_checkpoint()
@@ -1066,13 +1071,15 @@ class Harness:
         self.stats.fault("SIGKILL")
         self.park_all()
         self.start(restore=True)
-        verified, uncovered = self.verify(cutoff, final=False)
-        self.stats.inc("acknowledged operations checked after SIGKILL", verified)
-        self.stats.inc("unacknowledged-by-checkpoint writes lost (allowed)", uncovered)
-        print("[%6.1fs] SIGKILL #%d: %d acknowledged writes/deletes before the last "
-              "checkpoint checked, %d newer writes not covered; restart %.2f s" % (
-                  time.monotonic() - self.t_start, self.stats.faults["SIGKILL"], verified,
-                  uncovered, self.restart_seconds[-1]), flush=True)
+        verified, deletes, uncovered = self.verify(cutoff, final=False)
+        self.stats.inc("writes checked after SIGKILL (held, same values)", verified)
+        self.stats.inc("deletes checked after SIGKILL (still deleted)", deletes)
+        self.stats.inc("writes newer than the last checkpoint, lost by SIGKILL (allowed)",
+                       uncovered)
+        print("[%6.1fs] SIGKILL #%d: %d acknowledged writes (held) and %d deletes (absent) "
+              "older than the last checkpoint checked, %d newer writes not kept; restart "
+              "%.2f s" % (time.monotonic() - self.t_start, self.stats.faults["SIGKILL"],
+                          verified, deletes, uncovered, self.restart_seconds[-1]), flush=True)
         self.resume()
 
     # ----- the run ----------------------------------------------------
@@ -1102,7 +1109,8 @@ class Harness:
         sampler.start()
         rnd = random.Random(a.seed)
         end = self.t_start + a.seconds
-        next_kill = self.t_start + rnd.uniform(20, 30)
+        # Every 20-30 s; a short run (debugging) gets one kill half way.
+        next_kill = self.t_start + min(rnd.uniform(20, 30), max(5.0, a.seconds / 2))
         down_time = 0.0
         while time.monotonic() < end:
             if time.monotonic() >= next_kill and end - time.monotonic() > 8:
@@ -1142,7 +1150,9 @@ class Harness:
             self.up = True
         acked = sum(len(m.live) for m in self.models.values())
         deleted = sum(len(m.deleted) for m in self.models.values())
-        verified, uncovered = self.verify(float("inf"), final=True)
+        verified, deletes, uncovered = self.verify(float("inf"), final=True)
+        self.stats.inc("writes checked after SIGTERM (held, same values)", verified)
+        self.stats.inc("deletes checked after SIGTERM (still deleted)", deletes)
         if uncovered:
             self.stats.problem("lost", "%d writes missing after SIGTERM + restore" % uncovered)
         print("final SIGTERM (exit %d) + restore: %d live and %d deleted acknowledged tensors "
@@ -1230,14 +1240,18 @@ def main():
     args.sparsed = os.path.abspath(args.sparsed)
     args.sparsectl = os.path.abspath(args.sparsectl)
     h = Harness(args)
+    rc = 2
     try:
         rc = h.run()
-    except Exception:
+    except BaseException:
+        rc = 2
+        if h.proc is not None and h.proc.poll() is None:
+            h.proc.kill()  # first: printing may fail (a closed pipe)
         traceback.print_exc()
+        print("RESULT: FAIL (harness error; data and logs in %s)" % h.root)
+    finally:
         if h.proc is not None and h.proc.poll() is None:
             h.proc.kill()
-        print("RESULT: FAIL (harness error; data and logs in %s)" % h.root)
-        rc = 2
     sys.exit(rc)
 
 
