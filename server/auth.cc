@@ -208,7 +208,7 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const Credentials& credential
           : "no credentials: send the metadata 'authorization: Bearer TOKEN'");
 }
 
-absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& rpc) const {
+absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContextBase& rpc) const {
   if (!enabled()) return Caller{};
   Credentials credentials;
   const auto range = rpc.client_metadata().equal_range("authorization");

@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 
 namespace grpc {
-class ServerContext;
+class ServerContextBase;
 }
 
 namespace sparsed::server {
@@ -87,7 +87,7 @@ class Authenticator {
   // echoing a token). A known bearer token wins; without one, a verified
   // client certificate's common name is a tenant with role user.
   absl::StatusOr<Caller> Authenticate(const Credentials& credentials) const;
-  absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& rpc) const;
+  absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& rpc) const;
 
   // Rereads the token file (SIGHUP). On error the tokens before stay in force.
   absl::Status Reload();

@@ -17,7 +17,7 @@ namespace sparsed::server {
 
 // The call's deadline on the steady clock (max() when it has none or one
 // more than a day away) and a poll of whether its client went away.
-inline CancelToken CancelTokenFor(const grpc::ServerContext* rpc) {
+inline CancelToken CancelTokenFor(const grpc::ServerContextBase* rpc) {
   const auto left = rpc->deadline() - std::chrono::system_clock::now();
   const auto deadline = left > std::chrono::hours(24)
                             ? CancelToken::Clock::time_point::max()
@@ -31,7 +31,7 @@ inline CancelToken CancelTokenFor(const grpc::ServerContext* rpc) {
 // rate or concurrent calls. The body runs with the call's CancelToken current (sparsed/cancel.h),
 // so long loops stop at its deadline or when the client cancels.
 template <class Body>
-grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContext* rpc, Body&& body) {
+grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContextBase* rpc, Body&& body) {
   absl::StatusOr<Caller> caller = ctx.auth->Authenticate(*rpc);
   if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = ctx.quotas->AdmitRequest(caller->tenant); !s.ok()) return ToGrpc(s);
@@ -47,7 +47,7 @@ grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContext* rpc, Bo
 // As Serve, for the APIs that act on the daemon as a whole (tune database,
 // kernel cache): PERMISSION_DENIED naming `method` unless the caller is an admin.
 template <class Body>
-grpc::Status ServeAdmin(const ServiceContext& ctx, const grpc::ServerContext* rpc,
+grpc::Status ServeAdmin(const ServiceContext& ctx, const grpc::ServerContextBase* rpc,
                         std::string_view method, Body&& body) {
   return Serve(ctx, rpc, [&](const Caller& caller) -> absl::Status {
     if (!caller.admin()) {

@@ -26,7 +26,7 @@ StallWatchdog::~StallWatchdog() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::unique_ptr<StallWatchdog::Watch> StallWatchdog::Start(grpc::ServerContext* ctx) {
+std::unique_ptr<StallWatchdog::Watch> StallWatchdog::Start(grpc::ServerContextBase* ctx) {
   auto entry = std::make_unique<Entry>();
   entry->ctx = ctx;
   entry->last_ns = NowNs();

@@ -27,13 +27,13 @@ class StallWatchdog {
 
   class Watch;
   // Watches `ctx` until the returned Watch is destroyed.
-  std::unique_ptr<Watch> Start(grpc::ServerContext* ctx);
+  std::unique_ptr<Watch> Start(grpc::ServerContextBase* ctx);
 
   double idle_seconds() const { return idle_.count(); }
 
  private:
   struct Entry {
-    grpc::ServerContext* ctx;
+    grpc::ServerContextBase* ctx;
     std::atomic<int64_t> last_ns;
     std::atomic<bool> cancelled{false};
   };

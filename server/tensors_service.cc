@@ -9,6 +9,7 @@
 #include "server/serve.h"
 #include "server/status_util.h"
 #include "server/tensor_access.h"
+#include "server/upload_reactor.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/device_memory.h"
 #include "sparsed/status.h"
@@ -18,82 +19,6 @@
 
 namespace sparsed::server {
 namespace {
-
-// Validates and optionally canonicalises (on the host) a freshly received
-// tensor, moves it to the backend's device and stores it.
-absl::StatusOr<TensorPtr> Admit(ServiceContext& ctx, const Caller& caller, Tensor t,
-                                bool sort_and_sum, const std::string& name,
-                                const google::protobuf::Map<std::string, std::string>& labels,
-                                std::string_view field) {
-  ValidateOptions opts;
-  opts.allow_unsorted = sort_and_sum;
-  RETURN_IF_ERROR(ValidateTensor(t, opts, field));
-  if (sort_and_sum) {
-    ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
-  }
-  ASSIGN_OR_RETURN(t, MoveToDevice(std::move(t), ctx.backend->device()));
-  return ctx.store.Insert(caller.tenant, std::move(t), name, ToStdMap(labels));
-}
-
-// Receives the chunks of an upload straight into the tensor's buffers, which
-// may be in host or device memory (each chunk is checked, then copied to its
-// offset).
-absl::Status ReceiveChunks(grpc::ServerReader<v1::UploadRequest>* reader, Tensor& t,
-                           StallWatchdog::Watch& watch, double idle_seconds) {
-  TensorAssembler assembler(t);
-  v1::UploadRequest msg;
-  int64_t index = 0;
-  while (reader->Read(&msg)) {
-    watch.Touch();
-    ++index;
-    if (!msg.has_chunk()) {
-      return absl::InvalidArgumentError(
-          StrCat("message ", index, " of the upload is a second header (only chunks may follow)"));
-    }
-    const v1::Chunk& chunk = msg.chunk();
-    RETURN_IF_ERROR(assembler.AddChunk(chunk.component(), chunk.offset(), chunk.data()));
-  }
-  if (watch.cancelled()) {
-    return absl::DeadlineExceededError(StrCat("upload cancelled: the client sent nothing for ",
-                                              idle_seconds, " s after message ", index,
-                                              " (upload_idle_timeout_seconds)"));
-  }
-  return assembler.Finish();
-}
-
-absl::StatusOr<TensorPtr> DoUpload(ServiceContext& ctx, const Caller& caller,
-                                   grpc::ServerContext* call,
-                                   grpc::ServerReader<v1::UploadRequest>* reader) {
-  const std::unique_ptr<StallWatchdog::Watch> watch = ctx.stall_watchdog->Start(call);
-  v1::UploadRequest first;
-  if (!reader->Read(&first)) {
-    return absl::InvalidArgumentError("upload stream is empty (expected a header first)");
-  }
-  if (!first.has_header()) {
-    return absl::InvalidArgumentError("the first upload message must be a header");
-  }
-  const v1::UploadHeader& header = first.header();
-  RETURN_IF_ERROR(CheckNameAndLabels(header.name(), header.labels(), "header"));
-  RETURN_IF_ERROR(ctx.store.CheckNameFree(caller.tenant, header.name()));
-  RETURN_IF_ERROR(api::CheckDescProto(header.desc(), "header.desc"));
-  const TensorDesc desc = api::FromProto(header.desc());
-  RETURN_IF_ERROR(ValidateDesc(desc, "header.desc"));
-  {
-    // The tenant's quota before any memory is reserved (Insert checks again).
-    ASSIGN_OR_RETURN(const std::vector<ComponentSpec> specs, ComponentsOf(desc));
-    int64_t bytes = 0;
-    for (const ComponentSpec& c : specs) bytes += c.bytes();
-    RETURN_IF_ERROR(ctx.store.CheckRoom(caller.tenant, bytes));
-  }
-  // Sizes are known sane now; reserve the memory once and fill it in place:
-  // on the backend's device, or on the host when it is to be canonicalised
-  // there first (Admit then copies the result to the device).
-  const Device device = header.sort_and_sum_duplicates() ? Device::Cpu() : ctx.backend->device();
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(desc, device));
-  RETURN_IF_ERROR(ReceiveChunks(reader, t, *watch, ctx.stall_watchdog->idle_seconds()));
-  return Admit(ctx, caller, std::move(t), header.sort_and_sum_duplicates(), header.name(),
-               header.labels(), "upload");
-}
 
 // Streams the header, then each component in chunks of at most chunk_bytes.
 absl::Status DoDownload(ServiceContext& ctx, const Caller& caller, grpc::ServerContext* call,
@@ -137,15 +62,9 @@ absl::Status DoDownload(ServiceContext& ctx, const Caller& caller, grpc::ServerC
 
 }  // namespace
 
-grpc::Status TensorsService::Upload(grpc::ServerContext* context,
-                                    grpc::ServerReader<v1::UploadRequest>* reader,
-                                    v1::TensorInfo* response) {
-  return Serve(ctx_, context, [&](const Caller& caller) -> absl::Status {
-    ASSIGN_OR_RETURN(const TensorPtr t, DoUpload(ctx_, caller, context, reader));
-    *response = DescribeTensor(*t);
-    spdlog::debug("uploaded {} ({} bytes)", t->id, t->tensor.bytes());
-    return absl::OkStatus();
-  });
+grpc::ServerReadReactor<v1::UploadRequest>* TensorsService::Upload(
+    grpc::CallbackServerContext* context, v1::TensorInfo* response) {
+  return StartUpload(ctx_, context, response);
 }
 
 grpc::Status TensorsService::Download(grpc::ServerContext* context,
@@ -163,8 +82,8 @@ grpc::Status TensorsService::Create(grpc::ServerContext* rpc, const v1::CreateRe
     RETURN_IF_ERROR(ctx_.store.CheckNameFree(caller.tenant, request->name()));
     ASSIGN_OR_RETURN(Tensor t, api::FromInline(request->tensor(), "tensor"));
     ASSIGN_OR_RETURN(const TensorPtr stored,
-                     Admit(ctx_, caller, std::move(t), request->sort_and_sum_duplicates(),
-                           request->name(), request->labels(), "tensor"));
+                     AdmitReceived(ctx_, caller, std::move(t), request->sort_and_sum_duplicates(),
+                                   request->name(), request->labels(), "tensor"));
     *response = DescribeTensor(*stored);
     return absl::OkStatus();
   });

@@ -6,12 +6,14 @@
 
 namespace sparsed::server {
 
-class TensorsService final : public v1::Tensors::Service {
+// Upload runs on gRPC's callback API (server/upload_reactor.h: a stalled
+// upload holds no thread); the other methods are synchronous.
+class TensorsService final : public v1::Tensors::WithCallbackMethod_Upload<v1::Tensors::Service> {
  public:
   explicit TensorsService(ServiceContext& ctx) : ctx_(ctx) {}
 
-  grpc::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadRequest>* reader,
-                      v1::TensorInfo* response) override;
+  grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
+                                                     v1::TensorInfo* response) override;
   grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
                         grpc::ServerWriter<v1::DownloadResponse>* writer) override;
   grpc::Status Create(grpc::ServerContext* context, const v1::CreateRequest* request,

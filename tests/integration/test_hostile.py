@@ -73,6 +73,80 @@ class ProtectedModeTest(unittest.TestCase):
         self.assertIn("--insecure: serving 0.0.0.0:0 without authentication", out)
 
 
+# Opens N uploads that send a header and then nothing, from N/100 connections,
+# says "ready" and waits to be killed (a process of its own: grpc.aio does
+# not always shut down cleanly with thousands of calls open).
+STALLER = r"""
+import asyncio, sys
+sys.path.insert(0, sys.argv[3])
+import grpc, numpy as np, sparsed_client as sc
+address, n = sys.argv[1], int(sys.argv[2])
+async def main():
+    desc, _ = sc.to_components(np.zeros(4, np.float32))
+    header = sc.tensors_pb.UploadRequest(header=sc.tensors_pb.UploadHeader(desc=desc))
+    channels, calls = [], []  # the channels must stay referenced
+    for _ in range(n // 100):
+        channels.append(grpc.aio.insecure_channel(
+            address, options=[("grpc.use_local_subchannel_pool", 1)]))
+        stub = sc.tensors_grpc.TensorsStub(channels[-1])
+        calls += [stub.Upload() for _ in range(100)]
+    await asyncio.gather(*(c.write(header) for c in calls))
+    print("ready", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+class StalledStreamsTest(unittest.TestCase):
+    """5,000 uploads that send a header and then nothing (50 connections of
+    100 streams) hold no serving threads: the daemon's thread count stays
+    bounded and other clients are served meanwhile."""
+
+    def test_five_thousand_stalled_uploads(self):
+        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
+        sys.path.insert(0, client_dir)
+        import numpy as np
+        import sparsed_client as sc
+
+        def threads(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return int(next(l for l in f if l.startswith("Threads:")).split()[1])
+
+        with Daemon(ARGS.sparsed) as d:
+            before = threads(d.proc.pid)
+            staller = subprocess.Popen([sys.executable, "-c", STALLER, d.address, "5000",
+                                        client_dir], stdout=subprocess.PIPE, text=True)
+            try:
+                self.assertEqual(staller.stdout.readline().strip(), "ready")
+                time.sleep(1.0)  # every header has been written (and taken)
+                during = threads(d.proc.pid)
+                t0 = time.monotonic()
+                with sc.Client(d.address) as other:
+                    info = other.upload(np.arange(5, dtype=np.float32), name="served")
+                    np.testing.assert_array_equal(other.download(info), np.arange(5))
+                    self.assertEqual(other.status().tensor_count, 1)  # stalled ones hold none
+                served = time.monotonic() - t0
+            finally:
+                staller.kill()
+                staller.wait()
+            # They were open in the daemon: each ends CANCELLED when the staller dies.
+            line = 'sparsed_requests_total{method="/sparsed.v1.Tensors/Upload",code="CANCELLED"}'
+            deadline = time.monotonic() + 30
+            cancelled = 0
+            while cancelled < 5000 and time.monotonic() < deadline:
+                metrics = urllib.request.urlopen("http://%s/metrics" % d.metrics,
+                                                 timeout=10).read().decode()
+                cancelled = sum(int(float(l.split()[-1])) for l in metrics.splitlines()
+                                if l.startswith(line))
+                time.sleep(0.1)
+            self.assertEqual(cancelled, 5000)
+            print("threads: %d before, %d with 5,000 stalled uploads open; another client "
+                  "served in %.2f s" % (before, during, served))
+            self.assertLess(during, before + 64)
+            self.assertLess(served, 5.0)
+            self.assertEqual(d.stop(), 0)
+
+
 class MalformedRequestTest(unittest.TestCase):
     def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
         import grpc
