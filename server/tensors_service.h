@@ -6,16 +6,18 @@
 
 namespace sparsed::server {
 
-// Upload runs on gRPC's callback API (server/upload_reactor.h: a stalled
-// upload holds no thread); the other methods are synchronous.
-class TensorsService final : public v1::Tensors::WithCallbackMethod_Upload<v1::Tensors::Service> {
+// Upload and Download run on gRPC's callback API (server/upload_reactor.h,
+// download_reactor.h: a stalled stream holds no thread); the other methods
+// are synchronous.
+class TensorsService final : public v1::Tensors::WithCallbackMethod_Upload<
+                                 v1::Tensors::WithCallbackMethod_Download<v1::Tensors::Service>> {
  public:
   explicit TensorsService(ServiceContext& ctx) : ctx_(ctx) {}
 
   grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
                                                      v1::TensorInfo* response) override;
-  grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
-                        grpc::ServerWriter<v1::DownloadResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::DownloadResponse>* Download(
+      grpc::CallbackServerContext* context, const v1::DownloadRequest* request) override;
   grpc::Status Create(grpc::ServerContext* context, const v1::CreateRequest* request,
                       v1::TensorInfo* response) override;
   grpc::Status GetInfo(grpc::ServerContext* context, const v1::TensorRef* request,

@@ -147,6 +147,31 @@ class StalledStreamsTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+class StalledDownloadTest(unittest.TestCase):
+    def test_a_client_that_stops_reading_is_cancelled_and_the_memory_freed(self):
+        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
+        sys.path.insert(0, client_dir)
+        import numpy as np
+        import sparsed_client as sc
+        with Daemon(ARGS.sparsed, ["--upload-idle-timeout-seconds", "1"]) as d:
+            c = sc.Client(d.address)
+            info = c.upload(np.ones(8 << 20, np.float32))  # 32 MiB
+            stream = c.tensors.Download(sc.tensors_pb.DownloadRequest(
+                tensor=sc.ref(info), chunk_bytes=1 << 16))
+            self.assertTrue(next(stream).HasField("header"))  # then read nothing more
+            c.delete(info)
+            # The stalled download still holds the tensor...
+            self.assertGreaterEqual(c.status().memory_in_use_bytes, 32 << 20)
+            # ...until the daemon cancels it for taking nothing for 1 s.
+            deadline = time.monotonic() + 10
+            while c.status().memory_in_use_bytes >= 32 << 20:
+                self.assertLess(time.monotonic(), deadline, "the stalled download kept its tensor")
+                time.sleep(0.1)
+            stream.cancel()
+            c.close()
+            self.assertEqual(d.stop(), 0)
+
+
 class MalformedRequestTest(unittest.TestCase):
     def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
         import grpc
