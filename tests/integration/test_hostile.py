@@ -172,6 +172,68 @@ class StalledDownloadTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+class AmplificationTest(unittest.TestCase):
+    """Requests of a few bytes that describe huge empty matrices: every one is
+    refused or done within the memory limit, and the daemon's peak RSS stays
+    under the limit + 64 MiB (issue 17: a 52-byte request peaked at 4.1 GB
+    against a 256 MiB limit)."""
+
+    def test_peak_rss_stays_inside_the_limit(self):
+        import grpc
+        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
+        sys.path.insert(0, client_dir)
+        import numpy as np
+        import scipy.sparse
+        import sparsed_client as sc
+        limit = 256 << 20
+
+        def peak(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return int(next(l for l in f if l.startswith("VmHWM:")).split()[1]) * 1024
+
+        def empty(shape):
+            m = scipy.sparse.coo_matrix(([], ([], [])), shape=(1, 1), dtype=np.float32)
+            x = sc.inline(m)
+            x.desc.shape[:] = list(shape)
+            return sc.compute_pb.Operand(inline=x)
+
+        held = sc.compute_pb.Output(inline=False)
+        big = [10**8, 10**8]
+        requests = {
+            "convert to dense": lambda c: c.compute.Convert(sc.compute_pb.ConvertRequest(
+                source=empty([10**5, 10**5]), to=sc.pb.DENSE, output=held)),
+            "convert to csr": lambda c: c.compute.Convert(sc.compute_pb.ConvertRequest(
+                source=empty(big), to=sc.pb.CSR, output=held)),
+            "convert to bsr": lambda c: c.compute.Convert(sc.compute_pb.ConvertRequest(
+                source=empty(big), to=sc.pb.BSR, block=[1, 1], output=held)),
+            "transpose": lambda c: c.compute.Transpose(sc.compute_pb.TransposeRequest(
+                source=empty(big), output=held)),
+            "block prune": lambda c: c.compute.Prune(sc.compute_pb.PruneRequest(
+                source=empty(big), block=sc.compute_pb.BlockPrune(block=[1, 1], sparsity=0.5),
+                output=held)),
+            "magnitude prune": lambda c: c.compute.Prune(sc.compute_pb.PruneRequest(
+                source=empty(big),
+                magnitude=sc.compute_pb.MagnitudePrune(sparsity=0.5, per_row=True),
+                output=held)),
+            "spmm": lambda c: c.compute.Spmm(sc.compute_pb.SpmmRequest(
+                a=empty([10**8, 10]),
+                b=sc.compute_pb.Operand(inline=sc.inline(np.ones((10, 4), np.float32))),
+                output=held)),
+            "dense layer": lambda c: c.create_layer(20000, 20000, sparsity=0.5),
+        }
+        with Daemon(ARGS.sparsed, ["--memory-limit-bytes", str(limit)]) as d:
+            with sc.Client(d.address) as c:
+                for name, request in requests.items():
+                    with self.assertRaises(grpc.RpcError, msg=name) as e:
+                        request(c)
+                    self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                     (name, e.exception.details()))
+                    self.assertLess(peak(d.proc.pid), limit + (64 << 20), name)
+                self.assertEqual(c.status().tensor_count, 0)
+            print("peak RSS %d MiB under a %d MiB limit" % (peak(d.proc.pid) >> 20, limit >> 20))
+            self.assertEqual(d.stop(), 0)
+
+
 class MalformedRequestTest(unittest.TestCase):
     def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
         import grpc

@@ -112,7 +112,8 @@ absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions&
   spec.block_cols = options.block_cols;
   spec.nm_n = options.nm_n;
   spec.nm_m = options.nm_m;
-  RETURN_IF_ERROR(format::CheckHostCsrFits(d, to == Format::kCsc || d.format == Format::kCsc));
+  ASSIGN_OR_RETURN(const ScratchReservation scratch,
+                   format::ReserveHostCsr(d, to == Format::kCsc || d.format == Format::kCsc));
   return format::WriteHostCsr(format::ReadHostCsr(t), spec);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sparsed/buffer.h"
 #include "sparsed/convert.h"
 #include "sparsed/tensor.h"
 
@@ -51,6 +52,11 @@ HostCsr ReadHostCsr(const Tensor& t);
 // half the machine's memory: a valid [2e14, 0] COO must not make a conversion
 // throw bad_alloc.
 absl::Status CheckHostCsrFits(const TensorDesc& d, bool with_transpose);
+// CheckHostCsrFits, then the host memory of the conversion (offsets, indices
+// and value bits, read and written, and the transpose's) reserved against
+// the host's memory account, so memory_limit_bytes bounds it (issue 17: a
+// 52-byte request for a huge empty matrix took gigabytes of scratch).
+absl::StatusOr<ScratchReservation> ReserveHostCsr(const TensorDesc& d, bool with_transpose);
 
 // The transpose (a counting sort by column; rows come out sorted).
 HostCsr TransposeHostCsr(const HostCsr& a);

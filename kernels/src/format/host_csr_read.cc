@@ -6,6 +6,7 @@
 #include "nm_meta.h"
 #include "sparsed/buffer.h"
 #include "sparsed/half.h"
+#include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed::format {
@@ -152,6 +153,17 @@ absl::Status CheckHostCsrFits(const TensorDesc& d, bool with_transpose) {
                physical, " bytes"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<ScratchReservation> ReserveHostCsr(const TensorDesc& d, bool with_transpose) {
+  RETURN_IF_ERROR(CheckHostCsrFits(d, with_transpose));
+  const int64_t offsets = d.rows() + 1 + (with_transpose ? d.cols() + 1 : 0);
+  const int64_t stored = d.format == Format::kDense ? d.numel() : d.stored_values();
+  // Offsets twice (read, and the writer's), 8 + 4 bytes per entry twice.
+  const double bytes = 16.0 * double(offsets) + 24.0 * double(stored);
+  if (bytes > 9e18) return absl::ResourceExhaustedError("conversion scratch overflows");
+  return ScratchReservation::Take(static_cast<int64_t>(bytes), Device::Cpu(),
+                                  "host conversion working memory");
 }
 
 HostCsr ReadHostCsr(const Tensor& t) {

@@ -104,7 +104,10 @@ absl::StatusOr<Tensor> Transpose(const Tensor& t) {
         StrCat("tensor is on ", t.device().ToString(), "; Transpose needs a host tensor"));
   }
   RETURN_IF_ERROR(ValidateTensor(t, {}, "tensor"));
-  if (IsSparse(t.format())) RETURN_IF_ERROR(format::CheckHostCsrFits(t.desc(), true));
+  ScratchReservation scratch;
+  if (IsSparse(t.format())) {
+    ASSIGN_OR_RETURN(scratch, format::ReserveHostCsr(t.desc(), true));
+  }
   switch (t.format()) {
     case Format::kDense:
       return TransposeDense(t);
