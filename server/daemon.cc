@@ -403,7 +403,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->server = builder.BuildAndStart();
   if (!state->server || grpc_port <= 0) {
     return absl::UnavailableError(
-        StrCat("cannot listen on '", config.listen, "' (address in use or not valid here)"));
+        StrCat("cannot listen on '", config.listen, "' (address in use or not valid here",
+               config.tls_cert.empty()
+                   ? ""
+                   : "; or tls_key does not match tls_cert, or a PEM file is not usable",
+               ")"));
   }
 
   BoundAddresses addresses;
