@@ -360,6 +360,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
 
   if (!config.restore.empty()) {
     absl::StatusOr<RestoredCheckpoint> restored = RestoreEveryTenant(ctx, config.restore);
+    // Restoring the checkpoint this daemon writes itself (the durable setup:
+    // --restore auto with --checkpoint-every/--checkpoint-on-exit): none yet
+    // means the first boot on this data dir, so start empty (issue 19).
+    const bool own_checkpoint =
+        config.restore == config.checkpoint_name &&
+        (config.checkpoint_every > 0 || config.checkpoint_on_exit);
+    if (absl::IsNotFound(restored.status()) && own_checkpoint) {
+      spdlog::info("no checkpoint '{}' yet in {}: first start on this data dir, starting empty",
+                   config.restore, CheckpointDir(config));
+      restored = RestoredCheckpoint{};
+    }
     if (!restored.ok()) {
       return absl::Status(restored.status().code(),
                           StrCat("--restore ", config.restore, ": ", restored.status().message()));

@@ -330,6 +330,29 @@ class CheckpointRestartTest(unittest.TestCase):
         log = self.start_fails("--restore", "snap")
         self.assertIn("--restore snap", log)
 
+    def test_durable_setup_starts_empty_on_first_boot(self):
+        # Issue 19: the documented setup exited 1 on an empty data dir.
+        durable = ["--restore", "auto", "--checkpoint-every", "300", "--checkpoint-on-exit"]
+        with Daemon(ARGS.sparsed, durable, data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            self.assertEqual(ctl.held(), {})
+            m = random_matrix(30, 20, 0.2, 9)
+            ctl.put(m, "w", "csr")
+            self.assertEqual(d.stop(), 0)
+            with open(d.log_path) as f:
+                self.assertIn("first start on this data dir, starting empty", f.read())
+        with Daemon(ARGS.sparsed, durable, data_dir=self.data) as d:
+            ctl = Ctl(self, d, self.tmp)
+            self.assertEqual(len(ctl.held()), 1)
+            self.assertIn(" w ", " " + ctl("ls").stdout.replace("\n", " ") + " ")
+            self.assertEqual(d.stop(), 0)
+        # A checkpoint the daemon does not write itself must exist.
+        p = subprocess.run([ARGS.sparsed, "--listen", "127.0.0.1:0", "--metrics-listen", "",
+                            "--device", "cpu", "--data-dir", os.path.join(self.tmp, "other"),
+                            "--restore", "auto"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("--restore auto", p.stdout + p.stderr)
+
     def test_restore_beyond_memory_limit_adds_nothing(self):
         big = random_matrix(400, 700, 0.5, 5)  # about 1.1 MiB as CSR
         with Daemon(ARGS.sparsed, data_dir=self.data) as d:
