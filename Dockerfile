@@ -23,11 +23,12 @@ RUN SPARSED_BUILD_TYPE=Release scripts/build -DSPARSED_WITH_CUDA=OFF \
 
 # ---------------------------------------------------------------- runtime --
 FROM ${DEBIAN_IMAGE} AS runtime
-# Only the shared libraries `ldd sparsed` / `ldd sparsectl` resolve to.
+# Only the shared libraries `ldd sparsed` / `ldd sparsectl` resolve to
+# (checked by tests/deploy/test_runtime_libs.py, ctest runtime_libs).
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 \
-        libspdlog1.10 libfmt9 libcpp-httplib0.11 libbrotli1 libssl3 zlib1g \
+        libspdlog1.10 libfmt9 libcpp-httplib0.11 libbrotli1 libssl3 zlib1g libpng16-16 \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
@@ -48,9 +49,11 @@ EXPOSE 50051 9464
 
 ENV SPARSED_ADDR=127.0.0.1:50051
 # A container is reached through its published ports, so it listens on every
-# interface. There is no authentication yet: SPARSED_INSECURE acknowledges
-# that anyone who can reach the ports can use every tensor (publish them only
-# on trusted networks; docs/OPERATIONS.md).
+# interface. Without authentication SPARSED_INSECURE acknowledges that anyone
+# who can reach the ports can use every tensor: publish them only on trusted
+# networks, or mount a token file and TLS material and set SPARSED_AUTH_TOKENS,
+# SPARSED_TLS_CERT, SPARSED_TLS_KEY (then `insecure` is not needed;
+# docs/OPERATIONS.md, "Tenants and tokens", "TLS").
 ENV SPARSED_LISTEN=0.0.0.0:50051 SPARSED_METRICS_LISTEN=0.0.0.0:9464 SPARSED_INSECURE=true
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["sparsectl", "--timeout", "3", "status"]
