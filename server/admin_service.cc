@@ -44,6 +44,10 @@ void AdminService::FillStatus(const Caller& caller, v1::StatusResponse* response
   response->set_backend(std::string(ctx_.backend->name()));
   response->set_tenant(caller.tenant);
   response->set_role(caller.admin() ? "admin" : "user");
+  if (caller.admin()) {
+    response->set_data_dir(ctx_.config.data_dir);
+    response->set_metrics_address(ctx_.metrics_address);
+  }
   const Device active = ctx_.backend->device();
   // A user sees the bytes of its own tenant only; an admin the whole daemon's.
   std::map<std::string, int64_t> own_bytes;

@@ -363,9 +363,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     // Restoring the checkpoint this daemon writes itself (the durable setup:
     // --restore auto with --checkpoint-every/--checkpoint-on-exit): none yet
     // means the first boot on this data dir, so start empty (issue 19).
-    const bool own_checkpoint =
-        config.restore == config.checkpoint_name &&
-        (config.checkpoint_every > 0 || config.checkpoint_on_exit);
+    const bool own_checkpoint = config.restore == config.checkpoint_name &&
+                                (config.checkpoint_every > 0 || config.checkpoint_on_exit);
     if (absl::IsNotFound(restored.status()) && own_checkpoint) {
       spdlog::info("no checkpoint '{}' yet in {}: first start on this data dir, starting empty",
                    config.restore, CheckpointDir(config));
@@ -437,6 +436,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       return port.status();
     }
     addresses.metrics = StrCat(hp.first, ":", *port);
+    ctx.metrics_address = addresses.metrics;
   }
   state->server->GetHealthCheckService()->SetServingStatus(true);
 

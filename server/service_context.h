@@ -31,6 +31,7 @@ struct ServiceContext {
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend
   std::unique_ptr<Backend> backend;
+  std::string metrics_address;   // host:port of /metrics once bound ("" when disabled)
   std::string kernel_cache_dir;  // where the backend keeps compiled kernels ("" = none)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int> inflight_compute{0};

@@ -25,13 +25,22 @@ std::string Duration(double seconds) {
 absl::Status RunStatus(Context& ctx) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::StatusResponse st, client->GetStatus());
+  if (ctx.json) return PrintJson(st);
   std::cout << absl::StrFormat("%-10s %s\n", "server:", ctx.server)
             << absl::StrFormat("%-10s %s\n", "version:", st.version())
             << absl::StrFormat("%-10s %s\n", "backend:", st.backend())
             << absl::StrFormat("%-10s %s\n", "uptime:", Duration(st.uptime_seconds()))
             << absl::StrFormat("%-10s %d (%s)\n", "tensors:", st.tensor_count(),
-                               HumanBytes(st.memory_in_use_bytes()))
-            << "devices:\n";
+                               HumanBytes(st.memory_in_use_bytes()));
+  if (!st.tenant().empty()) {
+    std::cout << absl::StrFormat("%-10s %s (%s)\n", "tenant:", st.tenant(), st.role());
+  }
+  if (!st.data_dir().empty())
+    std::cout << absl::StrFormat("%-10s %s\n", "data dir:", st.data_dir());
+  if (!st.metrics_address().empty()) {
+    std::cout << absl::StrFormat("%-10s http://%s/metrics\n", "metrics:", st.metrics_address());
+  }
+  std::cout << "devices:\n";
   for (const v1::DeviceInfo& d : st.devices()) {
     std::cout << absl::StrFormat(
         "  %-8s %-40s %s / %s in use%s\n", d.name(), d.description(),

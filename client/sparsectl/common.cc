@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -60,6 +62,19 @@ std::string Env(const char* name, const std::string& fallback = "") {
 
 }  // namespace
 
+absl::Status PrintJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) {
+    return absl::InternalError(StrCat("cannot print the response as JSON: ", status.ToString()));
+  }
+  std::cout << out << std::endl;
+  return absl::OkStatus();
+}
+
 void AddGlobalOptions(CLI::App& app, Context& ctx) {
   ctx.server = Env("SPARSED_ADDR", "127.0.0.1:50051");
   ctx.tls_ca = Env("SPARSED_TLS_CA");
@@ -78,6 +93,9 @@ void AddGlobalOptions(CLI::App& app, Context& ctx) {
                  "variable: a command line is visible to other users of the machine")
       ->always_capture_default(false)
       ->type_name("TOKEN");
+  app.add_flag("--json", ctx.json,
+               "Print listings (ls, layer ls) and status as JSON: the API's message in "
+               "protobuf's JSON mapping");
   app.add_flag("--tls", ctx.tls,
                "Use TLS, trusting the system's CAs (implied by the other --tls-* options)");
   app.add_option("--tls-ca", ctx.tls_ca,

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "sparsed/client/client.h"
 #include "sparsed/tensor.h"
 
@@ -24,6 +25,7 @@ struct Context {
   std::string token;  // bearer token; never printed
   bool tls = false;
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  bool json = false;  // listings and status as JSON (the API message) instead of a table
   int exit_code = 0;
 
   absl::StatusOr<std::unique_ptr<Client>> Connect() const;
@@ -40,6 +42,10 @@ void ApplyGlobalEnv(Context& ctx);
 // "sparsectl: error: CODE: message" and leaves exit code 1. Usage errors found
 // by `fn` itself should be thrown as CLI::ValidationError (exit code 2).
 void SetRun(CLI::App* cmd, Context& ctx, std::function<absl::Status(Context&)> fn);
+
+// Prints `message` as one JSON object (protobuf's JSON mapping: the field
+// names of the .proto in lowerCamelCase, 64-bit integers as strings).
+absl::Status PrintJson(const google::protobuf::Message& message);
 
 // Prints "sparsectl: error: CODE: message" to stderr.
 void PrintError(const Context& ctx, const absl::Status& status);

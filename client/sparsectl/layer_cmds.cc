@@ -144,6 +144,7 @@ absl::Status RunCreate(Context& ctx, const CreateArgs& a) {
 absl::Status RunLs(Context& ctx) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::ListLayersResponse r, client->ListLayers());
+  if (ctx.json) return PrintJson(r);
   if (r.layers().empty()) {
     std::cout << "(no layers)" << std::endl;
     return absl::OkStatus();

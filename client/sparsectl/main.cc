@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"sparsectl: command-line client of the sparsed sparse tensor daemon", "sparsectl"};
   app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", "sparsectl " SPARSED_VERSION);
   sparsed::client::cli::AddGlobalOptions(app, ctx);
   // Commands run from parse callbacks, so the environment's token is filled
   // in by a callback that runs before them.

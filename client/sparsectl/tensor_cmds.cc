@@ -80,6 +80,7 @@ absl::Status RunGet(Context& ctx, const std::string& ref, const std::string& out
 absl::Status RunLs(Context& ctx, const std::string& prefix, bool quiet) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::ListResponse list, client->List(prefix));
+  if (ctx.json) return PrintJson(list);
   if (quiet) {
     for (const v1::TensorInfo& t : list.tensors()) std::cout << t.id() << "\n";
     return absl::OkStatus();

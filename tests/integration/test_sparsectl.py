@@ -129,6 +129,29 @@ class SparsectlTest(CliCase):
             self.assertEqual(backend.group(1), expected_backend(), out)
         self.assertRegex(out, r"\[active\]", out)
 
+    def test_version_json_and_where_the_daemon_keeps_things(self):
+        import json
+        p = subprocess.run([ARGS.sparsectl, "--version"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout.strip(), r"^sparsectl \d+\.\d+\.\d+$")
+        self.assertEqual(p.stdout.split()[1], json.loads(
+            self.ctl("--json", "status").stdout)["version"])  # the daemon's own version
+        st = json.loads(self.ctl("status", "--json").stdout)
+        self.assertEqual(st["backend"], expected_backend() or st["backend"])
+        self.assertEqual(st["data_dir"], self.daemon.data_dir)
+        self.assertEqual(st["metrics_address"], self.daemon.metrics)
+        out = self.ctl("status").stdout
+        self.assertIn("data dir:  " + self.daemon.data_dir, out)
+        self.assertIn("http://%s/metrics" % self.daemon.metrics, out)
+        m = scipy.sparse.random(7, 5, density=0.4, format="coo", random_state=3)
+        scipy.io.mmwrite(self.path("j.mtx"), m)
+        self.ctl("put", self.path("j.mtx"), "--name", "json-listed")
+        listed = json.loads(self.ctl("ls", "json-", "--json").stdout)
+        self.assertEqual([t["name"] for t in listed["tensors"]], ["json-listed"])
+        self.assertEqual(listed["tensors"][0]["desc"]["shape"], ["7", "5"])  # int64 as strings
+        self.assertIn("layers", json.loads(self.ctl("layer", "ls", "--json").stdout))
+
     def test_errors_are_clear_and_nonzero(self):
         p = self.ctl("info", "no-such-name", ok=False)
         self.assertNotEqual(p.returncode, 0)

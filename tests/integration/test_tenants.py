@@ -190,6 +190,7 @@ class TenantTest(unittest.TestCase):
         # Status counts one's own.
         st = bob.status()
         self.assertEqual((st.tenant, st.role, st.tensor_count), ("bob", "user", len(bob_ids)))
+        self.assertEqual((st.data_dir, st.metrics_address), ("", ""))  # admins only
         st = alice.status()
         self.assertEqual((st.tenant, st.role, st.tensor_count), ("alice", "user", len(alice_ids)))
         alice.delete(sparse.id)
