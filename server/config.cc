@@ -150,6 +150,10 @@ const std::vector<KeyDef>& Defs() {
         StringKey("checkpoint_name",
                   "checkpoint written by checkpoint_every and checkpoint_on_exit",
                   &Config::checkpoint_name),
+        StringKey("listen_socket_mode",
+                  "file mode of the socket when listen is unix:/path (octal, e.g. 0660 to let "
+                  "the socket's group connect)",
+                  &Config::listen_socket_mode),
         StringKey("auth_tokens",
                   "token file: lines 'SHA256-OF-TOKEN TENANT ROLE' (role user or admin), reread "
                   "on SIGHUP; set, every call needs 'authorization: Bearer TOKEN' and each tenant "
@@ -320,7 +324,14 @@ bool IsLoopbackHost(const std::string& host) {
   return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
 }
 
+std::optional<std::string> UnixSocketPath(const std::string& listen) {
+  if (!listen.starts_with("unix:")) return std::nullopt;
+  return listen.substr(5);
+}
+
 absl::Status CheckProtectedMode(const Config& config) {
+  // A Unix socket is reached from this machine only (its file mode says by whom).
+  if (UnixSocketPath(config.listen).has_value()) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.listen));
   if (IsLoopbackHost(hp.first) || config.insecure || AuthenticationConfigured(config)) {
     return absl::OkStatus();
@@ -350,7 +361,21 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
 }
 
 absl::Status CheckConfig(const Config& c) {
-  RETURN_IF_ERROR(SplitHostPort(c.listen).status());
+  if (const std::optional<std::string> path = UnixSocketPath(c.listen)) {
+    if (path->empty() || path->front() != '/' || path->size() > 100) {
+      return absl::InvalidArgumentError(
+          StrCat("listen = '", c.listen,
+                 "': a Unix socket needs an absolute path of at most 100 "
+                 "bytes (unix:/run/sparsed/sparsed.sock)"));
+    }
+  } else {
+    RETURN_IF_ERROR(SplitHostPort(c.listen).status());
+  }
+  if (c.listen_socket_mode.size() != 4 || c.listen_socket_mode[0] != '0' ||
+      c.listen_socket_mode.find_first_not_of("01234567") != std::string::npos) {
+    return absl::InvalidArgumentError(StrCat("listen_socket_mode = '", c.listen_socket_mode,
+                                             "' is not an octal file mode like 0660"));
+  }
   if (!c.metrics_listen.empty()) RETURN_IF_ERROR(SplitHostPort(c.metrics_listen).status());
   if (c.device != "auto" && !ParseDevice(c.device).ok()) {
     return absl::InvalidArgumentError(

@@ -33,12 +33,13 @@ struct Config {
   int64_t checkpoint_max_bytes = 0;
   // Largest estimated cost of one request in scalar operations
   // (server/request_cost.h); -1 = 1e11 on the CPU backend, 1e14 on a GPU; 0 = none.
-  double max_request_work = -1;  // bytes of all checkpoint files together
-  bool insecure = false;         // serve a non-loopback listen address without authentication
-  bool reflection = true;        // gRPC server reflection
-  std::string tls_cert;          // PEM certificate chain; with tls_key: gRPC over TLS
-  std::string tls_key;           // PEM private key of tls_cert
-  std::string tls_client_ca;     // PEM CA bundle; set: mutual TLS (client certificates required)
+  double max_request_work = -1;             // bytes of all checkpoint files together
+  std::string listen_socket_mode = "0600";  // file mode of a unix:/path listen socket
+  bool insecure = false;      // serve a non-loopback listen address without authentication
+  bool reflection = true;     // gRPC server reflection
+  std::string tls_cert;       // PEM certificate chain; with tls_key: gRPC over TLS
+  std::string tls_key;        // PEM private key of tls_cert
+  std::string tls_client_ca;  // PEM CA bundle; set: mutual TLS (client certificates required)
   std::string data_dir = "./sparsed-data";  // tune database, checkpoints, caches
   std::string device = "auto";              // auto | cpu | cuda:N
   std::string log_level = "info";           // trace|debug|info|warn|error|critical|off
@@ -103,6 +104,9 @@ bool IsLoopbackHost(const std::string& host);
 // when positive, 0 (unlimited) when 0, and for -1 (auto) 90% of total_bytes
 // (0 when the total is unknown).
 int64_t EffectiveMemoryLimit(int64_t configured, int64_t total_bytes);
+
+// The socket path of a "unix:/path" listen address; nullopt for host:port.
+std::optional<std::string> UnixSocketPath(const std::string& listen);
 
 // Whether callers must authenticate: a token file or client certificates.
 bool AuthenticationConfigured(const Config& config);

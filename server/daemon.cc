@@ -4,11 +4,14 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -410,7 +413,23 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<RequestMetricsInterceptorFactory>(state->metrics.get()));
   builder.experimental().SetInterceptorCreators(std::move(creators));
-  state->server = builder.BuildAndStart();
+  const std::optional<std::string> socket_path = UnixSocketPath(config.listen);
+  {
+    // A Unix socket is created owner-only and then given listen_socket_mode,
+    // so no other user can connect in between.
+    const mode_t old_umask = socket_path ? ::umask(0077) : 0;
+    state->server = builder.BuildAndStart();
+    if (socket_path) ::umask(old_umask);
+  }
+  if (state->server && socket_path) {
+    const auto mode = static_cast<mode_t>(std::stoul(config.listen_socket_mode, nullptr, 8));
+    if (::chmod(socket_path->c_str(), mode) != 0) {
+      state->server->Shutdown();
+      return absl::FailedPreconditionError(StrCat("cannot set the mode of '", *socket_path, "' to ",
+                                                  config.listen_socket_mode, ": ",
+                                                  std::strerror(errno)));
+    }
+  }
   if (!state->server || grpc_port <= 0) {
     return absl::UnavailableError(
         StrCat("cannot listen on '", config.listen, "' (address in use or not valid here",
@@ -421,11 +440,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   }
 
   BoundAddresses addresses;
-  ASSIGN_OR_RETURN(auto grpc_hp, SplitHostPort(config.listen));
-  addresses.grpc =
-      StrCat(grpc_hp.first.find(':') != std::string::npos ? StrCat("[", grpc_hp.first, "]")
-                                                          : grpc_hp.first,
-             ":", grpc_port);
+  if (socket_path) {
+    addresses.grpc = config.listen;
+  } else {
+    ASSIGN_OR_RETURN(auto grpc_hp, SplitHostPort(config.listen));
+    addresses.grpc =
+        StrCat(grpc_hp.first.find(':') != std::string::npos ? StrCat("[", grpc_hp.first, "]")
+                                                            : grpc_hp.first,
+               ":", grpc_port);
+  }
   if (!config.metrics_listen.empty()) {
     ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.metrics_listen));
     state->metrics_http =

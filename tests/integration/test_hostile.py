@@ -234,6 +234,52 @@ class AmplificationTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+class UnixSocketTest(unittest.TestCase):
+    def start(self, data, *args):
+        announce = os.path.join(data, "announce.json")
+        if os.path.exists(announce):
+            os.remove(announce)
+        d = subprocess.Popen([ARGS.sparsed, "--metrics-listen", "", "--device", "cpu",
+                              "--data-dir", data, "--announce-file", announce, *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while not os.path.exists(announce):
+            self.assertIsNone(d.poll(), d.stdout.read() if d.poll() is not None else "")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        return d
+
+    def test_grpc_over_a_unix_socket_with_its_mode(self):
+        import stat
+        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
+        sys.path.insert(0, client_dir)
+        import numpy as np
+        import sparsed_client as sc
+        data = tempfile.mkdtemp(prefix="unix-socket-")
+        path = os.path.join(data, "sparsed.sock")
+        for mode in (0o660, 0o600):  # the second start finds the first one's socket file
+            d = self.start(data, "--listen", "unix:" + path, "--listen-socket-mode",
+                           "0%o" % mode)
+            try:
+                st = os.stat(path)
+                self.assertTrue(stat.S_ISSOCK(st.st_mode))
+                self.assertEqual(stat.S_IMODE(st.st_mode), mode)
+                with sc.Client("unix:" + path) as c:
+                    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+                    np.testing.assert_array_equal(c.download(c.upload(x)), x)
+            finally:
+                d.terminate()
+                out, _ = d.communicate(timeout=30)
+            self.assertEqual(d.returncode, 0, out)
+        for bad in (["--listen", "unix:relative.sock"],
+                    ["--listen", "unix:" + path, "--listen-socket-mode", "rw-rw----"]):
+            p = subprocess.run([ARGS.sparsed, "--metrics-listen", "", "--device", "cpu",
+                                "--data-dir", data, *bad], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # refused at start
+            self.assertIn(bad[-1], p.stdout + p.stderr)
+
+
 class MalformedRequestTest(unittest.TestCase):
     def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
         import grpc
