@@ -260,7 +260,8 @@ TEST_P(ValidateTest, CscRowsStrictlyIncreasingWithinAColumnUnlessAllowed) {
   Tensor unsorted = MakeCsc(4, 2, {0, 1, 3}, {3, 2, 0}, {1, 1, 1}, idx());
   EXPECT_INVALID(Check(unsorted),
                  "a.row_idx[2] = 0 is not greater than row_idx[1] = 2 (column 1; rows must be "
-                 "strictly increasing within a column)");
+                 "strictly increasing within a column; set sort_and_sum_duplicates to have "
+                 "them sorted and duplicates summed)");
   EXPECT_TRUE(Check(unsorted, true).ok());
   Tensor dup = MakeCsc(4, 1, {0, 2}, {2, 2}, {1, 1}, idx());
   EXPECT_INVALID(Check(dup), "a.row_idx[1] = 2 is not greater than row_idx[0] = 2 (column 0");

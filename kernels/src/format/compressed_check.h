@@ -21,12 +21,15 @@ struct CompressedNames {
   std::string_view major;     // "row": what one pointer range is
   std::string_view pointers;  // "row pointers"
   std::string_view minors;    // "columns"
+  // Whether an upload may ask for the order to be fixed (CSR, CSC): the
+  // error then says how.
+  bool sortable = false;
 };
 
-inline constexpr CompressedNames kCsrNames{"row_ptr", "col_idx",      "cols",
-                                           "row",     "row pointers", "columns"};
-inline constexpr CompressedNames kCscNames{"col_ptr", "row_idx",         "rows",
-                                           "column",  "column pointers", "rows"};
+inline constexpr CompressedNames kCsrNames{"row_ptr",      "col_idx", "cols", "row",
+                                           "row pointers", "columns", true};
+inline constexpr CompressedNames kCscNames{"col_ptr",         "row_idx", "rows", "column",
+                                           "column pointers", "rows",    true};
 inline constexpr CompressedNames kBsrNames{"block_row_ptr", "block_col_idx",      "block_col_count",
                                            "block row",     "block row pointers", "block columns"};
 
@@ -67,7 +70,10 @@ absl::Status CheckCompressed(std::span<const I> ptr, std::span<const I> idx, int
       if (sorted && e > ptr[r] && c <= int64_t{idx[e - 1]}) {
         return invalid(StrCat(field, ".", n.idx, "[", e, "] = ", c, " is not greater than ", n.idx,
                               "[", e - 1, "] = ", int64_t{idx[e - 1]}, " (", n.major, " ", r, "; ",
-                              n.minors, " must be strictly increasing within a ", n.major, ")"));
+                              n.minors, " must be strictly increasing within a ", n.major,
+                              n.sortable ? "; set sort_and_sum_duplicates to have them sorted and "
+                                           "duplicates summed)"
+                                         : ")"));
       }
     }
   }

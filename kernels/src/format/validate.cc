@@ -86,7 +86,9 @@ absl::Status CheckCoo(const Tensor& t, const ValidateOptions& options, std::stri
         return Invalid(StrCat(field, " entry ", e, " (row_idx = ", r, ", col_idx = ", c,
                               ") does not come after entry ", e - 1, " (row_idx = ", pr,
                               ", col_idx = ", pc,
-                              ") (entries must be strictly increasing in row-major order)"));
+                              ") (entries must be strictly increasing in row-major order; set "
+                              "sort_and_sum_duplicates to have them sorted and duplicates "
+                              "summed)"));
       }
     }
   }
