@@ -82,27 +82,6 @@ absl::Status RunUnaryOp(ServiceContext& ctx, const Caller& caller, std::string_v
   return DeliverResult(ctx, caller, std::move(result), output, response);
 }
 
-// Entries a conversion writes: a dense result every element, a BSR one at
-// most every stored entry's block (and never more than the padded matrix).
-auto ConvertedEntries(const v1::ConvertRequest& req) {
-  return [&req](const TensorDesc& d) {
-    const double rows = d.shape.empty() ? 1.0 : double(d.shape[0]);
-    const double cols = d.shape.size() < 2 ? 1.0 : double(d.shape[1]);
-    const double stored = StoredWork(d);
-    switch (static_cast<Format>(req.to())) {
-      case Format::kDense:
-        return rows * cols;
-      case Format::kBsr: {
-        const double r = req.block_size() > 0 ? double(req.block(0)) : 1.0;
-        const double c = req.block_size() > 1 ? double(req.block(1)) : r;
-        return std::min(stored * r * c, (rows + r) * (cols + c));
-      }
-      default:
-        return stored + rows;
-    }
-  };
-}
-
 }  // namespace
 
 grpc::Status ComputeService::Convert(grpc::ServerContext* rpc, const v1::ConvertRequest* request,
@@ -110,7 +89,12 @@ grpc::Status ComputeService::Convert(grpc::ServerContext* rpc, const v1::Convert
   return Serve(ctx_, rpc, [&](const Caller& caller) {
     return RunUnaryOp(
         ctx_, caller, "Convert", request->source(), request->output(), response,
-        ConvertedEntries(*request), [&](const Tensor& src) -> absl::StatusOr<Tensor> {
+        [&](const TensorDesc& d) {
+          const auto& block = request->block();
+          return ConvertedEntries(d, static_cast<Format>(request->to()),
+                                  block.empty() ? 1 : block[0], block.size() > 1 ? block[1] : 0);
+        },
+        [&](const Tensor& src) -> absl::StatusOr<Tensor> {
           ASSIGN_OR_RETURN(const ConvertOptions options, ConvertOptionsFrom(*request, src.desc()));
           return ctx_.backend->Convert(src, static_cast<Format>(request->to()), options);
         });

@@ -14,7 +14,7 @@ class ComputeSlot {
  public:
   ComputeSlot(ServiceContext& ctx, const Caller& caller) : ctx_(ctx) {
     admitted_ = ctx_.inflight_compute.fetch_add(1) < ctx_.config.max_inflight_compute;
-    if (admitted_) tenant_status_ = ctx_.quotas->AdmitCompute(caller.tenant, &ticket_);
+    if (admitted_) tenant_status_ = ctx_.quotas->AdmitCompute(caller.tenant, &tenant_slot_);
   }
   ~ComputeSlot() { ctx_.inflight_compute.fetch_sub(1); }
   ComputeSlot(const ComputeSlot&) = delete;
@@ -31,7 +31,7 @@ class ComputeSlot {
   ServiceContext& ctx_;
   bool admitted_;
   absl::Status tenant_status_;
-  TenantQuotas::ComputeTicket ticket_;
+  TenantQuotas::Slot tenant_slot_;
 };
 
 }  // namespace sparsed::server

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "server/serve.h"
 #include "server/tensor_access.h"
 #include "sparsed/device_memory.h"
 #include "sparsed/status.h"
@@ -54,9 +55,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
  private:
   // Authenticates, admits and resolves; the header goes into msg_.
   absl::Status Begin(const v1::DownloadRequest& req) {
-    ASSIGN_OR_RETURN(caller_, ctx_.auth->Authenticate(*rpc_));
-    RETURN_IF_ERROR(ctx_.quotas->AdmitRequest(caller_.tenant));
-    RETURN_IF_ERROR(ctx_.quotas->AdmitCall(caller_.tenant, &call_slot_));
+    RETURN_IF_ERROR(AdmitCaller(ctx_, *rpc_, &caller_, &call_slot_));
     ASSIGN_OR_RETURN(tensor_, Resolve(ctx_.store, caller_, req.tensor(), "tensor"));
     if (req.chunk_bytes() < 0) {
       return absl::InvalidArgumentError(
@@ -100,18 +99,16 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
   void End(const absl::Status& s) {
     ended_ = true;
     watch_.reset();
-    call_slot_ = TenantQuotas::ComputeTicket();
+    call_slot_ = TenantQuotas::Slot();
     tensor_.reset();  // a tensor deleted meanwhile is freed now
     msg_.Clear();
-    Finish(s.ok()
-               ? grpc::Status::OK
-               : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+    Finish(ToGrpc(s));
   }
 
   ServiceContext& ctx_;
   grpc::CallbackServerContext* rpc_;
   Caller caller_;
-  TenantQuotas::ComputeTicket call_slot_;
+  TenantQuotas::Slot call_slot_;
   std::unique_ptr<StallWatchdog::Watch> watch_;
   TensorPtr tensor_;
   int64_t chunk_bytes_ = 0;

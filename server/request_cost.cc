@@ -41,6 +41,21 @@ double UnaryWork(const TensorDesc& source, double result_entries) {
   return sort + Rows(source) + Cols(source) + result_entries;
 }
 
+double ConvertedEntries(const TensorDesc& source, Format to, int64_t block_rows,
+                        int64_t block_cols) {
+  const double rows = Rows(source), cols = Cols(source), stored = StoredWork(source);
+  switch (to) {
+    case Format::kDense:
+      return rows * cols;
+    case Format::kBsr: {
+      const double r = double(block_rows), c = block_cols > 0 ? double(block_cols) : r;
+      return std::min(stored * r * c, (rows + r) * (cols + c));
+    }
+    default:
+      return stored + rows;
+  }
+}
+
 double SddmmWork(const SddmmArgs& args) {
   const TensorDesc& a = args.a->desc();
   const double k = args.transpose_a ? Rows(a) : Cols(a);

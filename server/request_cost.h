@@ -24,6 +24,11 @@ double SpmmWork(const SpmmArgs& args);
 // Convert, Transpose, Prune and Inspect of `source` into (at most) `result`
 // entries: every stored entry, the row and column pointers, the output.
 double UnaryWork(const TensorDesc& source, double result_entries);
+// Entries a conversion of `source` to `to` writes: a dense result every
+// element, a BSR one (blocks R x C; C 0: square) at most every stored entry's
+// block and never more than the padded matrix, the others the stored entries.
+double ConvertedEntries(const TensorDesc& source, Format to, int64_t block_rows,
+                        int64_t block_cols);
 double SddmmWork(const SddmmArgs& args);
 double DenseMatmulWork(const DenseMatmulArgs& args);
 // Creating a layer: its initialisation walks every weight (dense_prune) or

@@ -11,6 +11,7 @@
 #include "server/service_context.h"
 #include "server/status_util.h"
 #include "sparsed/cancel.h"
+#include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
 namespace sparsed::server {
@@ -30,18 +31,24 @@ inline CancelToken CancelTokenFor(const grpc::ServerContextBase* rpc) {
 // when authentication is on; RESOURCE_EXHAUSTED past the tenant's request
 // rate or concurrent calls. The body runs with the call's CancelToken current (sparsed/cancel.h),
 // so long loops stop at its deadline or when the client cancels.
+// Who calls, and whether the tenant's request rate and open calls allow the
+// call: UNAUTHENTICATED or RESOURCE_EXHAUSTED otherwise. `slot` holds the
+// call's place among the tenant's open calls.
+inline absl::Status AdmitCaller(const ServiceContext& ctx, const grpc::ServerContextBase& rpc,
+                                Caller* caller, TenantQuotas::Slot* slot) {
+  ASSIGN_OR_RETURN(*caller, ctx.auth->Authenticate(rpc));
+  RETURN_IF_ERROR(ctx.quotas->AdmitRequest(caller->tenant));
+  return ctx.quotas->AdmitCall(caller->tenant, slot);
+}
+
 template <class Body>
 grpc::Status Serve(const ServiceContext& ctx, const grpc::ServerContextBase* rpc, Body&& body) {
-  absl::StatusOr<Caller> caller = ctx.auth->Authenticate(*rpc);
-  if (!caller.ok()) return ToGrpc(caller.status());
-  if (absl::Status s = ctx.quotas->AdmitRequest(caller->tenant); !s.ok()) return ToGrpc(s);
-  TenantQuotas::ComputeTicket call_slot;
-  if (absl::Status s = ctx.quotas->AdmitCall(caller->tenant, &call_slot); !s.ok()) {
-    return ToGrpc(s);
-  }
+  Caller caller;
+  TenantQuotas::Slot call_slot;
+  if (absl::Status s = AdmitCaller(ctx, *rpc, &caller, &call_slot); !s.ok()) return ToGrpc(s);
   const CancelToken token = CancelTokenFor(rpc);
   ScopedCancelToken current(&token);
-  return ToGrpc(body(*caller));
+  return ToGrpc(body(caller));
 }
 
 // As Serve, for the APIs that act on the daemon as a whole (tune database,

@@ -35,8 +35,7 @@ absl::Status TenantQuotas::AdmitRequest(const std::string& tenant, Clock::time_p
 }
 
 absl::Status TenantQuotas::Admit(const std::string& tenant, int max, const char* quota,
-                                 const char* what, std::map<std::string, int>* counts,
-                                 ComputeTicket* ticket) {
+                                 const char* what, std::map<std::string, int>* counts, Slot* slot) {
   if (tenant.empty() || max <= 0) return absl::OkStatus();
   std::lock_guard lock(mu_);
   int& running = (*counts)[tenant];
@@ -46,21 +45,21 @@ absl::Status TenantQuotas::Admit(const std::string& tenant, int max, const char*
                          StrCat(running, " ", what, " are running; retry later"));
   }
   ++running;
-  *ticket = ComputeTicket(this, counts, tenant);
+  *slot = Slot(this, counts, tenant);
   return absl::OkStatus();
 }
 
-absl::Status TenantQuotas::AdmitCompute(const std::string& tenant, ComputeTicket* ticket) {
+absl::Status TenantQuotas::AdmitCompute(const std::string& tenant, Slot* slot) {
   return Admit(tenant, limits_.max_concurrent_compute, "tenant_max_concurrent_compute",
-               "compute calls", &computing_, ticket);
+               "compute calls", &computing_, slot);
 }
 
-absl::Status TenantQuotas::AdmitCall(const std::string& tenant, ComputeTicket* ticket) {
+absl::Status TenantQuotas::AdmitCall(const std::string& tenant, Slot* slot) {
   return Admit(tenant, limits_.max_concurrent_calls, "tenant_max_concurrent_calls", "calls",
-               &calling_, ticket);
+               &calling_, slot);
 }
 
-TenantQuotas::ComputeTicket& TenantQuotas::ComputeTicket::operator=(ComputeTicket&& o) noexcept {
+TenantQuotas::Slot& TenantQuotas::Slot::operator=(Slot&& o) noexcept {
   if (this != &o) {
     Release();
     quotas_ = std::exchange(o.quotas_, nullptr);
@@ -70,9 +69,9 @@ TenantQuotas::ComputeTicket& TenantQuotas::ComputeTicket::operator=(ComputeTicke
   return *this;
 }
 
-TenantQuotas::ComputeTicket::~ComputeTicket() { Release(); }
+TenantQuotas::Slot::~Slot() { Release(); }
 
-void TenantQuotas::ComputeTicket::Release() {
+void TenantQuotas::Slot::Release() {
   if (quotas_ == nullptr) return;
   std::lock_guard lock(quotas_->mu_);
   --(*counts_)[tenant_];

@@ -39,34 +39,34 @@ class TenantQuotas {
   // (capacity max(1, rate), refilled at rate per second) is empty.
   absl::Status AdmitRequest(const std::string& tenant, Clock::time_point now = Clock::now());
 
-  // A slot of `tenant` (a compute call, or any call) while the ticket lives.
-  class ComputeTicket {
+  // One of `tenant`'s slots (a compute call, or any call), held while it lives.
+  class Slot {
    public:
-    ComputeTicket() = default;
-    ComputeTicket(ComputeTicket&& o) noexcept
+    Slot() = default;
+    Slot(Slot&& o) noexcept
         : quotas_(std::exchange(o.quotas_, nullptr)),
           counts_(o.counts_),
           tenant_(std::move(o.tenant_)) {}
-    ComputeTicket& operator=(ComputeTicket&& o) noexcept;
-    ComputeTicket(const ComputeTicket&) = delete;
-    ComputeTicket& operator=(const ComputeTicket&) = delete;
-    ~ComputeTicket();
+    Slot& operator=(Slot&& o) noexcept;
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot();
 
    private:
     friend class TenantQuotas;
     void Release();
-    ComputeTicket(TenantQuotas* q, std::map<std::string, int>* counts, std::string tenant)
+    Slot(TenantQuotas* q, std::map<std::string, int>* counts, std::string tenant)
         : quotas_(q), counts_(counts), tenant_(std::move(tenant)) {}
     TenantQuotas* quotas_ = nullptr;
     std::map<std::string, int>* counts_ = nullptr;
     std::string tenant_;
   };
   // RESOURCE_EXHAUSTED (nothing held) when `tenant` already runs
-  // max_concurrent_compute calls; `ticket` holds the slot otherwise.
-  absl::Status AdmitCompute(const std::string& tenant, ComputeTicket* ticket);
+  // max_concurrent_compute calls; `slot` holds one otherwise.
+  absl::Status AdmitCompute(const std::string& tenant, Slot* slot);
   // Any call of `tenant` (max_concurrent_calls): a tenant's stalled or slow
   // calls cannot take every serving thread from the others.
-  absl::Status AdmitCall(const std::string& tenant, ComputeTicket* ticket);
+  absl::Status AdmitCall(const std::string& tenant, Slot* slot);
 
   // Counts a refusal by another component (store, checkpoints) for /metrics.
   void CountRefusal(const std::string& tenant, const std::string& quota);
@@ -84,7 +84,7 @@ class TenantQuotas {
   mutable std::mutex mu_;
   std::map<std::string, Bucket> buckets_;  // guarded by mu_
   absl::Status Admit(const std::string& tenant, int max, const char* quota, const char* what,
-                     std::map<std::string, int>* counts, ComputeTicket* ticket);
+                     std::map<std::string, int>* counts, Slot* slot);
 
   std::map<std::string, int> computing_;                             // guarded by mu_
   std::map<std::string, int> calling_;                               // guarded by mu_

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "server/serve.h"
 #include "server/tensor_access.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/status.h"
@@ -34,7 +35,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
  public:
   UploadReactor(ServiceContext& ctx, grpc::CallbackServerContext* rpc, v1::TensorInfo* response)
       : ctx_(ctx), rpc_(rpc), response_(response) {
-    if (absl::Status s = Admit(); !s.ok()) {
+    if (absl::Status s = AdmitCaller(ctx_, *rpc_, &caller_, &call_slot_); !s.ok()) {
       End(s);
       return;
     }
@@ -64,13 +65,6 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
   }
 
  private:
-  // Who calls, and whether the tenant's request rate and open calls allow it.
-  absl::Status Admit() {
-    ASSIGN_OR_RETURN(caller_, ctx_.auth->Authenticate(*rpc_));
-    RETURN_IF_ERROR(ctx_.quotas->AdmitRequest(caller_.tenant));
-    return ctx_.quotas->AdmitCall(caller_.tenant, &call_slot_);
-  }
-
   absl::Status OnHeader() {
     if (!msg_.has_header()) {
       return absl::InvalidArgumentError("the first upload message must be a header");
@@ -133,17 +127,15 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
     assembler_.reset();
     tensor_ = Tensor();
     watch_.reset();
-    call_slot_ = TenantQuotas::ComputeTicket();
-    Finish(s.ok()
-               ? grpc::Status::OK
-               : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+    call_slot_ = TenantQuotas::Slot();
+    Finish(ToGrpc(s));
   }
 
   ServiceContext& ctx_;
   grpc::CallbackServerContext* rpc_;
   v1::TensorInfo* response_;
   Caller caller_;
-  TenantQuotas::ComputeTicket call_slot_;
+  TenantQuotas::Slot call_slot_;
   std::unique_ptr<StallWatchdog::Watch> watch_;
   v1::UploadRequest msg_;
   v1::UploadHeader header_;

@@ -15,8 +15,22 @@ import unittest
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENT_DIR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
 sys.path.insert(0, HERE)
+sys.path.insert(0, CLIENT_DIR)
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.sparse  # noqa: E402
+
+import sparsed_client as sc  # noqa: E402
 from daemon_util import Daemon  # noqa: E402
+
+
+def proc_status(pid, key):
+    """A numeric field of /proc/PID/status ("Threads", "VmHWM" in bytes)."""
+    with open("/proc/%d/status" % pid) as f:
+        fields = next(l for l in f if l.startswith(key + ":")).split()
+    return int(fields[1]) * (1024 if fields[-1] == "kB" else 1)
 
 ARGS = None
 
@@ -103,23 +117,15 @@ class StalledStreamsTest(unittest.TestCase):
     bounded and other clients are served meanwhile."""
 
     def test_five_thousand_stalled_uploads(self):
-        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
-        sys.path.insert(0, client_dir)
-        import numpy as np
-        import sparsed_client as sc
-
-        def threads(pid):
-            with open("/proc/%d/status" % pid) as f:
-                return int(next(l for l in f if l.startswith("Threads:")).split()[1])
 
         with Daemon(ARGS.sparsed) as d:
-            before = threads(d.proc.pid)
+            before = proc_status(d.proc.pid, "Threads")
             staller = subprocess.Popen([sys.executable, "-c", STALLER, d.address, "5000",
-                                        client_dir], stdout=subprocess.PIPE, text=True)
+                                        CLIENT_DIR], stdout=subprocess.PIPE, text=True)
             try:
                 self.assertEqual(staller.stdout.readline().strip(), "ready")
                 time.sleep(1.0)  # every header has been written (and taken)
-                during = threads(d.proc.pid)
+                during = proc_status(d.proc.pid, "Threads")
                 t0 = time.monotonic()
                 with sc.Client(d.address) as other:
                     info = other.upload(np.arange(5, dtype=np.float32), name="served")
@@ -149,10 +155,6 @@ class StalledStreamsTest(unittest.TestCase):
 
 class StalledDownloadTest(unittest.TestCase):
     def test_a_client_that_stops_reading_is_cancelled_and_the_memory_freed(self):
-        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
-        sys.path.insert(0, client_dir)
-        import numpy as np
-        import sparsed_client as sc
         with Daemon(ARGS.sparsed, ["--upload-idle-timeout-seconds", "1"]) as d:
             c = sc.Client(d.address)
             info = c.upload(np.ones(8 << 20, np.float32))  # 32 MiB
@@ -179,17 +181,7 @@ class AmplificationTest(unittest.TestCase):
     against a 256 MiB limit)."""
 
     def test_peak_rss_stays_inside_the_limit(self):
-        import grpc
-        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
-        sys.path.insert(0, client_dir)
-        import numpy as np
-        import scipy.sparse
-        import sparsed_client as sc
         limit = 256 << 20
-
-        def peak(pid):
-            with open("/proc/%d/status" % pid) as f:
-                return int(next(l for l in f if l.startswith("VmHWM:")).split()[1]) * 1024
 
         def empty(shape):
             m = scipy.sparse.coo_matrix(([], ([], [])), shape=(1, 1), dtype=np.float32)
@@ -228,9 +220,9 @@ class AmplificationTest(unittest.TestCase):
                         request(c)
                     self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
                                      (name, e.exception.details()))
-                    self.assertLess(peak(d.proc.pid), limit + (64 << 20), name)
+                    self.assertLess(proc_status(d.proc.pid, "VmHWM"), limit + (64 << 20), name)
                 self.assertEqual(c.status().tensor_count, 0)
-            print("peak RSS %d MiB under a %d MiB limit" % (peak(d.proc.pid) >> 20, limit >> 20))
+            print("peak RSS %d MiB under a %d MiB limit" % (proc_status(d.proc.pid, "VmHWM") >> 20, limit >> 20))
             self.assertEqual(d.stop(), 0)
 
 
@@ -251,10 +243,6 @@ class UnixSocketTest(unittest.TestCase):
 
     def test_grpc_over_a_unix_socket_with_its_mode(self):
         import stat
-        client_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "client", "python")
-        sys.path.insert(0, client_dir)
-        import numpy as np
-        import sparsed_client as sc
         data = tempfile.mkdtemp(prefix="unix-socket-")
         path = os.path.join(data, "sparsed.sock")
         for mode in (0o660, 0o600):  # the second start finds the first one's socket file
@@ -282,14 +270,12 @@ class UnixSocketTest(unittest.TestCase):
 
 class MalformedRequestTest(unittest.TestCase):
     def test_unparsable_messages_say_so_and_the_daemon_keeps_serving(self):
-        import grpc
         with Daemon(ARGS.sparsed) as d:
             with grpc.insecure_channel(d.address) as ch:
                 self.check(ch)
             self.assertEqual(d.stop(), 0)
 
     def check(self, ch):
-        import grpc
         for method in ("/sparsed.v1.Tensors/GetInfo", "/sparsed.v1.Compute/Spmm",
                        "/sparsed.v1.Admin/GetStatus"):
             call = ch.unary_unary(method, request_serializer=lambda b: b,
@@ -314,12 +300,6 @@ class LongCallsStopTest(unittest.TestCase):
     the slot soon after."""
 
     def setUp(self):
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)),
-                                        "client", "python"))
-        import numpy as np
-        import scipy.sparse
-        import sparsed_client as sc
-        self.np, self.sc = np, sc
         self.daemon = Daemon(ARGS.sparsed, ["--max-inflight-compute", "1", "--cpu-threads", "1"])
         self.client = sc.Client(self.daemon.address)
         # About 3.3e10 multiply-adds on one CPU thread: 15 s on the development
@@ -336,7 +316,6 @@ class LongCallsStopTest(unittest.TestCase):
         self.daemon.__exit__(None, None, None)
 
     def request(self):
-        sc = self.sc
         return sc.compute_pb.SpmmRequest(
             a=sc.compute_pb.Operand(ref=sc.ref(self.a)),
             b=sc.compute_pb.Operand(ref=sc.ref(self.b)),
@@ -344,13 +323,12 @@ class LongCallsStopTest(unittest.TestCase):
 
     def next_call_is_admitted_within(self, seconds):
         """A tiny SpMM succeeds (the one compute slot is free again) before `seconds`."""
-        import grpc
         deadline = time.monotonic() + seconds
         while True:
             try:
                 got = self.client.spmm(self.sparse_eye,
-                                       self.np.ones((2, 2), self.np.float32), inline=True)
-                self.np.testing.assert_array_equal(got, self.np.ones((2, 2)))
+                                       np.ones((2, 2), np.float32), inline=True)
+                np.testing.assert_array_equal(got, np.ones((2, 2)))
                 return time.monotonic()
             except grpc.RpcError as e:
                 self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
@@ -358,7 +336,6 @@ class LongCallsStopTest(unittest.TestCase):
                 time.sleep(0.05)
 
     def test_deadline_stops_the_computation(self):
-        import grpc
         t0 = time.monotonic()
         with self.assertRaises(grpc.RpcError) as e:
             self.client.compute.Spmm(self.request(), timeout=0.5)
@@ -385,12 +362,6 @@ class CostBombTest(unittest.TestCase):
     stopped at the call's deadline."""
 
     def setUp(self):
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)),
-                                        "client", "python"))
-        import numpy as np
-        import scipy.sparse
-        import sparsed_client as sc
-        self.np, self.scipy, self.sc = np, scipy, sc
         self.daemon = Daemon(ARGS.sparsed, ["--max-inflight-compute", "1"])
         self.client = sc.Client(self.daemon.address)
 
@@ -399,7 +370,6 @@ class CostBombTest(unittest.TestCase):
         self.daemon.__exit__(None, None, None)
 
     def test_huge_layer_is_refused_at_once(self):
-        import grpc
         t0 = time.monotonic()
         with self.assertRaises(grpc.RpcError) as e:
             self.client.create_layer(10**6, 10**6)  # 10^12 weights to initialise
@@ -412,9 +382,7 @@ class CostBombTest(unittest.TestCase):
         self.assertEqual(list(self.client.list_layers()), [])
 
     def test_block_prune_of_a_huge_empty_matrix_stops_at_the_deadline(self):
-        import grpc
-        sc, np = self.sc, self.np
-        m = self.scipy.sparse.coo_matrix(([], ([], [])), shape=(1, 1), dtype=np.float32)
+        m = scipy.sparse.coo_matrix(([], ([], [])), shape=(1, 1), dtype=np.float32)
         source = sc.inline(m)
         source.desc.shape[:] = [3 * 10**8, 3 * 10**8]  # 33 bytes on the wire
         req = sc.compute_pb.PruneRequest(
@@ -425,7 +393,7 @@ class CostBombTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as e:
             self.client.compute.Prune(req, timeout=0.5)
         self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
-        eye = self.scipy.sparse.identity(2, dtype=np.float32, format="csr")
+        eye = scipy.sparse.identity(2, dtype=np.float32, format="csr")
         while True:  # the one compute slot comes back once the prune has stopped
             try:
                 self.client.spmm(eye, np.ones((2, 2), np.float32), inline=True)

@@ -42,6 +42,19 @@ def write_tokens(path, tokens):
             f.write("%s %s %s\n" % (hashlib.sha256(token.encode()).hexdigest(), tenant, role))
 
 
+def token_file(prefix):
+    """A fresh token file holding TOKENS."""
+    path = os.path.join(tempfile.mkdtemp(prefix=prefix), "tokens")
+    write_tokens(path, TOKENS)
+    return path
+
+
+def tenant_clients(d):
+    """Clients of tenants alice and bob on daemon `d`."""
+    return (sc.Client(d.address, token="alice-token-1"),
+            sc.Client(d.address, token="bob-token-2"))
+
+
 def read(path):
     with open(path) as f:
         return f.read()
@@ -58,11 +71,7 @@ def code_of(fn):
 class TenantTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="tenants-")
-        cls.tokens_path = os.path.join(cls.tmp, "tokens")
-        write_tokens(cls.tokens_path, TOKENS)
-        # Not loopback: authentication makes it acceptable without --insecure.
-        cls.daemon = Daemon(ARGS.sparsed, ["--auth-tokens", cls.tokens_path])
+        cls.daemon = Daemon(ARGS.sparsed, ["--auth-tokens", token_file("tenants-")])
         cls.clients = []
 
     @classmethod
@@ -241,17 +250,14 @@ class TenantTest(unittest.TestCase):
 
 class DaemonCheckpointTest(unittest.TestCase):
     def test_exit_checkpoint_and_restore_keep_each_tenant_apart(self):
-        tmp = tempfile.mkdtemp(prefix="tenants-ckpt-")
-        path = os.path.join(tmp, "tokens")
-        write_tokens(path, TOKENS)
-        data = os.path.join(tmp, "data")
+        path = token_file("tenants-ckpt-")
+        data = os.path.join(os.path.dirname(path), "data")
         args = ["--auth-tokens", path, "--checkpoint-on-exit", "--restore", "auto"]
         a_val = np.arange(6, dtype=np.float32).reshape(2, 3)
         b_val = -np.arange(4, dtype=np.float32).reshape(2, 2)
         # First start: nothing to restore yet, so without --restore.
         with Daemon(ARGS.sparsed, args[:3], data_dir=data) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             alice.upload(a_val, name="w")  # the same name in both tenants
             bob.upload(b_val, name="w")
             alice.create_layer(4, 3, name="enc")
@@ -259,8 +265,7 @@ class DaemonCheckpointTest(unittest.TestCase):
             bob.close()
             self.assertEqual(d.stop(), 0)
         with Daemon(ARGS.sparsed, args, data_dir=data) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             np.testing.assert_array_equal(alice.download("w"), a_val)
             np.testing.assert_array_equal(bob.download("w"), b_val)
             self.assertEqual([l.name for l in alice.list_layers()], ["enc"])
@@ -271,8 +276,7 @@ class DaemonCheckpointTest(unittest.TestCase):
             bob.close()
             self.assertEqual(d.stop(), 0)
         with Daemon(ARGS.sparsed, args, data_dir=data) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             self.assertEqual(list(bob.list()), [])
             np.testing.assert_array_equal(alice.download("w"), a_val)
             alice.close()
@@ -283,15 +287,12 @@ class DaemonCheckpointTest(unittest.TestCase):
 class QuotaTest(unittest.TestCase):
     def test_quotas_refuse_with_the_quota_named_and_are_counted(self):
         import urllib.request
-        tmp = tempfile.mkdtemp(prefix="tenants-quota-")
-        path = os.path.join(tmp, "tokens")
-        write_tokens(path, TOKENS)
+        path = token_file("tenants-quota-")
         args = ["--auth-tokens", path, "--tenant-max-tensors", "3",
                 "--tenant-max-bytes", "4096", "--tenant-max-checkpoint-bytes", "6000",
                 "--tenant-max-requests-per-second", "1000"]
         with Daemon(ARGS.sparsed, args) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             alice.upload(np.zeros(512, np.float32))  # 2048 bytes
             code, details = code_of(lambda: alice.upload(np.zeros(513, np.float32)))
             self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
@@ -333,13 +334,10 @@ class QuotaTest(unittest.TestCase):
 
     def test_stalled_calls_of_one_tenant_leave_the_others_served(self):
         import threading
-        tmp = tempfile.mkdtemp(prefix="tenants-calls-")
-        path = os.path.join(tmp, "tokens")
-        write_tokens(path, TOKENS)
+        path = token_file("tenants-calls-")
         with Daemon(ARGS.sparsed, ["--auth-tokens", path,
                                    "--tenant-max-concurrent-calls", "3"]) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             release = threading.Event()
             desc, _ = sc.to_components(np.zeros(4, np.float32))
 
@@ -368,13 +366,10 @@ class QuotaTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
     def test_request_rate(self):
-        tmp = tempfile.mkdtemp(prefix="tenants-rate-")
-        path = os.path.join(tmp, "tokens")
-        write_tokens(path, TOKENS)
+        path = token_file("tenants-rate-")
         with Daemon(ARGS.sparsed, ["--auth-tokens", path,
                                    "--tenant-max-requests-per-second", "5"]) as d:
-            alice, bob = sc.Client(d.address, token="alice-token-1"), sc.Client(
-                d.address, token="bob-token-2")
+            alice, bob = tenant_clients(d)
             codes = [code_of(alice.status)[0] for _ in range(20)]
             self.assertGreaterEqual(codes.count(grpc.StatusCode.OK), 5)
             self.assertIn(grpc.StatusCode.RESOURCE_EXHAUSTED, codes)

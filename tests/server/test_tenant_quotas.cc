@@ -1,5 +1,5 @@
 // Per-tenant quotas: the request-rate bucket on an explicit clock, compute
-// concurrency tickets, and the tensor/byte quotas of the store.
+// concurrency slots, and the tensor/byte quotas of the store.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -42,14 +42,14 @@ TEST(TenantQuotasTest, RequestRateIsABucketPerTenant) {
 TEST(TenantQuotasTest, UnlimitedByDefault) {
   TenantQuotas q;
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(q.AdmitRequest("alice", Clock::time_point{}).ok());
-  std::vector<TenantQuotas::ComputeTicket> tickets(100);
+  std::vector<TenantQuotas::Slot> tickets(100);
   for (auto& t : tickets) ASSERT_TRUE(q.AdmitCompute("alice", &t).ok());
   EXPECT_TRUE(q.Refusals().empty());
 }
 
-TEST(TenantQuotasTest, ComputeTicketsBoundConcurrencyAndAreReturned) {
+TEST(TenantQuotasTest, SlotsBoundConcurrencyAndAreReturned) {
   TenantQuotas q(TenantLimits{.max_concurrent_compute = 2});
-  TenantQuotas::ComputeTicket a, b, c;
+  TenantQuotas::Slot a, b, c;
   EXPECT_TRUE(q.AdmitCompute("alice", &a).ok());
   EXPECT_TRUE(q.AdmitCompute("alice", &b).ok());
   const absl::Status third = q.AdmitCompute("alice", &c);
@@ -57,26 +57,26 @@ TEST(TenantQuotasTest, ComputeTicketsBoundConcurrencyAndAreReturned) {
   EXPECT_THAT(third.message(), HasSubstr("tenant_max_concurrent_compute = 2"));
   EXPECT_TRUE(q.AdmitCompute("bob", &c).ok());  // another tenant
   {
-    TenantQuotas::ComputeTicket moved = std::move(a);  // still one slot
-    TenantQuotas::ComputeTicket d;
+    TenantQuotas::Slot moved = std::move(a);  // still one slot
+    TenantQuotas::Slot d;
     EXPECT_FALSE(q.AdmitCompute("alice", &d).ok());
   }  // `moved` returns its slot
-  TenantQuotas::ComputeTicket e;
+  TenantQuotas::Slot e;
   EXPECT_TRUE(q.AdmitCompute("alice", &e).ok());
   EXPECT_EQ((q.Refusals().at({"alice", "tenant_max_concurrent_compute"})), 2);
 }
 
 TEST(TenantQuotasTest, ConcurrentCallsAreBoundedApartFromCompute) {
   TenantQuotas q(TenantLimits{.max_concurrent_compute = 1, .max_concurrent_calls = 2});
-  TenantQuotas::ComputeTicket call1, call2, call3, compute;
+  TenantQuotas::Slot call1, call2, call3, compute;
   EXPECT_TRUE(q.AdmitCall("alice", &call1).ok());
   EXPECT_TRUE(q.AdmitCall("alice", &call2).ok());
   const absl::Status third = q.AdmitCall("alice", &call3);
   EXPECT_THAT(third.message(), HasSubstr("tenant_max_concurrent_calls = 2"));
   EXPECT_TRUE(q.AdmitCompute("alice", &compute).ok());  // a separate count
   EXPECT_TRUE(q.AdmitCall("bob", &call3).ok());
-  call1 = TenantQuotas::ComputeTicket();  // returns alice's slot
-  TenantQuotas::ComputeTicket again;
+  call1 = TenantQuotas::Slot();  // returns alice's slot
+  TenantQuotas::Slot again;
   EXPECT_TRUE(q.AdmitCall("alice", &again).ok());
 }
 
