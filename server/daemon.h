@@ -44,7 +44,9 @@ class Daemon {
   // still ran kShutdownBoundSeconds after the grace: the server cannot be
   // destroyed under them, so the caller must leave with std::_Exit.
   absl::Status Shutdown();
-  static constexpr double kShutdownBoundSeconds = 2.0;
+  // 1.8 s, so that with signal delivery and exit the whole stays within
+  // the grace + 2 s the issue asks for (measured 3.03 s with 2.0).
+  static constexpr double kShutdownBoundSeconds = 1.8;
 
  private:
   std::unique_ptr<State> state_;
