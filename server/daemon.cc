@@ -297,6 +297,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         }
         return out;
       }));
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_tenant_open_calls",
+      "Calls running, by tenant (counted where tenant_max_concurrent_calls is set).",
+      MetricType::kGauge, {"tenant"}, [quotas = ctx.quotas.get()] {
+        std::vector<CallbackSample> out;
+        for (const auto& [tenant, n] : quotas->OpenCalls()) {
+          out.push_back({{tenant}, static_cast<double>(n)});
+        }
+        return out;
+      }));
   auto per_tenant = [store = &ctx.store](bool bytes) {
     return [store, bytes] {
       std::vector<CallbackSample> out;

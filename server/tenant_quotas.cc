@@ -88,4 +88,9 @@ std::map<std::pair<std::string, std::string>, int64_t> TenantQuotas::Refusals() 
   return refusals_;
 }
 
+std::map<std::string, int> TenantQuotas::OpenCalls() const {
+  std::lock_guard lock(mu_);
+  return calling_;
+}
+
 }  // namespace sparsed::server

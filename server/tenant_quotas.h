@@ -72,6 +72,9 @@ class TenantQuotas {
   void CountRefusal(const std::string& tenant, const std::string& quota);
   // (tenant, quota) -> refusals so far.
   std::map<std::pair<std::string, std::string>, int64_t> Refusals() const;
+  // tenant -> calls holding a slot now (counted only where
+  // max_concurrent_calls is set).
+  std::map<std::string, int> OpenCalls() const;
 
  private:
   struct Bucket {

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import grpc
 import numpy as np
@@ -58,6 +59,21 @@ def tenant_clients(d):
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def scrape(d):
+    with urllib.request.urlopen("http://%s/metrics" % d.metrics, timeout=10) as r:
+        return r.read().decode()
+
+
+def wait_for_metric(d, line, timeout=10):
+    """True once the exposition holds `line` (polled for up to `timeout` s)."""
+    deadline = time.time() + timeout
+    while line not in scrape(d):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def code_of(fn):
@@ -286,7 +302,6 @@ class DaemonCheckpointTest(unittest.TestCase):
 
 class QuotaTest(unittest.TestCase):
     def test_quotas_refuse_with_the_quota_named_and_are_counted(self):
-        import urllib.request
         path = token_file("tenants-quota-")
         args = ["--auth-tokens", path, "--tenant-max-tensors", "3",
                 "--tenant-max-bytes", "4096", "--tenant-max-checkpoint-bytes", "6000",
@@ -321,8 +336,7 @@ class QuotaTest(unittest.TestCase):
             self.assertNotIn("three", [c.name for c in alice.list_checkpoints()])
             alice.delete_checkpoint("two")
             alice.save_checkpoint("three")
-            with urllib.request.urlopen("http://%s/metrics" % d.metrics, timeout=10) as r:
-                metrics = r.read().decode()
+            metrics = scrape(d)
             for quota, n in (("tenant_max_bytes", 1), ("tenant_max_tensors", 2),
                              ("tenant_max_checkpoint_bytes", 1)):
                 self.assertIn('sparsed_tenant_quota_refusals_total{tenant="alice",quota="%s"} %d'
@@ -346,12 +360,10 @@ class QuotaTest(unittest.TestCase):
                 release.wait(30)
 
             held = [alice.tensors.Upload.future(stalled()) for _ in range(3)]
-            deadline = time.time() + 10
-            while time.time() < deadline:  # until the three hold alice's slots
-                code, details = code_of(alice.status)
-                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    break
-                time.sleep(0.05)
+            # Wait on /metrics, not on alice's own calls: a probe of hers could
+            # take a slot before the last upload does and be refused in its place.
+            self.assertTrue(wait_for_metric(d, 'sparsed_tenant_open_calls{tenant="alice"} 3'))
+            code, details = code_of(alice.status)
             self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
             self.assertIn("tenant_max_concurrent_calls = 3", details)
             self.assertEqual(bob.status().tenant, "bob")  # others are served
@@ -361,6 +373,7 @@ class QuotaTest(unittest.TestCase):
                 with self.assertRaises(grpc.RpcError):
                     f.result(timeout=30)  # the stream ended without its chunks
             self.assertEqual(alice.status().tenant, "alice")  # slots given back
+            self.assertTrue(wait_for_metric(d, 'sparsed_tenant_open_calls{tenant="alice"} 0'))
             alice.close()
             bob.close()
             self.assertEqual(d.stop(), 0)
