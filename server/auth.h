@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/lifetime.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -35,6 +36,7 @@ enum class Role { kUser, kAdmin };
 struct Caller {
   std::string tenant;        // "" when authentication is off
   Role role = Role::kAdmin;  // admin: tune database, kernel cache, every tenant's status
+  CallLifetime lifetime;     // of the tensors the call creates (server/lifetime.h)
   bool admin() const { return role == Role::kAdmin; }
 };
 

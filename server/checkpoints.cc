@@ -137,7 +137,10 @@ absl::StatusOr<SavedCheckpoint> SaveTensors(ServiceContext& ctx, const std::stri
 absl::StatusOr<SavedCheckpoint> SaveAll(ServiceContext& ctx, const std::string& tenant,
                                         const std::string& name) {
   RETURN_IF_ERROR(checkpoint::CheckName(name, "name"));
-  const std::vector<TensorPtr> tensors = ctx.store.List(tenant, "");
+  // A session's tensors end with it, so a checkpoint (from which they could
+  // come back without it) leaves them out.
+  std::vector<TensorPtr> tensors = ctx.store.List(tenant, "");
+  std::erase_if(tensors, [](const TensorPtr& t) { return !t->lifetime.session_id.empty(); });
   std::vector<ExportedLayer> layers;
   for (const LayerPtr& layer : ctx.layers.List(tenant)) {
     absl::StatusOr<ExportedLayer> exported = ExportLayer(*layer);

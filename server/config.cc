@@ -118,6 +118,15 @@ const std::vector<KeyDef>& Defs() {
                           "cancel an upload whose client sends nothing for this long, freeing "
                           "its memory and thread (0 = never)",
                           &Config::upload_idle_timeout_seconds, 0.0),
+        NumberKey<double>("session_lease_seconds",
+                          "a client session (Sessions.Open) that sends no ping for this long "
+                          "ends, releasing its tensors and shared-memory regions",
+                          &Config::session_lease_seconds, 1.0, 86400.0),
+        StringKey("shared_memory",
+                  "transfers through POSIX shared memory of clients on the same host: auto (on "
+                  "unless authentication is on), on, off. On lets any caller make the daemon "
+                  "read or write shared-memory objects its user can open",
+                  &Config::shared_memory),
         StringKey("announce_file",
                   "write the bound addresses here as JSON once serving (for scripts and tests)",
                   &Config::announce_file),
@@ -388,6 +397,10 @@ absl::Status CheckConfig(const Config& c) {
     return absl::InvalidArgumentError(
         StrCat("log_level = '", c.log_level,
                "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  if (c.shared_memory != "auto" && c.shared_memory != "on" && c.shared_memory != "off") {
+    return absl::InvalidArgumentError(
+        StrCat("shared_memory = '", c.shared_memory, "' is not one of auto, on, off"));
   }
   if (c.data_dir.empty()) return absl::InvalidArgumentError("data_dir must not be empty");
   RETURN_IF_ERROR(checkpoint::CheckName(c.checkpoint_name, "checkpoint_name"));

@@ -52,6 +52,9 @@ struct Config {
   int max_inflight_compute = 64;         // compute calls at once; more get RESOURCE_EXHAUSTED
   double shutdown_grace_seconds = 10;    // in-flight calls get this long on SIGTERM
   double upload_idle_timeout_seconds = 60;  // an upload silent this long is cancelled (0: never)
+  double session_lease_seconds = 30;  // a session not pinged this long ends (docs/API.md)
+  // SharedMemory service: auto (on without authentication, off with it), on, off.
+  std::string shared_memory = "auto";
   std::string announce_file;                // if set, write bound addresses here as JSON
   int cuda_streams = 4;                     // CUDA backend: requests computing at once on the GPU
   int cuda_max_queued = 64;                 // CUDA backend: requests waiting for a stream

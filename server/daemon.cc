@@ -24,6 +24,9 @@
 #include "server/admin_service.h"
 #include "server/checkpoint_service.h"
 #include "server/checkpoints.h"
+#include "server/lifetime_sweeper.h"
+#include "server/session_service.h"
+#include "server/shm_service.h"
 #include "server/compute_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -53,6 +56,11 @@ struct Daemon::State {
   std::unique_ptr<CheckpointService> checkpoints;
   std::unique_ptr<TrainingService> training;
   std::unique_ptr<TrainingOpsService> training_ops;
+  std::unique_ptr<SessionsService> sessions;
+  std::unique_ptr<SharedMemoryService> shared_memory;
+  // Releases tensors past their TTL or session; declared after ctx so that it
+  // stops before the store goes.
+  std::unique_ptr<LifetimeSweeper> sweeper;
   std::unique_ptr<grpc::Server> server;
   bool shut_down = false;
 
@@ -218,6 +226,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ctx.stall_watchdog = std::make_unique<StallWatchdog>(
       std::chrono::duration<double>(config.upload_idle_timeout_seconds));
   ctx.config = config;
+  ctx.sessions = std::make_unique<SessionTable>(std::chrono::milliseconds(
+      static_cast<int64_t>(config.session_lease_seconds * 1000)));
   ctx.quotas = std::make_unique<TenantQuotas>(
       TenantLimits{.max_bytes = config.tenant_max_bytes,
                    .max_tensors = config.tenant_max_tensors,
@@ -307,6 +317,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         }
         return out;
       }));
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_sessions_open", "Client sessions open (Sessions.Open).", MetricType::kGauge, {},
+      [sessions = ctx.sessions.get()] {
+        return std::vector<CallbackSample>{{{}, static_cast<double>(sessions->open())}};
+      }));
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_shared_memory_regions", "Shared-memory regions registered.", MetricType::kGauge,
+      {}, [&ctx] {
+        const double n = ctx.regions ? static_cast<double>(ctx.regions->size()) : 0.0;
+        return std::vector<CallbackSample>{{{}, n}};
+      }));
   auto per_tenant = [store = &ctx.store](bool bytes) {
     return [store, bytes] {
       std::vector<CallbackSample> out;
@@ -346,9 +367,28 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   state->checkpoints = std::make_unique<CheckpointService>(ctx);
   state->training = std::make_unique<TrainingService>(ctx);
   state->training_ops = std::make_unique<TrainingOpsService>(ctx);
+  state->sweeper = std::make_unique<LifetimeSweeper>(ctx, std::chrono::milliseconds(200));
+  state->sessions = std::make_unique<SessionsService>(ctx, state->sweeper.get());
+  state->shared_memory = std::make_unique<SharedMemoryService>(ctx);
+  RETURN_IF_ERROR(state->metrics->registry().AddCallback(
+      "sparsed_tensors_released_total",
+      "Tensors released because their lifetime ended, by reason (ttl, session).",
+      MetricType::kCounter, {"reason"}, [sweeper = state->sweeper.get()] {
+        std::vector<CallbackSample> out;
+        for (const auto& [reason, n] : sweeper->released()) {
+          out.push_back({{reason}, static_cast<double>(n)});
+        }
+        return out;
+      }));
 
   ASSIGN_OR_RETURN(ctx.auth,
                    Authenticator::Create(config.auth_tokens, !config.tls_client_ca.empty()));
+  // Shared memory lets a caller make the daemon open objects of its host by
+  // name, so `auto` keeps it to daemons without tenants.
+  if (config.shared_memory == "on" ||
+      (config.shared_memory == "auto" && !ctx.auth->enabled())) {
+    ctx.regions = std::make_unique<SharedRegions>();
+  }
   if (ctx.auth->enabled()) {
     spdlog::info("authentication on: {} tokens of {} tenants{}", ctx.auth->tokens(),
                  ctx.auth->Tenants().size(),
@@ -420,6 +460,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.RegisterService(state->checkpoints.get());
   builder.RegisterService(state->training.get());
   builder.RegisterService(state->training_ops.get());
+  builder.RegisterService(state->sessions.get());
+  builder.RegisterService(state->shared_memory.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<RequestMetricsInterceptorFactory>(state->metrics.get()));
   builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -499,6 +541,9 @@ absl::Status Daemon::Shutdown() {
   const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
   spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s", grace.count());
   state_->server->GetHealthCheckService()->SetServingStatus(false);
+  // Session streams stay open as long as their clients live; end them now
+  // so that they do not hold the shutdown for the whole grace.
+  state_->ctx.sessions->EndAll();
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);
   // gRPC's Shutdown cancels calls at the deadline but then waits for their

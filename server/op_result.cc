@@ -30,8 +30,10 @@ absl::Status DeliverResult(ServiceContext& ctx, const Caller& caller, Tensor res
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(CheckNameAndLabels(output.name(), output.labels(), "output"));
-  ASSIGN_OR_RETURN(TensorPtr stored, ctx.store.Insert(caller.tenant, std::move(result),
-                                                      output.name(), ToStdMap(output.labels())));
+  ASSIGN_OR_RETURN(TensorPtr stored,
+                   ctx.store.Insert(caller.tenant, std::move(result), output.name(),
+                                    ToStdMap(output.labels()),
+                                    ResolveLifetime(caller.lifetime, output.name())));
   *response->mutable_tensor() = DescribeTensor(*stored);
   return absl::OkStatus();
 }

@@ -38,6 +38,7 @@ inline absl::Status AdmitCaller(const ServiceContext& ctx, const grpc::ServerCon
                                 Caller* caller, TenantQuotas::Slot* slot) {
   ASSIGN_OR_RETURN(*caller, ctx.auth->Authenticate(rpc));
   RETURN_IF_ERROR(ctx.quotas->AdmitRequest(caller->tenant));
+  ASSIGN_OR_RETURN(caller->lifetime, LifetimeOfCall(rpc, *ctx.sessions, caller->tenant));
   return ctx.quotas->AdmitCall(caller->tenant, slot);
 }
 

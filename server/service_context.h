@@ -10,6 +10,8 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/layer_store.h"
+#include "server/sessions.h"
+#include "server/shm_regions.h"
 #include "server/stall_watchdog.h"
 #include "server/tenant_quotas.h"
 #include "server/tensor_store.h"
@@ -28,6 +30,11 @@ struct ServiceContext {
   // config.max_request_work resolved for the backend (0 = no limit).
   double max_request_work = 0;
   TensorStore store;
+  // Client sessions; the lease is config.session_lease_seconds.
+  std::unique_ptr<SessionTable> sessions =
+      std::make_unique<SessionTable>(std::chrono::milliseconds(30'000));
+  // Registered shared-memory regions (null when config.shared_memory is off).
+  std::unique_ptr<SharedRegions> regions;
   LayerStore layers;                // training layers (Training service)
   std::unique_ptr<TuneDb> tune_db;  // <data_dir>/tune.json; outlives the backend
   std::unique_ptr<Backend> backend;

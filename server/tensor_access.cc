@@ -63,6 +63,8 @@ v1::TensorInfo DescribeTensor(const StoredTensor& t) {
   info.set_device(t.tensor.device().ToString());
   info.set_bytes(t.tensor.bytes());
   info.set_created_unix_ms(t.created_unix_ms);
+  info.set_session_id(t.lifetime.session_id);
+  info.set_expires_unix_ms(t.lifetime.expires_unix_ms);
   for (const auto& [k, v] : t.labels) (*info.mutable_labels())[k] = v;
   return info;
 }

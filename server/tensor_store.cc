@@ -57,6 +57,7 @@ std::map<std::string, std::pair<int64_t, int64_t>> TensorStore::TenantUsage() co
 }
 
 void TensorStore::Account(const StoredTensor& t, int sign) {
+  if (!t.lifetime.session_id.empty() || t.lifetime.expires_unix_ms != 0) mortal_ += sign;
   if (t.tenant.empty()) return;
   auto& [count, bytes] = held_[t.tenant];
   count += sign;
@@ -71,8 +72,10 @@ absl::Status TensorStore::CheckNameFree(const std::string& tenant, const std::st
 
 absl::StatusOr<TensorPtr> TensorStore::Insert(const std::string& tenant, Tensor tensor,
                                               std::string name,
-                                              std::map<std::string, std::string> labels) {
+                                              std::map<std::string, std::string> labels,
+                                              Lifetime lifetime) {
   auto entry = std::make_shared<StoredTensor>();
+  entry->lifetime = std::move(lifetime);
   entry->tensor = std::move(tensor);
   entry->name = std::move(name);
   entry->tenant = tenant;
@@ -142,6 +145,33 @@ absl::StatusOr<TensorPtr> TensorStore::EraseById(const std::string& tenant, cons
   ASSIGN_OR_RETURN(TensorPtr erased, index_.EraseById(tenant, id));
   Account(*erased, -1);
   return erased;
+}
+
+std::vector<TensorStore::Released> TensorStore::ReleaseEnded(
+    int64_t now_unix_ms, const std::function<bool(const std::string&)>& session_open) {
+  std::lock_guard lock(mu_);
+  std::vector<Released> out;
+  if (mortal_ == 0) return out;
+  for (const TensorPtr& t : index_.InCreationOrder()) {
+    const Lifetime& life = t->lifetime;
+    const char* reason = nullptr;
+    if (life.expires_unix_ms != 0 && life.expires_unix_ms <= now_unix_ms) {
+      reason = "ttl";
+    } else if (!life.session_id.empty() && !session_open(life.session_id)) {
+      reason = "session";
+    }
+    if (reason == nullptr) continue;
+    absl::StatusOr<TensorPtr> erased = index_.EraseById(t->tenant, t->id);
+    if (!erased.ok()) continue;  // cannot happen: found under the same lock
+    Account(**erased, -1);
+    out.push_back({*std::move(erased), reason});
+  }
+  return out;
+}
+
+int64_t TensorStore::mortal() const {
+  std::lock_guard lock(mu_);
+  return mortal_;
 }
 
 std::vector<TensorPtr> TensorStore::List(const std::string& tenant,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,12 +18,20 @@
 
 namespace sparsed::server {
 
+// How long a stored tensor lives (docs/API.md, "Lifetimes"): until deleted,
+// until its session ends, and/or until a wall-clock time.
+struct Lifetime {
+  std::string session_id;       // "" = belongs to no session
+  int64_t expires_unix_ms = 0;  // 0 = never
+};
+
 struct StoredTensor {
   std::string id;      // "t-" + 16 hex digits
   std::string name;    // optional, unique within the tenant
   std::string tenant;  // owner ("" without authentication); see handle_index.h
   std::map<std::string, std::string> labels;
   int64_t created_unix_ms = 0;
+  Lifetime lifetime;
   Tensor tensor;
 };
 
@@ -49,7 +58,8 @@ class TensorStore {
   // Adds a tensor of `tenant` under a fresh id. ALREADY_EXISTS if `name` is
   // taken in that tenant.
   absl::StatusOr<TensorPtr> Insert(const std::string& tenant, Tensor tensor, std::string name,
-                                   std::map<std::string, std::string> labels);
+                                   std::map<std::string, std::string> labels,
+                                   Lifetime lifetime = {});
   struct NewTensor {
     Tensor tensor;
     std::string name;
@@ -70,6 +80,18 @@ class TensorStore {
 
   // Removes and returns the entry (freed when its last reader lets go).
   absl::StatusOr<TensorPtr> EraseById(const std::string& tenant, const std::string& id);
+
+  // Removes every tensor whose lifetime is over: expired at `now_unix_ms`, or
+  // of a session for which `session_open` is false. Returns them (freed when
+  // their last reader lets go) with the reason of each: "ttl" or "session".
+  struct Released {
+    TensorPtr tensor;
+    const char* reason;
+  };
+  std::vector<Released> ReleaseEnded(int64_t now_unix_ms,
+                                     const std::function<bool(const std::string&)>& session_open);
+  // Tensors with a lifetime (a session or an expiry) held now.
+  int64_t mortal() const;
 
   // The tenant's tensors whose name starts with `name_prefix` (all when
   // empty; unnamed tensors only then), ordered by creation.
@@ -93,6 +115,7 @@ class TensorStore {
   int64_t max_tensors_ = 0, max_bytes_ = 0;
   TenantQuotas* refusals_ = nullptr;
   std::map<std::string, std::pair<int64_t, int64_t>> held_;  // tenant -> (tensors, bytes); mu_
+  int64_t mortal_ = 0;  // held tensors with a Lifetime; mu_
 
   mutable std::mutex mu_;
   HandleIndex<TensorPtr> index_{"tensor", "t-"};  // guarded by mu_

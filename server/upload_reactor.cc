@@ -26,7 +26,8 @@ absl::StatusOr<TensorPtr> AdmitReceived(
     ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
   }
   ASSIGN_OR_RETURN(t, MoveToDevice(std::move(t), ctx.backend->device()));
-  return ctx.store.Insert(caller.tenant, std::move(t), name, ToStdMap(labels));
+  return ctx.store.Insert(caller.tenant, std::move(t), name, ToStdMap(labels),
+                          ResolveLifetime(caller.lifetime, name));
 }
 
 namespace {

@@ -115,7 +115,7 @@ TEST(ConfigTest, KeyNamesInEveryForm) {
     EXPECT_TRUE(flags.insert(k.flag).second) << k.flag;
     EXPECT_FALSE(k.help.empty()) << k.json;
   }
-  EXPECT_EQ(by_json.size(), 39u);
+  EXPECT_EQ(by_json.size(), 41u);
   ASSERT_TRUE(by_json.contains("metrics_listen"));
   EXPECT_EQ(by_json["metrics_listen"].env, "SPARSED_METRICS_LISTEN");
   EXPECT_EQ(by_json["metrics_listen"].flag, "--metrics-listen");
