@@ -2,8 +2,9 @@
 # sparsed CPU image: Debian 12 for both stages, since the build uses Debian
 # 12's packages (gRPC 1.51, protobuf 3.21, abseil 20220623, ...).
 #
-# GPU images will base on a CUDA runtime image (nvidia/cuda:*-runtime) once
-# the CUDA compute backend lands; until then `device: auto` serves on the CPU.
+# Built without CUDA (-DSPARSED_WITH_CUDA=OFF), so it never touches a GPU:
+# `device: auto` serves on the CPU. The GPU image is Dockerfile.gpu (same
+# Debian 12 base plus NVIDIA's CUDA repository); docs/DEPLOY.md covers both.
 #
 #   docker build -t sparsed .
 #   docker run -p 50051:50051 -p 9464:9464 sparsed
