@@ -75,6 +75,9 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
 void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
   if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  if (options_.ttl_seconds > 0) {
+    ctx.AddMetadata("sparsed-ttl-seconds", std::to_string(options_.ttl_seconds));
+  }
 }
 
 // Runs one unary call of STUB with this client's deadline and converts its status.

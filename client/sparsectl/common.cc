@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Client>> Context::Connect() const {
   options.tls_cert_file = tls_cert;
   options.tls_key_file = tls_key;
   options.tls_server_name = tls_server_name;
+  options.ttl_seconds = ttl_seconds;
   return Client::Connect(server, options);
 }
 
@@ -93,6 +94,10 @@ void AddGlobalOptions(CLI::App& app, Context& ctx) {
                  "variable: a command line is visible to other users of the machine")
       ->always_capture_default(false)
       ->type_name("TOKEN");
+  app.add_option("--ttl", ctx.ttl_seconds,
+                 "Release what the command creates (uploads, results) this many seconds later")
+      ->check(CLI::Range(int64_t{1}, int64_t{366} * 24 * 3600))
+      ->type_name("SECONDS");
   app.add_flag("--json", ctx.json,
                "Print listings (ls, layer ls) and status as JSON: the API's message in "
                "protobuf's JSON mapping");

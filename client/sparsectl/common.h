@@ -26,6 +26,7 @@ struct Context {
   bool tls = false;
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
   bool json = false;  // listings and status as JSON (the API message) instead of a table
+  int64_t ttl_seconds = 0;  // > 0: what the command creates is released after this long
   int exit_code = 0;
 
   absl::StatusOr<std::unique_ptr<Client>> Connect() const;

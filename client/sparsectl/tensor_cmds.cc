@@ -1,4 +1,6 @@
 // put, get, ls, info, rm.
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -77,6 +79,20 @@ absl::Status RunGet(Context& ctx, const std::string& ref, const std::string& out
   return absl::OkStatus();
 }
 
+// "-" (until deleted), "session s-...", "expires in 42s", or both.
+std::string LifetimeString(const v1::TensorInfo& t) {
+  std::string out;
+  if (!t.session_id().empty()) out = StrCat("session ", t.session_id());
+  if (t.expires_unix_ms() > 0) {
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    const int64_t left_s = std::max<int64_t>(0, (t.expires_unix_ms() - now_ms + 999) / 1000);
+    out += StrCat(out.empty() ? "" : ", ", "expires in ", left_s, "s");
+  }
+  return out.empty() ? "-" : out;
+}
+
 absl::Status RunLs(Context& ctx, const std::string& prefix, bool quiet) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::ListResponse list, client->List(prefix));
@@ -86,12 +102,12 @@ absl::Status RunLs(Context& ctx, const std::string& prefix, bool quiet) {
     return absl::OkStatus();
   }
   std::vector<std::vector<std::string>> rows = {
-      {"ID", "NAME", "FORMAT", "SHAPE", "NNZ", "BYTES", "DEVICE"}};
+      {"ID", "NAME", "FORMAT", "SHAPE", "NNZ", "BYTES", "DEVICE", "LIFETIME"}};
   for (const v1::TensorInfo& t : list.tensors()) {
     const bool sparse = IsSparseDesc(t.desc());
     rows.push_back({t.id(), t.name().empty() ? "-" : t.name(), FormatString(t.desc()),
                     ShapeString(t.desc()), sparse ? StrCat(t.desc().nnz()) : "-",
-                    HumanBytes(t.bytes()), t.device()});
+                    HumanBytes(t.bytes()), t.device(), LifetimeString(t)});
   }
   PrintTable(rows);
   return absl::OkStatus();
@@ -116,6 +132,7 @@ absl::Status RunInfo(Context& ctx, const std::string& ref) {
   };
   line("id:", t.id());
   line("name:", t.name().empty() ? "-" : t.name());
+  line("lifetime:", LifetimeString(t));
   const std::string params = FormatParams(d);
   line("format:", params.empty() ? FormatString(d) : StrCat(FormatString(d), " (", params, ")"));
   line("dtype:", DTypeString(d.dtype()));

@@ -57,6 +57,11 @@ struct ConnectOptions {
   // Checks the server's certificate against this name instead of the host of
   // the address (e.g. connecting to an IP with a certificate for a DNS name).
   std::string tls_server_name;
+
+  // Lifetime of the tensors the client's calls create (docs/API.md,
+  // "Lifetimes"): > 0 sends metadata "sparsed-ttl-seconds", so the daemon
+  // releases each that many seconds after creating it.
+  int64_t ttl_seconds = 0;
 };
 
 // Called after each chunk with bytes transferred so far and the total.
