@@ -9,6 +9,7 @@
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/buffer.h"
 #include "sparsed/device_memory.h"
+#include "sparsed/parallel.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -21,10 +22,29 @@ constexpr int64_t kStagingBytes = 16 << 20;
 
 int64_t AlignUp(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// Host copies of this size or more are split over threads: a fresh
+// allocation's page faults (most of a large copy's time) then run in parallel.
+constexpr int64_t kParallelPiece = 8 << 20;
+
+// Reads [offset, offset + n) of the region into host memory, in parallel.
+absl::Status ReadParallel(const SharedRegion& region, int64_t offset, int64_t n, char* dst) {
+  const int64_t pieces = (n + kParallelPiece - 1) / kParallelPiece;
+  if (pieces <= 1) return region.Read(offset, n, dst);
+  std::vector<absl::Status> status(static_cast<size_t>(pieces));
+  ParallelFor(pieces, 1, 0, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t at = i * kParallelPiece, len = std::min(kParallelPiece, n - at);
+      status[static_cast<size_t>(i)] = region.Read(offset + at, len, dst + at);
+    }
+  });
+  for (const absl::Status& s : status) RETURN_IF_ERROR(s);
+  return absl::OkStatus();
+}
+
 // Copies between a region and `n` bytes of component memory on `device`.
 absl::Status RegionToMemory(const SharedRegion& region, int64_t offset, int64_t n, void* dst,
                             const Device& device) {
-  if (device.is_cpu()) return region.Read(offset, n, dst);
+  if (device.is_cpu()) return ReadParallel(region, offset, n, static_cast<char*>(dst));
   ASSIGN_OR_RETURN(Buffer staging, Buffer::Allocate(std::min(n, kStagingBytes), Device::Cpu()));
   for (int64_t done = 0; done < n;) {
     const int64_t piece = std::min(n - done, staging.size());

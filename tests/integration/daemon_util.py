@@ -28,10 +28,10 @@ def expected_backend():
 
 
 class Daemon:
-    def __init__(self, binary, extra_args=(), data_dir=None, env=None):
+    def __init__(self, binary, extra_args=(), data_dir=None, env=None, listen="127.0.0.1:0"):
         """data_dir: the daemon's --data-dir (default: a fresh one under self.dir);
         pass the same one to a second Daemon to test persistence across restarts.
-        env: variables added to the daemon's environment."""
+        env: variables added to the daemon's environment. listen: its --listen."""
         binary = os.environ.get("SPARSED_DAEMON_BIN") or binary
         self.device = test_device()
         self.dir = tempfile.mkdtemp(prefix="sparsed-pytest-")
@@ -40,7 +40,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "sparsed.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+            [binary, "--listen", listen, "--metrics-listen", "127.0.0.1:0",
              "--device", self.device, "--data-dir", self.data_dir,
              "--announce-file", announce, "--log-level", "debug", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT,
