@@ -192,14 +192,17 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& file) {
 absl::StatusOr<Tensor> ReadTensorFile(const std::string& path) {
   const std::string ext = LowerExtension(path);
   if (ext == ".mtx") return io::ReadMatrixMarket(path);
-  if (ext == ".npy") return io::ReadNpy(path);
+  if (ext == ".npy") return io::ReadNpy(path, /*keep_f16=*/true);
   return UnknownExtension(path);
 }
 
 absl::Status WriteTensorFile(const Tensor& t, const std::string& path) {
   const std::string ext = LowerExtension(path);
-  // The file writers store f32; f16/bf16 values widen to f32 exactly.
-  if (t.desc().dtype != DType::kF32 && (ext == ".mtx" || ext == ".npy")) {
+  // .mtx stores f32, .npy f32 or f16 (NumPy has no bfloat16); other values
+  // widen to f32 exactly.
+  const DType dtype = t.desc().dtype;
+  if ((ext == ".mtx" && dtype != DType::kF32) ||
+      (ext == ".npy" && dtype != DType::kF32 && dtype != DType::kF16)) {
     ASSIGN_OR_RETURN(Tensor wide, CastValues(t, DType::kF32));
     return WriteTensorFile(wide, path);
   }

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "common.h"
 #include "progress.h"
+#include "sparsed/cast.h"
 #include "sparsed/convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -23,6 +24,7 @@ struct PutArgs {
   std::string file;
   std::string name;
   std::string format;
+  std::string dtype;  // "" = the file's (f16 for '<f2' .npy, else f32)
   std::map<std::string, std::string> labels;
   bool quiet = false;
 };
@@ -46,6 +48,12 @@ absl::Status RunPut(Context& ctx, const PutArgs& a) {
   ASSIGN_OR_RETURN(t, Canonical(std::move(t)));
   if (t.format() != target) {
     ASSIGN_OR_RETURN(t, Convert(t, target));
+  }
+  if (!a.dtype.empty()) {
+    const DType want = a.dtype == "f16" ? DType::kF16 : a.dtype == "bf16" ? DType::kBF16 : DType::kF32;
+    if (t.desc().dtype != want) {
+      ASSIGN_OR_RETURN(t, CastValues(t, want));
+    }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   v1::TensorInfo info;
@@ -191,13 +199,17 @@ void AddTensorCommands(CLI::App& app, Context& ctx) {
     CLI::App* cmd = app.add_subcommand("put", "Upload a .mtx or .npy file as a held tensor");
     cmd->add_option("FILE", a->file,
                     ".mtx (coordinate or array) or .npy file; values are held as float32 (float64, "
-                    "integer and bool inputs are converted)")
+                    "integer and bool inputs are converted) or, for a float16 .npy, float16")
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_option("--name", a->name, "Unique name for the tensor");
     cmd->add_option("--format", a->format,
                     "Storage format (default: csr for .mtx coordinate files, dense otherwise)")
         ->check(CLI::IsMember({"csr", "coo", "dense"}));
+    cmd->add_option("--dtype", a->dtype,
+                    "Value type to hold: f32, f16 or bf16 (rounded to nearest even; default: the "
+                    "file's)")
+        ->check(CLI::IsMember({"f32", "f16", "bf16"}));
     AddLabelOption(cmd, a->labels);
     cmd->add_flag("-q,--quiet", a->quiet, "Print only the new id");
     SetRun(cmd, ctx, [a](Context& c) { return RunPut(c, *a); });
@@ -207,7 +219,9 @@ void AddTensorCommands(CLI::App& app, Context& ctx) {
     auto out = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("get", "Download a held tensor to a .mtx or .npy file");
     cmd->add_option("ID|NAME", *ref, "Tensor id (t-<16 hex>) or name")->required();
-    cmd->add_option("-o,--output", *out, "Output file: .npy (sparse tensors are densified) or .mtx")
+    cmd->add_option("-o,--output", *out,
+                    "Output file: .npy (sparse tensors are densified; f16 stays f16, bf16 widens "
+                    "to f32 exactly: NumPy has no bfloat16) or .mtx (f32)")
         ->required();
     SetRun(cmd, ctx, [ref, out](Context& c) { return RunGet(c, *ref, *out); });
   }

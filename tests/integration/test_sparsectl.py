@@ -120,6 +120,29 @@ class SparsectlTest(CliCase):
             np.testing.assert_array_equal(np.load(self.path("z-%s.npy" % fmt)), want)
             self.ctl("rm", "z-" + fmt)
 
+    def test_half_precision_npy_in_and_out(self):
+        rng = np.random.default_rng(5)
+        x = rng.standard_normal((7, 9)).astype(np.float16)
+        np.save(self.path("h.npy"), x)
+        self.ctl("put", self.path("h.npy"), "--name", "h16")
+        self.assertIn("f16", self.ctl("info", "h16").stdout.lower())
+        self.ctl("get", "h16", "-o", self.path("h16-back.npy"))
+        back = np.load(self.path("h16-back.npy"))
+        self.assertEqual(back.dtype, np.float16)
+        np.testing.assert_array_equal(back.view(np.uint16), x.view(np.uint16))
+        # f32 in, held as bf16 (round to nearest even), out widened to f32.
+        y = rng.standard_normal((5, 6)).astype(np.float32)
+        np.save(self.path("y.npy"), y)
+        self.ctl("put", self.path("y.npy"), "--dtype", "bf16", "--name", "ybf")
+        self.assertIn("bf16", self.ctl("info", "ybf").stdout.lower())
+        self.ctl("get", "ybf", "-o", self.path("ybf.npy"))
+        got = np.load(self.path("ybf.npy"))
+        self.assertEqual(got.dtype, np.float32)
+        b = y.view(np.uint32).astype(np.uint64)
+        rounded = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16 << 16).astype(np.uint32).view(np.float32)
+        np.testing.assert_array_equal(got, rounded)
+        self.ctl("rm", "h16", "ybf")
+
     def test_status(self):
         out = self.ctl("status").stdout
         self.assertIn("cpu", out)

@@ -319,6 +319,43 @@ TEST(WriteNpy, NumpyReadsWhatWeWrite) {
   EXPECT_EQ(RunPython(dir.path(), prog), 0);
 }
 
+TEST(WriteNpy, HalfStaysHalfAndNumpyReadsIt) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  // Every f16 bit pattern but NaNs, written as '<f2' and checked by NumPy
+  // against its own float16 of the same bits.
+  std::vector<uint16_t> bits;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    if ((b & 0x7C00) != 0x7C00 || (b & 0x3FF) == 0) bits.push_back(static_cast<uint16_t>(b));
+  }
+  absl::StatusOr<Tensor> h = Tensor::Allocate(
+      TensorDesc{Format::kDense, DType::kF16, DType::kI32, {static_cast<int64_t>(bits.size())}, 0});
+  ASSERT_TRUE(h.ok());
+  std::memcpy(h->component("values")->data(), bits.data(), bits.size() * 2);
+  const std::string path = (dir.path() / "h.npy").string();
+  ASSERT_TRUE(WriteNpy(*h, path).ok());
+  const std::string prog =
+      "import numpy as np, sys\n"
+      "h = np.load('" + path + "')\n"
+      "b = np.arange(65536, dtype=np.uint32)\n"
+      "b = b[((b & 0x7C00) != 0x7C00) | ((b & 0x3FF) == 0)].astype(np.uint16)\n"
+      "sys.exit(0 if h.dtype == np.float16 and (h.view(np.uint16) == b).all() else 1)\n";
+  EXPECT_EQ(RunPython(dir.path(), prog), 0);
+  // Read back: f32 by default (exactly widened), f16 when kept.
+  absl::StatusOr<Tensor> wide = ReadNpy(path);
+  absl::StatusOr<Tensor> kept = ReadNpy(path, /*keep_f16=*/true);
+  ASSERT_TRUE(wide.ok() && kept.ok());
+  EXPECT_EQ(wide->desc().dtype, DType::kF32);
+  ASSERT_EQ(kept->desc().dtype, DType::kF16);
+  EXPECT_EQ(0, std::memcmp(kept->component("values")->data(), bits.data(), bits.size() * 2));
+  EXPECT_EQ(wide->data<float>("values")[bits.size() - 2], -65504.0f);  // 0xFBFF, before -inf
+  // NumPy has no bfloat16: refused with the way out named.
+  absl::StatusOr<Tensor> bf = Tensor::Allocate(
+      TensorDesc{Format::kDense, DType::kBF16, DType::kI32, {4}, 0});
+  ASSERT_TRUE(bf.ok());
+  EXPECT_THAT(EncodeNpy(*bf).status().message(), HasSubstr("widen bf16 to f32"));
+}
+
 TEST(WriteNpy, RejectsSparseAndBadPaths) {
   Tensor coo = *Tensor::Allocate({Format::kCoo, DType::kF32, DType::kI32, {2, 2}, 0});
   absl::StatusOr<std::string> b = EncodeNpy(coo);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_join.h"
 #include "file_util.h"
+#include "sparsed/cast.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "text_scan.h"
@@ -307,7 +308,7 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, std::string_view source) {
+absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, std::string_view source, bool keep_f16) {
   if (bytes.size() < kMagic.size() || bytes.substr(0, kMagic.size()) != kMagic) {
     return Error(source, "not a .npy file: it does not start with \"\\x93NUMPY\"");
   }
@@ -356,12 +357,14 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, std::string_view source)
   const char* src = bytes.data() + data_start;
   VisitElementType(
       et, [&](auto tag) { Convert<decltype(tag)>(src, dst, rows, cols, h.fortran_order); });
+  // Every f16 value is an f32 value, so narrowing back is exact.
+  if (keep_f16 && h.descr == "<f2") return CastValues(t, DType::kF16);
   return t;
 }
 
-absl::StatusOr<Tensor> ReadNpy(const std::string& path) {
+absl::StatusOr<Tensor> ReadNpy(const std::string& path, bool keep_f16) {
   ASSIGN_OR_RETURN(const std::string bytes, internal::ReadFileBytes(path));
-  return ParseNpy(bytes, path);
+  return ParseNpy(bytes, path, keep_f16);
 }
 
 absl::StatusOr<std::string> EncodeNpy(const Tensor& t) {
@@ -374,8 +377,15 @@ absl::StatusOr<std::string> EncodeNpy(const Tensor& t) {
     return absl::InvalidArgumentError(
         StrCat("cannot write a ", FormatName(t.format()), " tensor as .npy (only dense)"));
   }
-  std::string header = StrCat(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': ", ShapeText(t.desc().shape), ", }");
+  const DType dtype = t.desc().dtype;
+  if (dtype != DType::kF32 && dtype != DType::kF16) {
+    return absl::InvalidArgumentError(
+        StrCat("cannot write ", DTypeName(dtype),
+               " values as .npy (NumPy has f32 and f16; widen bf16 to f32, which is exact)"));
+  }
+  std::string header = StrCat("{'descr': '", dtype == DType::kF16 ? "<f2" : "<f4",
+                              "', 'fortran_order': False, 'shape': ", ShapeText(t.desc().shape),
+                              ", }");
   // Pad with spaces and end with '\n' so the data starts on a 64-byte boundary.
   constexpr size_t kPreamble = 10, kAlign = 64;
   const size_t unpadded = kPreamble + header.size() + 1;
