@@ -44,9 +44,8 @@ absl::StatusOr<CallLifetime> LifetimeOfCall(const grpc::ServerContextBase& rpc,
     } else if (mode == "persistent") {
       out.mode = CallLifetime::Mode::kPersistent;
     } else {
-      return absl::InvalidArgumentError(
-          StrCat("metadata sparsed-lifetime = '", mode.substr(0, 64),
-                 "' is not one of session, persistent"));
+      return absl::InvalidArgumentError(StrCat("metadata sparsed-lifetime = '", mode.substr(0, 64),
+                                               "' is not one of session, persistent"));
     }
     if (out.mode == CallLifetime::Mode::kSession && out.session_id.empty()) {
       return absl::InvalidArgumentError(
@@ -71,9 +70,8 @@ absl::StatusOr<CallLifetime> LifetimeOfCall(const grpc::ServerContextBase& rpc,
 Lifetime ResolveLifetime(const CallLifetime& call, const std::string& name, int64_t now_unix_ms) {
   Lifetime life;
   const bool in_session =
-      !call.session_id.empty() &&
-      (call.mode == CallLifetime::Mode::kSession ||
-       (call.mode == CallLifetime::Mode::kDefault && name.empty()));
+      !call.session_id.empty() && (call.mode == CallLifetime::Mode::kSession ||
+                                   (call.mode == CallLifetime::Mode::kDefault && name.empty()));
   if (in_session) life.session_id = call.session_id;
   if (call.ttl_ms > 0) life.expires_unix_ms = now_unix_ms + call.ttl_ms;
   return life;

@@ -51,8 +51,9 @@ void LifetimeSweeper::SweepOnce() {
   std::lock_guard lock(mu_);
   for (const TensorStore::Released& r : gone) {
     ++released_[r.reason];
-    spdlog::debug("released {} ({}: {})", r.tensor->id, r.reason,
-                  r.tensor->lifetime.session_id.empty() ? "expired" : r.tensor->lifetime.session_id);
+    spdlog::debug(
+        "released {} ({}: {})", r.tensor->id, r.reason,
+        r.tensor->lifetime.session_id.empty() ? "expired" : r.tensor->lifetime.session_id);
   }
 }
 

@@ -36,7 +36,7 @@ class LifetimeSweeper {
   const std::chrono::milliseconds period_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool woken_ = false, stopping_ = false;     // guarded by mu_
+  bool woken_ = false, stopping_ = false;    // guarded by mu_
   std::map<std::string, int64_t> released_;  // guarded by mu_
   std::mutex sweep_mu_;                      // one pass at a time
   std::thread thread_;

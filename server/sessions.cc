@@ -16,8 +16,8 @@ absl::StatusOr<std::string> SessionTable::Open(const std::string& tenant,
   int& held = open_per_tenant_[tenant];
   if (held >= kMaxPerTenant) {
     return absl::ResourceExhaustedError(StrCat("tenant '", tenant, "' holds ", held,
-                                               " open sessions, the most allowed (",
-                                               kMaxPerTenant, "); close some first"));
+                                               " open sessions, the most allowed (", kMaxPerTenant,
+                                               "); close some first"));
   }
   std::string id;
   do {

@@ -59,7 +59,7 @@ absl::Status SharedRegion::CheckSlice(int64_t offset, int64_t bytes, std::string
 }
 
 absl::Status SharedRegion::CheckObjectStillHolds(int64_t offset, int64_t bytes) const {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     return absl::InternalError(
         StrCat("fstat of shared-memory object '", key_, "': ", std::strerror(errno)));
@@ -82,8 +82,8 @@ absl::Status SharedRegion::Read(int64_t offset, int64_t bytes, void* dst) const 
                               static_cast<off_t>(offset_ + offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return absl::InternalError(StrCat("reading shared-memory object '", key_,
-                                        "': ", std::strerror(errno)));
+      return absl::InternalError(
+          StrCat("reading shared-memory object '", key_, "': ", std::strerror(errno)));
     }
     if (n == 0) return CheckObjectStillHolds(offset, bytes);  // shrunk meanwhile
     done += n;
@@ -95,8 +95,8 @@ absl::Status SharedRegion::Write(int64_t offset, int64_t bytes, const void* src)
   RETURN_IF_ERROR(CheckSlice(offset, bytes, "write"));
   if (!writable_) {
     return absl::PermissionDeniedError(StrCat("shared-memory object '", key_,
-                                              "' could be opened only for reading; region '",
-                                              name_, "' cannot receive a download"));
+                                              "' could be opened only for reading; region '", name_,
+                                              "' cannot receive a download"));
   }
   RETURN_IF_ERROR(CheckObjectStillHolds(offset, bytes));
   const char* in = static_cast<const char*>(src);
@@ -153,7 +153,7 @@ absl::StatusOr<RegionPtr> SharedRegions::Register(const std::string& tenant,
   }
   auto region = std::make_shared<SharedRegion>(tenant, session_id, name, key, fd, writable, offset,
                                                byte_size);  // owns fd from here
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::InvalidArgumentError(StrCat("key = '", key, "' is not a shared-memory object"));
   }

@@ -83,7 +83,7 @@ class SharedRegions {
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // tenant, session, name
   mutable std::mutex mu_;
-  std::map<Key, RegionPtr> regions_;     // guarded by mu_
+  std::map<Key, RegionPtr> regions_;       // guarded by mu_
   std::map<std::string, int> per_tenant_;  // guarded by mu_
 };
 

@@ -31,10 +31,10 @@ grpc::Status SharedMemoryService::Register(grpc::ServerContext* context,
                                            v1::RegionInfo* response) {
   return Serve(ctx_, context, [&](const Caller& caller) -> absl::Status {
     RETURN_IF_ERROR(CheckEnabled(ctx_));
-    ASSIGN_OR_RETURN(const RegionPtr r,
-                     ctx_.regions->Register(caller.tenant, caller.lifetime.session_id,
-                                            request->name(), request->key(), request->offset(),
-                                            request->byte_size()));
+    ASSIGN_OR_RETURN(
+        const RegionPtr r,
+        ctx_.regions->Register(caller.tenant, caller.lifetime.session_id, request->name(),
+                               request->key(), request->offset(), request->byte_size()));
     *response = Describe(*r);
     return absl::OkStatus();
   });
@@ -45,9 +45,9 @@ grpc::Status SharedMemoryService::Unregister(grpc::ServerContext* context,
                                              v1::UnregisterRegionResponse* response) {
   return Serve(ctx_, context, [&](const Caller& caller) -> absl::Status {
     RETURN_IF_ERROR(CheckEnabled(ctx_));
-    ASSIGN_OR_RETURN(const RegionPtr r, ctx_.regions->Unregister(caller.tenant,
-                                                                 caller.lifetime.session_id,
-                                                                 request->name()));
+    ASSIGN_OR_RETURN(
+        const RegionPtr r,
+        ctx_.regions->Unregister(caller.tenant, caller.lifetime.session_id, request->name()));
     response->set_name(r->name());
     return absl::OkStatus();
   });

@@ -49,8 +49,8 @@ absl::Status RegionToMemory(const SharedRegion& region, int64_t offset, int64_t 
   for (int64_t done = 0; done < n;) {
     const int64_t piece = std::min(n - done, staging.size());
     RETURN_IF_ERROR(region.Read(offset + done, piece, staging.data()));
-    RETURN_IF_ERROR(CopyBytes(static_cast<char*>(dst) + done, device, staging.data(),
-                              Device::Cpu(), piece));
+    RETURN_IF_ERROR(
+        CopyBytes(static_cast<char*>(dst) + done, device, staging.data(), Device::Cpu(), piece));
     done += piece;
   }
   return absl::OkStatus();
@@ -83,9 +83,9 @@ absl::StatusOr<v1::TensorInfo> UploadFromRegions(ServiceContext& ctx, const Call
   if (req.components_size() != static_cast<int>(specs.size())) {
     std::string names;
     for (const ComponentSpec& c : specs) names += (names.empty() ? "" : ", ") + c.name;
-    return absl::InvalidArgumentError(StrCat("components has ", req.components_size(),
-                                             " slices; ", FormatName(desc.format), " needs ",
-                                             specs.size(), " (", names, ")"));
+    return absl::InvalidArgumentError(StrCat("components has ", req.components_size(), " slices; ",
+                                             FormatName(desc.format), " needs ", specs.size(), " (",
+                                             names, ")"));
   }
   std::vector<RegionPtr> regions;
   int64_t total = 0;
@@ -97,8 +97,8 @@ absl::StatusOr<v1::TensorInfo> UploadFromRegions(ServiceContext& ctx, const Call
                                                " but component '", specs[k].name, "' is ",
                                                specs[k].bytes(), " bytes"));
     }
-    ASSIGN_OR_RETURN(RegionPtr r, ctx.regions->Find(caller.tenant, caller.lifetime.session_id,
-                                                    slice.region()));
+    ASSIGN_OR_RETURN(RegionPtr r,
+                     ctx.regions->Find(caller.tenant, caller.lifetime.session_id, slice.region()));
     RETURN_IF_ERROR(r->CheckSlice(slice.offset(), slice.byte_size(), field));
     regions.push_back(std::move(r));
     total += specs[k].bytes();
@@ -118,13 +118,12 @@ absl::StatusOr<v1::TensorInfo> UploadFromRegions(ServiceContext& ctx, const Call
   return DescribeTensor(*stored);
 }
 
-absl::StatusOr<v1::SharedDownloadResponse> DownloadIntoRegion(ServiceContext& ctx,
-                                                              const Caller& caller,
-                                                              const v1::SharedDownloadRequest& req) {
+absl::StatusOr<v1::SharedDownloadResponse> DownloadIntoRegion(
+    ServiceContext& ctx, const Caller& caller, const v1::SharedDownloadRequest& req) {
   ASSIGN_OR_RETURN(const TensorPtr t, Resolve(ctx.store, caller, req.tensor(), "tensor"));
-  ASSIGN_OR_RETURN(const RegionPtr region, ctx.regions->Find(caller.tenant,
-                                                             caller.lifetime.session_id,
-                                                             req.into().region()));
+  ASSIGN_OR_RETURN(
+      const RegionPtr region,
+      ctx.regions->Find(caller.tenant, caller.lifetime.session_id, req.into().region()));
   RETURN_IF_ERROR(region->CheckSlice(req.into().offset(), req.into().byte_size(), "into"));
   v1::SharedDownloadResponse out;
   int64_t end = 0;

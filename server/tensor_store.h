@@ -115,7 +115,7 @@ class TensorStore {
   int64_t max_tensors_ = 0, max_bytes_ = 0;
   TenantQuotas* refusals_ = nullptr;
   std::map<std::string, std::pair<int64_t, int64_t>> held_;  // tenant -> (tensors, bytes); mu_
-  int64_t mortal_ = 0;  // held tensors with a Lifetime; mu_
+  int64_t mortal_ = 0;                                       // held tensors with a Lifetime; mu_
 
   mutable std::mutex mu_;
   HandleIndex<TensorPtr> index_{"tensor", "t-"};  // guarded by mu_

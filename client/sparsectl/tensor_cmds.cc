@@ -50,7 +50,9 @@ absl::Status RunPut(Context& ctx, const PutArgs& a) {
     ASSIGN_OR_RETURN(t, Convert(t, target));
   }
   if (!a.dtype.empty()) {
-    const DType want = a.dtype == "f16" ? DType::kF16 : a.dtype == "bf16" ? DType::kBF16 : DType::kF32;
+    const DType want = a.dtype == "f16"    ? DType::kF16
+                       : a.dtype == "bf16" ? DType::kBF16
+                                           : DType::kF32;
     if (t.desc().dtype != want) {
       ASSIGN_OR_RETURN(t, CastValues(t, want));
     }

@@ -32,8 +32,10 @@ TEST(SessionTableTest, OpenTouchLapseAndClose) {
   SessionTable table(std::chrono::milliseconds(1000));
   const Clock::time_point t0{};
   int ended_streams = 0;
-  absl::StatusOr<std::string> a = table.Open("alice", [&] { ++ended_streams; }, t0);
-  absl::StatusOr<std::string> b = table.Open("bob", [&] { ++ended_streams; }, t0);
+  absl::StatusOr<std::string> a = table.Open(
+      "alice", [&] { ++ended_streams; }, t0);
+  absl::StatusOr<std::string> b = table.Open(
+      "bob", [&] { ++ended_streams; }, t0);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(a->starts_with("s-"));
   EXPECT_EQ(a->size(), 18u);
@@ -43,9 +45,9 @@ TEST(SessionTableTest, OpenTouchLapseAndClose) {
   const absl::Status other = table.Check("bob", *a);
   const absl::Status unknown = table.Check("bob", "s-0000000000000000");
   EXPECT_EQ(other.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(std::string(other.message()),
-            std::string(unknown.message()).replace(unknown.message().find("s-0000000000000000"),
-                                                   18, *a));
+  EXPECT_EQ(
+      std::string(other.message()),
+      std::string(unknown.message()).replace(unknown.message().find("s-0000000000000000"), 18, *a));
   // alice pings at 0.9 s; at 1.5 s bob's lease (1 s) has lapsed, alice's not.
   EXPECT_TRUE(table.Touch(*a, t0 + std::chrono::milliseconds(900)));
   EXPECT_EQ(table.LapseIdle(t0 + std::chrono::milliseconds(1500)), 1);

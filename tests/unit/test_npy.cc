@@ -336,7 +336,9 @@ TEST(WriteNpy, HalfStaysHalfAndNumpyReadsIt) {
   ASSERT_TRUE(WriteNpy(*h, path).ok());
   const std::string prog =
       "import numpy as np, sys\n"
-      "h = np.load('" + path + "')\n"
+      "h = np.load('" +
+      path +
+      "')\n"
       "b = np.arange(65536, dtype=np.uint32)\n"
       "b = b[((b & 0x7C00) != 0x7C00) | ((b & 0x3FF) == 0)].astype(np.uint16)\n"
       "sys.exit(0 if h.dtype == np.float16 and (h.view(np.uint16) == b).all() else 1)\n";
@@ -350,8 +352,8 @@ TEST(WriteNpy, HalfStaysHalfAndNumpyReadsIt) {
   EXPECT_EQ(0, std::memcmp(kept->component("values")->data(), bits.data(), bits.size() * 2));
   EXPECT_EQ(wide->data<float>("values")[bits.size() - 2], -65504.0f);  // 0xFBFF, before -inf
   // NumPy has no bfloat16: refused with the way out named.
-  absl::StatusOr<Tensor> bf = Tensor::Allocate(
-      TensorDesc{Format::kDense, DType::kBF16, DType::kI32, {4}, 0});
+  absl::StatusOr<Tensor> bf =
+      Tensor::Allocate(TensorDesc{Format::kDense, DType::kBF16, DType::kI32, {4}, 0});
   ASSERT_TRUE(bf.ok());
   EXPECT_THAT(EncodeNpy(*bf).status().message(), HasSubstr("widen bf16 to f32"));
 }

@@ -383,9 +383,9 @@ absl::StatusOr<std::string> EncodeNpy(const Tensor& t) {
         StrCat("cannot write ", DTypeName(dtype),
                " values as .npy (NumPy has f32 and f16; widen bf16 to f32, which is exact)"));
   }
-  std::string header = StrCat("{'descr': '", dtype == DType::kF16 ? "<f2" : "<f4",
-                              "', 'fortran_order': False, 'shape': ", ShapeText(t.desc().shape),
-                              ", }");
+  std::string header =
+      StrCat("{'descr': '", dtype == DType::kF16 ? "<f2" : "<f4",
+             "', 'fortran_order': False, 'shape': ", ShapeText(t.desc().shape), ", }");
   // Pad with spaces and end with '\n' so the data starts on a 64-byte boundary.
   constexpr size_t kPreamble = 10, kAlign = 64;
   const size_t unpadded = kPreamble + header.size() + 1;
