@@ -1,0 +1,114 @@
+"""sparsed.aio.AsyncClient: the asyncio client on grpc.aio, with the same
+methods as sparsed.Client (each a coroutine), built from the same
+sparsed.calls builders, raising the same sparsed.Error subclasses.
+
+    import asyncio, sparsed.aio
+
+    async def main():
+        async with sparsed.aio.AsyncClient("127.0.0.1:50051") as c:
+            async with c.scope():
+                a = await c.upload(m)
+                y = await c.spmm(a, b, inline=True)
+
+    asyncio.run(main())
+
+Create the client inside the running event loop that uses it (grpc.aio
+binds a channel to its loop).
+"""
+
+import functools
+
+import grpc
+
+from sparsed import channel as channels, errors, scope as scopes
+from sparsed.client import install_methods, method_signature
+from sparsed.options import Options
+from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, tensors_grpc,
+                           training_grpc)
+
+
+def _async_method(builder):
+    @functools.wraps(builder)
+    async def method(self, *args, **kwargs):
+        return await self._run(builder(self.options, *args, **kwargs))
+    method.__signature__ = method_signature(builder)
+    return method
+
+
+class AsyncScope(scopes.Scope):
+    """A scope of an AsyncClient (`async with client.scope() as s:`)."""
+
+    async def __aenter__(self):
+        return self._enter()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        failures = []
+        for o in self._leave():
+            try:
+                if o.kind == "layer":
+                    await self._client.delete_layer(o.id)
+                else:
+                    await self._client.delete(o.id)
+            except errors.NotFound:
+                pass
+            except errors.Error as e:
+                failures.append((o, e))
+        scopes.raise_failures(exc, failures)
+        return False
+
+
+class AsyncClient:
+    """A grpc.aio connection to the daemon; arguments as for sparsed.Client.
+    The bearer token is sent as metadata of every call; the raw stubs
+    (tensors, compute, admin, checkpoints, training, training_ops) do not
+    add it by themselves — pass metadata=client.metadata to them."""
+
+    def __init__(self, address, max_message_bytes=65 << 20, token=None, tls=False, tls_ca=None,
+                 tls_cert=None, tls_key=None, tls_server_name=None, *, timeout=None,
+                 options=None, **option_fields):
+        self.options = (options or Options()).override(**option_fields)
+        self.timeout = timeout
+        self.metadata = channels.token_metadata(channels.default_token(token)) or None
+        self.channel = channels.make_aio_channel(
+            address, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
+            tls_server_name=tls_server_name,
+            options=channels.message_size_options(max_message_bytes))
+        self.tensors = tensors_grpc.TensorsStub(self.channel)
+        self.compute = compute_grpc.ComputeStub(self.channel)
+        self.admin = admin_grpc.AdminStub(self.channel)
+        self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
+        self.training = training_grpc.TrainingStub(self.channel)
+        self.training_ops = training_grpc.TrainingOpsStub(self.channel)
+
+    async def close(self):
+        await self.channel.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    def scope(self):
+        """An AsyncScope: `async with client.scope() as s:` deletes what the
+        block creates (sparsed.scope)."""
+        return AsyncScope(self)
+
+    async def _run(self, call):
+        """Sends one Call and returns its result; grpc errors become
+        sparsed.Error subclasses."""
+        rpc = getattr(getattr(self, call.service), call.method)
+        try:
+            if call.kind == "stream_out":
+                acc = call.accumulator()
+                async for msg in rpc(call.request, timeout=self.timeout, metadata=self.metadata):
+                    acc.add(msg)
+                response = acc
+            else:
+                response = await rpc(call.request, timeout=self.timeout, metadata=self.metadata)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        return scopes.complete(self, call, response)
+
+
+install_methods(AsyncClient, _async_method)

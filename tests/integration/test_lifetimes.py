@@ -1,0 +1,454 @@
+#!/usr/bin/env python3
+"""Lifetimes and zero-copy transfers through the real daemon (issue 19):
+sessions that end with their stream, a killed client or a lapsed lease; TTLs;
+and uploads/downloads through POSIX shared memory, compared with the gRPC
+path and with the arrays that went in, with every misuse refused."""
+
+import argparse
+import hashlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+from multiprocessing import shared_memory
+
+import grpc
+import numpy as np
+import scipy.sparse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+sys.path.insert(0, HERE)
+
+import sparsed_client as sc  # noqa: E402
+from daemon_util import Daemon  # noqa: E402
+from sparsed.v1 import sessions_pb2, sessions_pb2_grpc  # noqa: E402
+from sparsed.v1 import shared_memory_pb2 as shm_pb, shared_memory_pb2_grpc as shm_grpc  # noqa: E402
+from sparsed.v1 import tensor_pb2, tensors_pb2, tensors_pb2_grpc  # noqa: E402
+
+ARGS = None
+
+
+def scrape(d):
+    with urllib.request.urlopen("http://%s/metrics" % d.metrics, timeout=10) as r:
+        return r.read().decode()
+
+
+def wait_until(predicate, timeout=10):
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class Session:
+    """A Sessions.Open stream held open by this object; ping() renews it."""
+
+    def __init__(self, channel, metadata=()):
+        self._pings = queue.Queue()
+        self._call = sessions_pb2_grpc.SessionsStub(channel).Open(
+            iter(self._pings.get, None), metadata=metadata)
+        first = next(self._call)
+        self.id, self.lease_ms = first.session_id, first.lease_ms
+
+    def ping(self):
+        self._pings.put(sessions_pb2.SessionPing())
+
+    def close(self):
+        self._pings.put(None)  # ends the request stream: the session ends
+        try:
+            for _ in self._call:
+                pass
+        except grpc.RpcError:
+            pass
+
+    def cancel(self):
+        self._call.cancel()
+
+
+def csr_components(m):
+    """(TensorDesc, [numpy arrays in canonical order]) of a float32 CSR matrix."""
+    desc = tensor_pb2.TensorDesc(format=tensor_pb2.CSR, dtype=tensor_pb2.F32,
+                                 index_dtype=tensor_pb2.I32, shape=m.shape, nnz=m.nnz)
+    return desc, [m.indptr.astype("<i4"), m.indices.astype("<i4"), m.data.astype("<f4")]
+
+
+def upload(channel, desc, arrays, name="", metadata=()):
+    names = {tensor_pb2.CSR: ["row_ptr", "col_idx", "values"],
+             tensor_pb2.DENSE: ["values"]}[desc.format]
+    msgs = [tensors_pb2.UploadRequest(header=tensors_pb2.UploadHeader(desc=desc, name=name))]
+    for n, a in zip(names, arrays):
+        msgs.append(tensors_pb2.UploadRequest(chunk=tensor_pb2.Chunk(component=n, offset=0,
+                                                                    data=a.tobytes())))
+    return tensors_pb2_grpc.TensorsStub(channel).Upload(iter(msgs), metadata=metadata)
+
+
+def dense_desc(shape):
+    return tensor_pb2.TensorDesc(format=tensor_pb2.DENSE, dtype=tensor_pb2.F32, shape=shape)
+
+
+def info(channel, tid, metadata=()):
+    return tensors_pb2_grpc.TensorsStub(channel).GetInfo(tensor_pb2.TensorRef(id=tid),
+                                                         metadata=metadata)
+
+
+def exists(channel, tid):
+    try:
+        info(channel, tid)
+        return True
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.NOT_FOUND:
+            return False
+        raise
+
+
+def code_of(fn):
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    return grpc.StatusCode.OK, ""
+
+
+class SessionTest(unittest.TestCase):
+    def test_a_closed_stream_releases_the_sessions_tensors_only(self):
+        with Daemon(ARGS.sparsed) as d:
+            ch = grpc.insecure_channel(d.address)
+            s = Session(ch)
+            self.assertRegex(s.id, r"^s-[0-9a-f]{16}$")
+            self.assertEqual(s.lease_ms, 30000)
+            md = (("sparsed-session", s.id),)
+            x = np.arange(6, dtype="<f4")
+            unnamed = upload(ch, dense_desc([6]), [x], metadata=md)
+            named = upload(ch, dense_desc([6]), [x], name="kept", metadata=md)
+            forced = upload(ch, dense_desc([6]), [x], name="forced",
+                            metadata=md + (("sparsed-lifetime", "session"),))
+            outside = upload(ch, dense_desc([6]), [x])
+            self.assertEqual(unnamed.session_id, s.id)
+            self.assertEqual(named.session_id, "")
+            self.assertEqual(forced.session_id, s.id)
+            self.assertEqual(outside.session_id, "")
+            # A result of an op in the session belongs to it as well.
+            a = scipy.sparse.random(4, 6, density=0.5, format="csr", dtype=np.float32,
+                                    random_state=1)
+            desc, arrays = csr_components(a)
+            ha = upload(ch, desc, arrays, name="A")
+            from sparsed.v1 import compute_pb2, compute_pb2_grpc
+            b = upload(ch, dense_desc([6, 1]), [x], metadata=md)
+            req = compute_pb2.SpmmRequest(
+                a=compute_pb2.Operand(ref=tensor_pb2.TensorRef(id=ha.id)),
+                b=compute_pb2.Operand(ref=tensor_pb2.TensorRef(id=b.id)),
+                output=compute_pb2.Output(inline=False))
+            result = compute_pb2_grpc.ComputeStub(ch).Spmm(req, metadata=md)
+            self.assertEqual(result.tensor.session_id, s.id)
+            # sparsectl ls shows the owner.
+            ls = subprocess.run([ARGS.sparsectl, "--server", d.address, "ls"],
+                                capture_output=True, text=True, check=True).stdout
+            self.assertIn("session " + s.id, ls)
+            self.assertEqual(info(ch, unnamed.id).session_id, s.id)
+            s.close()
+            self.assertTrue(wait_until(lambda: not exists(ch, unnamed.id)))
+            for gone in (forced.id, b.id, result.tensor.id):
+                self.assertFalse(exists(ch, gone))
+            for kept in (named.id, outside.id, ha.id):
+                self.assertTrue(exists(ch, kept))
+            # The ended session cannot be used any more.
+            code, details = code_of(lambda: upload(ch, dense_desc([6]), [x], metadata=md))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            self.assertIn("no open session '%s'" % s.id, details)
+            self.assertIn('sparsed_tensors_released_total{reason="session"} 4', scrape(d))
+            self.assertEqual(d.stop(), 0)
+
+    def test_a_killed_client_and_a_lapsed_lease_end_their_sessions(self):
+        with Daemon(ARGS.sparsed, ["--session-lease-seconds", "1"]) as d:
+            script = """
+import sys, queue, grpc
+sys.path[:0] = %r
+import sparsed_client
+from sparsed.v1 import sessions_pb2, sessions_pb2_grpc, tensor_pb2, tensors_pb2, tensors_pb2_grpc
+ch = grpc.insecure_channel(%r)
+pings = queue.Queue()
+call = sessions_pb2_grpc.SessionsStub(ch).Open(iter(pings.get, None))
+sid = next(call).session_id
+msgs = [tensors_pb2.UploadRequest(header=tensors_pb2.UploadHeader(desc=tensor_pb2.TensorDesc(
+            format=tensor_pb2.DENSE, dtype=tensor_pb2.F32, shape=[2]))),
+        tensors_pb2.UploadRequest(chunk=tensor_pb2.Chunk(component="values", data=bytes(8)))]
+t = tensors_pb2_grpc.TensorsStub(ch).Upload(iter(msgs), metadata=(("sparsed-session", sid),))
+print(t.id, flush=True)
+import time
+while True:
+    pings.put(sessions_pb2.SessionPing())
+    time.sleep(0.2)
+""" % ([os.path.join(ROOT, "client", "python")] + sys.path, d.address)
+            child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                     text=True)
+            tid = child.stdout.readline().strip()
+            ch = grpc.insecure_channel(d.address)
+            self.assertTrue(tid.startswith("t-"), tid)
+            time.sleep(1.5)  # it pings, so the 1 s lease holds
+            self.assertTrue(exists(ch, tid))
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            self.assertTrue(wait_until(lambda: not exists(ch, tid), timeout=10))
+            # A client that holds the stream but never pings loses it after the lease.
+            s = Session(ch)
+            t = upload(ch, dense_desc([2]), [np.zeros(2, "<f4")],
+                       metadata=(("sparsed-session", s.id),))
+            self.assertTrue(wait_until(lambda: not exists(ch, t.id), timeout=10))
+            with self.assertRaises(grpc.RpcError):
+                for _ in s._call:
+                    pass
+            self.assertIn("sparsed_sessions_open 0", scrape(d))
+            self.assertEqual(d.stop(), 0)
+
+    def test_shutdown_is_not_held_by_open_sessions(self):
+        with Daemon(ARGS.sparsed, ["--shutdown-grace-seconds", "20"]) as d:
+            ch = grpc.insecure_channel(d.address)
+            sessions = [Session(ch) for _ in range(3)]
+            start = time.time()
+            self.assertEqual(d.stop(), 0)
+            # Far less than the 20 s grace. (gRPC takes about 5 s to let go of
+            # a connected idle client, with or without sessions.)
+            self.assertLess(time.time() - start, 10)
+            del sessions
+
+    def test_another_tenants_session_is_not_found(self):
+        tokens = os.path.join(tempfile.mkdtemp(prefix="lifetimes-"), "tokens")
+        with open(tokens, "w") as f:
+            for token, tenant in (("alice-tok", "alice"), ("bob-tok", "bob")):
+                f.write("%s %s user\n" % (hashlib.sha256(token.encode()).hexdigest(), tenant))
+        with Daemon(ARGS.sparsed, ["--auth-tokens", tokens]) as d:
+            ch = grpc.insecure_channel(d.address)
+            alice = (("authorization", "Bearer alice-tok"),)
+            bob = (("authorization", "Bearer bob-tok"),)
+            s = Session(ch, metadata=alice)
+            mine = upload(ch, dense_desc([2]), [np.zeros(2, "<f4")],
+                          metadata=alice + (("sparsed-session", s.id),))
+            self.assertEqual(mine.session_id, s.id)
+            code, details = code_of(lambda: upload(ch, dense_desc([2]), [np.zeros(2, "<f4")],
+                                                   metadata=bob + (("sparsed-session", s.id),)))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            self.assertIn("no open session", details)
+            s.close()
+            self.assertEqual(d.stop(), 0)
+
+
+class TtlTest(unittest.TestCase):
+    def test_tensors_expire_and_bad_ttls_are_refused(self):
+        with Daemon(ARGS.sparsed) as d:
+            ch = grpc.insecure_channel(d.address)
+            x = np.ones(4, "<f4")
+            t = upload(ch, dense_desc([4]), [x], name="brief",
+                       metadata=(("sparsed-ttl-seconds", "1"),))
+            self.assertEqual(t.expires_unix_ms - t.created_unix_ms, 1000)
+            forever = upload(ch, dense_desc([4]), [x])
+            self.assertEqual(forever.expires_unix_ms, 0)
+            ctl = [ARGS.sparsectl, "--server", d.address]
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "x.npy")
+                np.save(path, np.ones((2, 2), np.float32))
+                subprocess.run(ctl + ["--ttl", "2", "put", path, "--name", "ctl"], check=True,
+                               capture_output=True)
+            listed = json.loads(subprocess.run(ctl + ["--json", "ls"], capture_output=True,
+                                               text=True, check=True).stdout)
+            by_name = {x.get("name"): x for x in listed["tensors"]}
+            self.assertNotEqual(by_name["ctl"].get("expires_unix_ms", "0"), "0")
+            self.assertIn("expires in", subprocess.run(ctl + ["ls"], capture_output=True,
+                                                       text=True, check=True).stdout)
+            self.assertTrue(wait_until(lambda: not exists(ch, t.id), timeout=10))
+            self.assertTrue(wait_until(lambda: "ctl" not in subprocess.run(
+                ctl + ["ls"], capture_output=True, text=True).stdout, timeout=10))
+            self.assertTrue(exists(ch, forever.id))
+            self.assertIn('sparsed_tensors_released_total{reason="ttl"} 2', scrape(d))
+            for bad in ("0", "-3", "1.5", "abc", str(10**12)):
+                code, details = code_of(lambda: upload(ch, dense_desc([4]), [x],
+                                                       metadata=(("sparsed-ttl-seconds", bad),)))
+                self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT, bad)
+                self.assertIn("sparsed-ttl-seconds = '%s'" % bad, details)
+            code, details = code_of(lambda: upload(ch, dense_desc([4]), [x],
+                                                   metadata=(("sparsed-lifetime", "session"),)))
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("needs sparsed-session", details)
+            self.assertEqual(d.stop(), 0)
+
+
+class SharedMemoryTest(unittest.TestCase):
+    def setUp(self):
+        self.objects = []
+
+    def tearDown(self):
+        for o in self.objects:
+            o.close()
+            try:
+                o.unlink()
+            except FileNotFoundError:
+                pass
+
+    def shm(self, size):
+        o = shared_memory.SharedMemory(create=True, size=size)
+        self.objects.append(o)
+        return o
+
+    def test_upload_and_download_equal_the_grpc_path(self):
+        with Daemon(ARGS.sparsed) as d:
+            ch = grpc.insecure_channel(d.address)
+            stub = shm_grpc.SharedMemoryStub(ch)
+            rng = np.random.default_rng(7)
+            a = scipy.sparse.random(300, 200, density=0.05, format="csr", dtype=np.float32,
+                                    random_state=rng)
+            desc, arrays = csr_components(a)
+            obj = self.shm(1 << 20)
+            slices, offset = [], 128
+            for arr in arrays:
+                raw = arr.tobytes()
+                obj.buf[offset:offset + len(raw)] = raw
+                slices.append((offset, len(raw)))
+                offset += len(raw) + 8  # deliberately unaligned
+            reg = stub.Register(shm_pb.RegisterRegionRequest(name="in", key="/" + obj.name,
+                                                             offset=0, byte_size=1 << 20))
+            self.assertEqual(reg.key, "/" + obj.name)
+            via_shm = stub.Upload(shm_pb.SharedUploadRequest(
+                desc=desc, name="A_shm",
+                components=[shm_pb.RegionSlice(region="in", offset=o, byte_size=n)
+                            for o, n in slices]))
+            via_grpc = upload(ch, desc, arrays, name="A_grpc")
+            c = sc.Client(d.address)
+            got_shm, got_grpc = c.download(via_shm.id), c.download(via_grpc.id)
+            for got in (got_shm, got_grpc):
+                self.assertEqual((got != a).nnz, 0)
+            # Download into a second region; the components land where it says.
+            out = self.shm(1 << 20)
+            stub.Register(shm_pb.RegisterRegionRequest(name="out", key="/" + out.name,
+                                                       byte_size=1 << 20))
+            placed = stub.Download(shm_pb.SharedDownloadRequest(
+                tensor=tensor_pb2.TensorRef(name="A_grpc"),
+                into=shm_pb.RegionSlice(region="out", offset=64, byte_size=(1 << 20) - 64)))
+            self.assertEqual([p.name for p in placed.components], ["row_ptr", "col_idx", "values"])
+            for p, want in zip(placed.components, arrays):
+                self.assertEqual(p.offset % 64, 0)
+                self.assertEqual(bytes(out.buf[p.offset:p.offset + p.byte_size]), want.tobytes())
+            self.assertEqual(placed.info.id, via_grpc.id)
+            # A 256 MiB dense tensor both ways, equal to what went in.
+            big = self.shm(256 << 20)
+            x = np.frombuffer(big.buf, dtype="<f4")
+            x[:] = rng.standard_normal(x.size, dtype=np.float32)
+            stub.Register(shm_pb.RegisterRegionRequest(name="big", key="/" + big.name,
+                                                       byte_size=256 << 20))
+            t = stub.Upload(shm_pb.SharedUploadRequest(
+                desc=dense_desc([64 << 20]),
+                components=[shm_pb.RegionSlice(region="big", byte_size=256 << 20)]))
+            expected = x.copy()
+            x[:] = 0
+            stub.Download(shm_pb.SharedDownloadRequest(
+                tensor=tensor_pb2.TensorRef(id=t.id),
+                into=shm_pb.RegionSlice(region="big", byte_size=256 << 20)))
+            self.assertTrue(np.array_equal(x, expected))
+            del x
+            regions = stub.List(shm_pb.ListRegionsRequest()).regions
+            self.assertEqual(sorted(r.name for r in regions), ["big", "in", "out"])
+            c.close()
+            self.assertEqual(d.stop(), 0)
+
+    def test_every_misuse_is_refused_and_the_daemon_keeps_serving(self):
+        with Daemon(ARGS.sparsed) as d:
+            ch = grpc.insecure_channel(d.address)
+            stub = shm_grpc.SharedMemoryStub(ch)
+            obj = self.shm(4096)
+            stub.Register(shm_pb.RegisterRegionRequest(name="r", key="/" + obj.name,
+                                                       offset=1024, byte_size=2048))
+            desc = dense_desc([100])
+
+            def up(region="r", offset=0, size=400, desc=desc, metadata=()):
+                return stub.Upload(shm_pb.SharedUploadRequest(
+                    desc=desc, components=[shm_pb.RegionSlice(region=region, offset=offset,
+                                                               byte_size=size)]),
+                    metadata=metadata)
+
+            cases = [
+                (lambda: up(offset=1800), grpc.StatusCode.INVALID_ARGUMENT, "not inside region"),
+                (lambda: up(size=396), grpc.StatusCode.INVALID_ARGUMENT,
+                 "components[0].byte_size = 396"),
+                (lambda: up(region="nope"), grpc.StatusCode.NOT_FOUND, "no shared-memory region"),
+                (lambda: stub.Download(shm_pb.SharedDownloadRequest(
+                    tensor=tensor_pb2.TensorRef(id=up().id),
+                    into=shm_pb.RegionSlice(region="r", byte_size=100))),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "needs 400 bytes"),
+                (lambda: stub.Register(shm_pb.RegisterRegionRequest(
+                    name="big", key="/" + obj.name, byte_size=8192)),
+                 grpc.StatusCode.INVALID_ARGUMENT, "runs past the end"),
+                (lambda: stub.Register(shm_pb.RegisterRegionRequest(
+                    name="x", key="/sparsed-no-such-object", byte_size=8)),
+                 grpc.StatusCode.NOT_FOUND, "no shared-memory object"),
+                (lambda: stub.Register(shm_pb.RegisterRegionRequest(
+                    name="x", key="/../../etc/passwd", byte_size=8)),
+                 grpc.StatusCode.INVALID_ARGUMENT, "may hold only"),
+            ]
+            for fn, code, text in cases:
+                got, details = code_of(fn)
+                self.assertEqual(got, code, details)
+                self.assertIn(text, details)
+            # Another session's region is not found; the session's own is, and
+            # it goes when the session ends.
+            s1, s2 = Session(ch), Session(ch)
+            stub.Register(shm_pb.RegisterRegionRequest(name="s1r", key="/" + obj.name,
+                                                       byte_size=4096),
+                          metadata=(("sparsed-session", s1.id),))
+            code, _ = code_of(lambda: up(region="s1r", metadata=(("sparsed-session", s2.id),)))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            code, _ = code_of(lambda: up(region="s1r"))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            self.assertEqual(up(region="s1r", metadata=(("sparsed-session", s1.id),)).session_id,
+                             s1.id)
+            s1.close()
+            self.assertTrue(wait_until(
+                lambda: "sparsed_shared_memory_regions 1" in scrape(d)))
+            s2.close()
+            # Unregistered: gone. Shrunk under a registered region: an error, no crash.
+            stub.Unregister(shm_pb.RegionRef(name="r"))
+            self.assertEqual(code_of(lambda: up())[0], grpc.StatusCode.NOT_FOUND)
+            stub.Register(shm_pb.RegisterRegionRequest(name="r", key="/" + obj.name,
+                                                       byte_size=4096))
+            os.ftruncate(obj._fd, 100)
+            code, details = code_of(lambda: up())
+            self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn("is now 100 bytes", details)
+            self.assertEqual(upload(ch, dense_desc([1]), [np.zeros(1, "<f4")]).desc.shape, [1])
+            self.assertEqual(d.stop(), 0)
+
+    def test_off_and_with_authentication_by_default(self):
+        tokens = os.path.join(tempfile.mkdtemp(prefix="lifetimes-"), "tokens")
+        with open(tokens, "w") as f:
+            f.write("%s alice user\n" % hashlib.sha256(b"alice-tok").hexdigest())
+        obj = self.shm(64)
+        for args, md in ((["--shared-memory", "off"], ()),
+                         (["--auth-tokens", tokens], (("authorization", "Bearer alice-tok"),))):
+            with Daemon(ARGS.sparsed, args) as d:
+                stub = shm_grpc.SharedMemoryStub(grpc.insecure_channel(d.address))
+                code, details = code_of(lambda: stub.Register(shm_pb.RegisterRegionRequest(
+                    name="r", key="/" + obj.name, byte_size=64), metadata=md))
+                self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
+                self.assertIn("shared-memory transfers are off", details)
+                self.assertEqual(d.stop(), 0)
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--sparsed", required=True)
+    p.add_argument("--sparsectl", required=True)
+    ARGS, rest = p.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
