@@ -441,6 +441,61 @@ class SharedMemoryTest(unittest.TestCase):
                 self.assertEqual(d.stop(), 0)
 
 
+class PythonClientTest(unittest.TestCase):
+    """The same through the sparsed package's Client."""
+
+    def test_sessions_ttl_and_shared_memory_from_the_client(self):
+        import sparsed
+        with Daemon(ARGS.sparsed) as d:
+            other = sparsed.Client(d.address)
+            c = sparsed.Client(d.address, session=True)
+            x = np.arange(12, dtype=np.float32).reshape(3, 4)
+            t = c.upload(x)
+            self.assertEqual(t.session_id, c.session.id)
+            kept = c.upload(x, name="kept")  # named: not the session's
+            self.assertEqual(kept.session_id, "")
+            c.close()
+            self.assertTrue(wait_until(lambda: not exists(grpc.insecure_channel(d.address),
+                                                          t.id)))
+            self.assertEqual(other.info("kept").id, kept.id)
+            with other.open_session() as s:
+                held = other.spmm(scipy.sparse.eye(4, format="csr", dtype=np.float32),
+                                  np.ones((4, 2), np.float32))
+                self.assertEqual(held.session_id, s.id)
+            self.assertIsNone(other.session)
+            self.assertTrue(wait_until(lambda: held.id not in [i.id for i in other.list()]))
+            brief = sparsed.Client(d.address, ttl=1)
+            info = brief.upload(x)
+            self.assertEqual(info.expires_unix_ms - info.created_unix_ms, 1000)
+            self.assertTrue(wait_until(lambda: info.id not in [i.id for i in other.list()]))
+            with self.assertRaises(ValueError):
+                sparsed.Client(d.address, ttl=0)
+            # Shared memory equals the gRPC path, for every format and dtype tried.
+            rng = np.random.default_rng(3)
+            a = scipy.sparse.random(50, 40, density=0.1, format="csr", dtype=np.float32,
+                                    random_state=rng)
+            h = rng.standard_normal((6, 5)).astype(np.float16)
+            for data in (a, h, a.tocoo(), x):
+                via_shm = other.upload_shared(data)
+                via_grpc = other.upload(data)
+                for got in (other.download_shared(via_shm.id), other.download(via_grpc.id),
+                            other.download_shared(via_grpc.id)):
+                    if scipy.sparse.issparse(data):
+                        self.assertEqual(got.format, "csr" if data.format == "csr" else "coo")
+                        self.assertEqual((got != data).nnz, 0)
+                    else:
+                        self.assertEqual(got.dtype, data.dtype)
+                        np.testing.assert_array_equal(got, data)
+            with other.scope():
+                scoped = other.upload_shared(x)
+            self.assertNotIn(scoped.id, [i.id for i in other.list()])
+            with self.assertRaises(sparsed.NotFound):
+                other.download_shared("t-00000000deadbeef")
+            other.close()
+            brief.close()
+            self.assertEqual(d.stop(), 0)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()

@@ -94,6 +94,34 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
         return continuation(self._with_token(details), requests)
 
 
+class ExtraMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                    grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the pairs `provider()` returns at the time of each call (the
+    client's session and TTL, which change while the channel lives)."""
+
+    def __init__(self, provider):
+        self._provider = provider
+
+    def _with(self, d):
+        extra = list(self._provider())
+        if not extra:
+            return d
+        return _CallDetails(d.method, d.timeout, list(d.metadata or ()) + extra, d.credentials,
+                            d.wait_for_ready, d.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._with(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with(details), requests)
+
+
 def make_channel(address, token=None, tls=False, tls_ca=None, tls_cert=None, tls_key=None,
                  tls_server_name=None, options=()):
     """A sync grpc channel to the daemon (TLS as for `credentials`); every

@@ -17,9 +17,9 @@ import inspect
 
 import grpc
 
-from sparsed import calls, channel as channels, errors, scope as scopes
+from sparsed import calls, channel as channels, errors, lifetimes, scope as scopes, shared
 from sparsed.options import Options
-from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, tensors_grpc,
+from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, shm_grpc, tensors_grpc,
                            training_grpc)
 
 
@@ -71,25 +71,79 @@ class Client:
     max_message_bytes: the largest message either way (inline operands and
     results). timeout: seconds every call may take (None: no deadline).
     options: a sparsed.Options, or its fields as keywords (dtype,
-    canonicalize, sparse, bf16) — how data is sent and returned."""
+    canonicalize, sparse, bf16) — how data is sent and returned.
+    session: open a session (open_session()) now, so that unnamed results
+    and uploads are released when the client closes or its process ends.
+    ttl: seconds after which the daemon releases what calls create (None:
+    never). Both: sparsed.lifetimes, docs/API.md "Lifetimes"."""
 
     def __init__(self, address, max_message_bytes=65 << 20, token=None, tls=False, tls_ca=None,
                  tls_cert=None, tls_key=None, tls_server_name=None, *, timeout=None,
-                 options=None, **option_fields):
+                 options=None, session=False, ttl=None, **option_fields):
         self.options = (options or Options()).override(**option_fields)
         self.timeout = timeout
-        self.channel = channels.make_channel(
-            address, token=channels.default_token(token), tls=tls, tls_ca=tls_ca,
-            tls_cert=tls_cert, tls_key=tls_key, tls_server_name=tls_server_name,
-            options=channels.message_size_options(max_message_bytes))
+        self.ttl = lifetimes.check_ttl(ttl)
+        self.session = None
+        self.channel = grpc.intercept_channel(
+            channels.make_channel(
+                address, token=channels.default_token(token), tls=tls, tls_ca=tls_ca,
+                tls_cert=tls_cert, tls_key=tls_key, tls_server_name=tls_server_name,
+                options=channels.message_size_options(max_message_bytes)),
+            channels.ExtraMetadata(self._lifetime_metadata))
         self.tensors = tensors_grpc.TensorsStub(self.channel)
         self.compute = compute_grpc.ComputeStub(self.channel)
         self.admin = admin_grpc.AdminStub(self.channel)
         self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
         self.training = training_grpc.TrainingStub(self.channel)
         self.training_ops = training_grpc.TrainingOpsStub(self.channel)
+        self.shared_memory = shm_grpc.SharedMemoryStub(self.channel)
+        if session:
+            self.open_session()
+
+    def _lifetime_metadata(self):
+        pairs = []
+        if self.session is not None:
+            pairs.append(("sparsed-session", self.session.id))
+        if self.ttl is not None:
+            pairs.append(("sparsed-ttl-seconds", str(self.ttl)))
+        return pairs
+
+    def open_session(self):
+        """Opens a session (sparsed.lifetimes.Session) that this client's
+        calls then run in, until it is closed (`with client.open_session():`).
+        One at a time per client."""
+        if self.session is not None:
+            raise RuntimeError("this client already has session %s open" % self.session.id)
+
+        def forget(s):
+            if self.session is s:
+                self.session = None
+        self.session = lifetimes.Session(self.channel, on_close=forget)
+        return self.session
+
+    def upload_shared(self, m, name="", labels=None, sort_and_sum_duplicates=False, *,
+                      dtype=None, index_dtype=None, canonicalize=None):
+        """As upload, through POSIX shared memory (the client must run on the
+        daemon's host); returns the TensorInfo."""
+        try:
+            info = shared.upload(self.shared_memory, (), self.options, m, name, labels,
+                                 sort_and_sum_duplicates, dtype, index_dtype, canonicalize)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        scopes.track(self, calls._created_tensor(info))
+        return info
+
+    def download_shared(self, handle, *, sparse=None, bf16=None, as_torch=None):
+        """As download, through POSIX shared memory."""
+        try:
+            return shared.download(self.shared_memory, self.tensors, (), self.options, handle,
+                                   calls.ref, sparse, bf16, as_torch)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
 
     def close(self):
+        if self.session is not None:
+            self.session.close()
         self.channel.close()
 
     def __enter__(self):

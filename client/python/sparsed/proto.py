@@ -11,6 +11,10 @@ try:
     from sparsed.v1 import checkpoint_pb2_grpc as checkpoint_grpc
     from sparsed.v1 import compute_pb2 as compute_pb
     from sparsed.v1 import compute_pb2_grpc as compute_grpc
+    from sparsed.v1 import sessions_pb2 as sessions_pb
+    from sparsed.v1 import sessions_pb2_grpc as sessions_grpc
+    from sparsed.v1 import shared_memory_pb2 as shm_pb
+    from sparsed.v1 import shared_memory_pb2_grpc as shm_grpc
     from sparsed.v1 import tensor_pb2 as pb
     from sparsed.v1 import tensors_pb2 as tensors_pb
     from sparsed.v1 import tensors_pb2_grpc as tensors_grpc
@@ -24,6 +28,7 @@ except ImportError as e:  # pragma: no cover - a broken installation
 
 __all__ = ["pb", "tensors_pb", "tensors_grpc", "compute_pb", "compute_grpc", "admin_pb",
            "admin_grpc", "checkpoint_pb", "checkpoint_grpc", "training_pb", "training_grpc",
+           "sessions_pb", "sessions_grpc", "shm_pb", "shm_grpc",
            "VALUE_DTYPES", "INDEX_DTYPES", "FORMATS", "OPTIMIZERS", "LAYER_INITS",
            "DTYPE_NAMES", "FORMAT_NAMES", "enum"]
 
