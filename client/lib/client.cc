@@ -49,6 +49,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& addre
                    internal::MakeChannelCredentials(options));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // A private subchannel pool: this client's own connection, not one shared
+  // with other clients of the process to the same address.
+  if (options.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxSendMessageSize(options.max_message_bytes);
   if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, credentials, args);

@@ -62,6 +62,10 @@ struct ConnectOptions {
   // "Lifetimes"): > 0 sends metadata "sparsed-ttl-seconds", so the daemon
   // releases each that many seconds after creating it.
   int64_t ttl_seconds = 0;
+
+  // true: a connection of its own even when the process has other clients
+  // of the same address (by default gRPC shares one): load tests.
+  bool own_connection = false;
 };
 
 // Called after each chunk with bytes transferred so far and the total.

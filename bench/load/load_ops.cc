@@ -1,0 +1,140 @@
+#include "load_ops.h"
+
+#include <random>
+#include <vector>
+
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::load {
+namespace {
+
+absl::StatusOr<Tensor> DenseF32(int64_t rows, int64_t cols, uint32_t seed) {
+  ASSIGN_OR_RETURN(Tensor t,
+                   Tensor::Allocate(TensorDesc{Format::kDense, DType::kF32, DType::kI32,
+                                               {rows, cols}, 0}));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& v : t.data<float>("values")) v = u(rng);
+  return t;
+}
+
+// rows x rows CSR, each row with ~5% of its entries (at least one).
+absl::StatusOr<Tensor> TinyCsr(int64_t rows, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int64_t per_row = std::max<int64_t>(1, rows / 20);
+  TensorDesc d{Format::kCsr, DType::kF32, DType::kI32, {rows, rows}, rows * per_row};
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(d));
+  auto ptr = t.data<int32_t>("row_ptr");
+  auto col = t.data<int32_t>("col_idx");
+  auto val = t.data<float>("values");
+  const int64_t stride = rows / per_row;
+  for (int64_t r = 0; r <= rows; ++r) ptr[r] = static_cast<int32_t>(r * per_row);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t first = static_cast<int64_t>(rng() % static_cast<uint32_t>(stride));
+    for (int64_t k = 0; k < per_row; ++k) {
+      col[r * per_row + k] = static_cast<int32_t>(first + k * stride);  // sorted, unique
+      val[r * per_row + k] = 0.5f + static_cast<float>(k % 7);
+    }
+  }
+  return t;
+}
+
+v1::TensorRef Ref(const std::string& id) {
+  v1::TensorRef ref;
+  ref.set_id(id);
+  return ref;
+}
+
+class TinySpmm final : public Op {
+ public:
+  explicit TinySpmm(int rows) : rows_(rows) {}
+  absl::Status SetUp(client::Client& c) override {
+    ASSIGN_OR_RETURN(Tensor a, TinyCsr(rows_, 1));
+    ASSIGN_OR_RETURN(Tensor b, DenseF32(rows_, 8, 2));
+    ASSIGN_OR_RETURN(v1::TensorInfo ia, c.Upload(a));
+    ASSIGN_OR_RETURN(v1::TensorInfo ib, c.Upload(b));
+    a_ = ia.id();
+    b_ = ib.id();
+    *request_.mutable_a()->mutable_ref() = Ref(a_);
+    *request_.mutable_b()->mutable_ref() = Ref(b_);
+    request_.mutable_output()->set_inline_(true);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<double> Run(client::Client& c) override {
+    ASSIGN_OR_RETURN(v1::OpResult r, c.Spmm(request_));
+    return r.elapsed_ms();
+  }
+  void TearDown(client::Client& c) override {
+    (void)c.Delete(Ref(a_));
+    (void)c.Delete(Ref(b_));
+  }
+
+ private:
+  int rows_;
+  std::string a_, b_;
+  v1::SpmmRequest request_;
+};
+
+class Upload final : public Op {
+ public:
+  explicit Upload(int64_t bytes) : bytes_(bytes) {}
+  absl::Status SetUp(client::Client&) override {
+    ASSIGN_OR_RETURN(tensor_, DenseF32(1, bytes_ / 4, 3));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<double> Run(client::Client& c) override {
+    ASSIGN_OR_RETURN(v1::TensorInfo info, c.Upload(tensor_));
+    RETURN_IF_ERROR(c.Delete(Ref(info.id())).status());
+    return -1.0;
+  }
+  void TearDown(client::Client&) override {}
+
+ private:
+  int64_t bytes_;
+  Tensor tensor_;
+};
+
+class Download final : public Op {
+ public:
+  explicit Download(int64_t bytes) : bytes_(bytes) {}
+  absl::Status SetUp(client::Client& c) override {
+    ASSIGN_OR_RETURN(Tensor t, DenseF32(1, bytes_ / 4, 4));
+    ASSIGN_OR_RETURN(v1::TensorInfo info, c.Upload(t));
+    id_ = info.id();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<double> Run(client::Client& c) override {
+    ASSIGN_OR_RETURN(auto got, c.Download(Ref(id_)));
+    if (got.second.bytes() != bytes_ / 4 * 4) {
+      return absl::InternalError(StrCat("downloaded ", got.second.bytes(), " bytes"));
+    }
+    return -1.0;
+  }
+  void TearDown(client::Client& c) override { (void)c.Delete(Ref(id_)); }
+
+ private:
+  int64_t bytes_;
+  std::string id_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Op>> MakeOp(const OpOptions& o) {
+  if ((o.name == "upload" || o.name == "download") && (o.size_bytes < 4 || o.size_bytes > (8LL << 30))) {
+    return absl::InvalidArgumentError(
+        StrCat("--size-bytes = ", o.size_bytes, " must be in [4, 8 GiB] for ", o.name));
+  }
+  if (o.name == "spmm_tiny") {
+    if (o.tiny_rows < 20 || o.tiny_rows > 1 << 16) {
+      return absl::InvalidArgumentError(StrCat("--tiny-rows = ", o.tiny_rows, " must be in [20, 65536]"));
+    }
+    return std::make_unique<TinySpmm>(o.tiny_rows);
+  }
+  if (o.name == "upload") return std::make_unique<Upload>(o.size_bytes);
+  if (o.name == "download") return std::make_unique<Download>(o.size_bytes);
+  return absl::InvalidArgumentError(
+      StrCat("--op = '", o.name, "' is not one of spmm_tiny, upload, download"));
+}
+
+}  // namespace sparsed::load

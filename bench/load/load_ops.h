@@ -1,0 +1,34 @@
+// The requests the load tool sends. An Op sets up what it needs on the daemon
+// once (resident tensors), then each client thread calls Run repeatedly on
+// its own connection; TearDown deletes what SetUp made.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "load_stats.h"
+#include "sparsed/client/client.h"
+
+namespace sparsed::load {
+
+struct OpOptions {
+  std::string name;        // spmm_tiny | upload | download
+  int64_t size_bytes = 1 << 20;  // upload/download: tensor size
+  int tiny_rows = 64;      // spmm_tiny: A is rows x rows CSR at 5%, B rows x 8 dense
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual absl::Status SetUp(client::Client& c) = 0;
+  // One request on `c`; returns the server's compute time in ms (-1 when the
+  // response carries none), or the call's error.
+  virtual absl::StatusOr<double> Run(client::Client& c) = 0;
+  virtual void TearDown(client::Client& c) = 0;
+};
+
+// INVALID_ARGUMENT naming the op for an unknown name or a bad size.
+absl::StatusOr<std::unique_ptr<Op>> MakeOp(const OpOptions& options);
+
+}  // namespace sparsed::load
