@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "sparsed/buffer.h"
 #include "sparsed/device.h"
@@ -94,6 +97,31 @@ TEST(ParallelFor, CoversRangeExactlyOnce) {
     for (int64_t i = b; i < e; ++i) hits[i]++;
   });
   for (int h : hits) ASSERT_EQ(h, 1);
+}
+
+// The pool behind ParallelFor: nested calls (a task that runs a ParallelFor)
+// and many concurrent callers each cover their ranges exactly once, with
+// more chunks than pool threads, and finish (no deadlock).
+TEST(ParallelFor, NestedAndConcurrentCallsCoverTheirRanges) {
+  constexpr int kCallers = 8, kOuter = 16, kInner = 1000;
+  std::vector<std::vector<std::atomic<int>>> hits(kCallers);
+  for (auto& h : hits) h = std::vector<std::atomic<int>>(kOuter * kInner);
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      ParallelFor(kOuter, 1, 16, [&](int64_t b, int64_t e) {
+        for (int64_t o = b; o < e; ++o) {
+          ParallelFor(kInner, 7, 16, [&](int64_t ib, int64_t ie) {
+            for (int64_t i = ib; i < ie; ++i) hits[c][o * kInner + i]++;
+          });
+        }
+      });
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  for (const auto& h : hits) {
+    for (const std::atomic<int>& x : h) ASSERT_EQ(x.load(), 1);
+  }
 }
 
 // Issue 17: the host-memory guard read physical memory, not a container's

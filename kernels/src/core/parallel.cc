@@ -44,8 +44,7 @@ struct Job {
 class WorkerPool {
  public:
   static WorkerPool& Get() {
-    static WorkerPool pool(
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1);
+    static WorkerPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1);
     return pool;
   }
 
