@@ -28,6 +28,7 @@
 #include "server/session_service.h"
 #include "server/shm_service.h"
 #include "server/compute_service.h"
+#include "server/graph_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/request_metrics_interceptor.h"
@@ -52,6 +53,7 @@ struct Daemon::State {
   std::unique_ptr<MetricsHttpServer> metrics_http;
   std::unique_ptr<TensorsService> tensors;
   std::unique_ptr<ComputeService> compute;
+  std::unique_ptr<GraphService> graphs;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<CheckpointService> checkpoints;
   std::unique_ptr<TrainingService> training;
@@ -363,6 +365,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
 
   state->tensors = std::make_unique<TensorsService>(ctx);
   state->compute = std::make_unique<ComputeService>(ctx);
+  state->graphs = std::make_unique<GraphService>(ctx);
   state->admin = std::make_unique<AdminService>(ctx);
   state->checkpoints = std::make_unique<CheckpointService>(ctx);
   state->training = std::make_unique<TrainingService>(ctx);
@@ -456,6 +459,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_streams_per_connection);
   builder.RegisterService(state->tensors.get());
   builder.RegisterService(state->compute.get());
+  builder.RegisterService(state->graphs.get());
   builder.RegisterService(state->admin.get());
   builder.RegisterService(state->checkpoints.get());
   builder.RegisterService(state->training.get());

@@ -73,7 +73,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ConnectOptions options)
       admin_(v1::Admin::NewStub(channel_)),
       checkpoints_(v1::Checkpoints::NewStub(channel_)),
       training_(v1::Training::NewStub(channel_)),
-      training_ops_(v1::TrainingOps::NewStub(channel_)) {}
+      training_ops_(v1::TrainingOps::NewStub(channel_)),
+      graphs_(v1::Graphs::NewStub(channel_)) {}
 
 void Client::Prepare(grpc::ClientContext& ctx) const {
   if (options_.rpc_timeout_seconds > 0) ctx.set_deadline(DeadlineIn(options_.rpc_timeout_seconds));
@@ -261,6 +262,10 @@ absl::StatusOr<v1::OpResult> Client::Sddmm(const v1::SddmmRequest& request) {
 
 absl::StatusOr<v1::OpResult> Client::DenseMatmul(const v1::DenseMatmulRequest& request) {
   return Unary(*training_ops_, &v1::TrainingOps::Stub::DenseMatmul, request);
+}
+
+absl::StatusOr<v1::RunResponse> Client::Run(const v1::RunRequest& request) {
+  return Unary(*graphs_, &v1::Graphs::Stub::Run, request);
 }
 
 }  // namespace sparsed::client

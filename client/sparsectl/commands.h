@@ -17,5 +17,6 @@ void AddKernelCommands(CLI::App& app, Context& ctx);      // kernels ls|clear|wa
 void AddCheckpointCommands(CLI::App& app, Context& ctx);  // checkpoint save|restore|ls|rm
 // layer create|ls|info|rm|forward|step, sddmm
 void AddLayerCommands(CLI::App& app, Context& ctx);
+void AddGraphCommands(CLI::App& app, Context& ctx);  // run
 
 }  // namespace sparsed::client::cli

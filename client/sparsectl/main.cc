@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   sparsed::client::cli::AddKernelCommands(app, ctx);
   sparsed::client::cli::AddCheckpointCommands(app, ctx);
   sparsed::client::cli::AddLayerCommands(app, ctx);
+  sparsed::client::cli::AddGraphCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,7 @@
 #include "sparsed/v1/admin.grpc.pb.h"
 #include "sparsed/v1/checkpoint.grpc.pb.h"
 #include "sparsed/v1/compute.grpc.pb.h"
+#include "sparsed/v1/graph.grpc.pb.h"
 #include "sparsed/v1/tensors.grpc.pb.h"
 #include "sparsed/v1/training.grpc.pb.h"
 
@@ -172,6 +173,10 @@ class Client {
   absl::StatusOr<v1::OpResult> Sddmm(const v1::SddmmRequest& request);
   absl::StatusOr<v1::OpResult> DenseMatmul(const v1::DenseMatmulRequest& request);
 
+  // Graphs.Run: a whole op graph in one call (docs/API.md, "Graphs"); the
+  // results in the order of request.outputs, per-op and total times.
+  absl::StatusOr<v1::RunResponse> Run(const v1::RunRequest& request);
+
  private:
   // Applies the per-call deadline and the bearer token, if any.
   void Prepare(grpc::ClientContext& ctx) const;
@@ -188,6 +193,7 @@ class Client {
   std::unique_ptr<v1::Checkpoints::Stub> checkpoints_;
   std::unique_ptr<v1::Training::Stub> training_;
   std::unique_ptr<v1::TrainingOps::Stub> training_ops_;
+  std::unique_ptr<v1::Graphs::Stub> graphs_;
 };
 
 }  // namespace sparsed::client

@@ -1,0 +1,106 @@
+#include "server/graph_service.h"
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/compute_slot.h"
+#include "server/graph_op_checks.h"
+#include "server/graph_run.h"
+#include "server/graph_validate.h"
+#include "server/op_result.h"
+#include "server/serve.h"
+#include "sparsed/buffer.h"
+#include "sparsed/cancel.h"
+#include "sparsed/status.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::server {
+namespace {
+
+// Room a response leaves for inline results (as DeliverResult reckons).
+int64_t InlineLimit(const ServiceContext& ctx) { return ctx.config.max_message_bytes - 4096; }
+
+// Fills response->results from the run's outputs. Inline results first, so
+// that nothing is held when one does not fit; then the held ones, removing
+// those already inserted when one fails (a taken name, a quota).
+absl::Status DeliverOutputs(ServiceContext& ctx, const Caller& caller,
+                            const v1::RunRequest& request, std::vector<Tensor> outputs,
+                            v1::RunResponse* response) {
+  int64_t inline_bytes = 0;
+  for (int k = 0; k < request.outputs_size(); ++k) {
+    response->add_results()->set_output(request.outputs(k).output());
+    if (request.outputs(k).inline_()) inline_bytes += outputs[k].bytes();
+  }
+  if (inline_bytes > InlineLimit(ctx)) {
+    return absl::ResourceExhaustedError(
+        StrCat("outputs: the inline results take ", inline_bytes,
+               " bytes, more than one response may carry (", InlineLimit(ctx),
+               "); hold some of them (inline = false) and download them"));
+  }
+  for (int k = 0; k < request.outputs_size(); ++k) {
+    if (!request.outputs(k).inline_()) continue;
+    v1::Output output;
+    output.set_inline_(true);
+    v1::OpResult delivered;
+    if (absl::Status s = DeliverResult(ctx, caller, std::move(outputs[k]), output, &delivered);
+        !s.ok()) {
+      return WithField(StrCat("outputs[", k, "]"), s);
+    }
+    response->mutable_results(k)->mutable_inline_()->Swap(delivered.mutable_inline_());
+  }
+  // A call whose client has gone or whose deadline has passed holds nothing.
+  RETURN_IF_ERROR(CancelStatus());
+  std::vector<std::string> held;
+  for (int k = 0; k < request.outputs_size(); ++k) {
+    const v1::GraphOutput& o = request.outputs(k);
+    if (o.inline_()) continue;
+    v1::Output output;
+    output.set_name(o.name());
+    *output.mutable_labels() = o.labels();
+    v1::OpResult delivered;
+    absl::Status s = DeliverResult(ctx, caller, std::move(outputs[k]), output, &delivered);
+    if (!s.ok()) {
+      for (const std::string& id : held) (void)ctx.store.EraseById(caller.tenant, id);
+      return WithField(StrCat("outputs[", k, "]"), s);
+    }
+    held.push_back(delivered.tensor().id());
+    response->mutable_results(k)->mutable_tensor()->Swap(delivered.mutable_tensor());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DoRun(ServiceContext& ctx, const Caller& caller, const v1::RunRequest& request,
+                   v1::RunResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  ComputeSlot slot(ctx, caller);
+  RETURN_IF_ERROR(slot.status());
+  const Device device = ctx.backend->device();
+  GraphLimits limits;
+  limits.max_request_work = ctx.max_request_work;
+  limits.memory = &MemoryAccount::For(device);
+  limits.max_inline_bytes = InlineLimit(ctx);
+  ASSIGN_OR_RETURN(const GraphPlan plan, ValidateGraph(request, ctx.store, caller, device, limits));
+  ASSIGN_OR_RETURN(GraphRunResult run, ExecuteGraphPlan(plan, *ctx.backend));
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    v1::OpTiming* timing = response->add_ops();
+    timing->set_op(plan.steps[s].label);
+    timing->set_kind(std::string(GraphOpKindName(plan.steps[s].kind)));
+    timing->set_elapsed_ms(run.elapsed_ms[s]);
+  }
+  response->set_compute_ms(run.compute_ms);
+  RETURN_IF_ERROR(DeliverOutputs(ctx, caller, request, std::move(run.outputs), response));
+  response->set_elapsed_ms(MillisecondsSince(start));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status GraphService::Run(grpc::ServerContext* rpc, const v1::RunRequest* request,
+                               v1::RunResponse* response) {
+  return Serve(ctx_, rpc,
+               [&](const Caller& caller) { return DoRun(ctx_, caller, *request, response); });
+}
+
+}  // namespace sparsed::server
