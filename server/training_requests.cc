@@ -61,14 +61,20 @@ absl::StatusOr<train::LayerConfig> LayerConfigFrom(const v1::CreateLayerRequest&
   train::LayerConfig c;
   c.in_features = req.in_features();
   c.out_features = req.out_features();
-  if (req.format() != v1::FORMAT_UNSPECIFIED && req.format() != v1::CSR) {
+  if (req.format() != v1::FORMAT_UNSPECIFIED && req.format() != v1::CSR && req.format() != v1::NM) {
     const std::string name = v1::Format_Name(req.format());
     return absl::InvalidArgumentError(
         StrCat("format = ", name.empty() ? StrCat(static_cast<int>(req.format())) : name,
-               " is not supported for layers (only CSR)"));
+               " is not supported for layers (CSR or NM)"));
   }
-  c.format = Format::kCsr;
+  c.format = req.format() == v1::NM ? Format::kNm : Format::kCsr;
+  c.nm_n = req.nm_n();
+  c.nm_m = req.nm_m();
   c.sparsity = req.sparsity();
+  // An N:M layer's sparsity follows from n:m; 0 (unset) means exactly that.
+  if (c.format == Format::kNm && c.sparsity == 0 && c.nm_m > 0) {
+    c.sparsity = 1.0 - static_cast<double>(c.nm_n) / c.nm_m;
+  }
   switch (req.init()) {
     case v1::LAYER_INIT_UNSPECIFIED:
     case v1::DENSE_PRUNE:

@@ -14,6 +14,7 @@
 #include "server/status_util.h"
 #include "server/tensor_access.h"
 #include "server/training_requests.h"
+#include "sparsed/convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -194,6 +195,15 @@ absl::Status DoGetParameter(ServiceContext& ctx, const Caller& caller,
       ASSIGN_OR_RETURN(copy, t->Clone());
     } else {
       ASSIGN_OR_RETURN(copy, t->CopyTo(Device::Cpu()));
+    }
+    // An N:M layer's weight (held as CSR with n entries in every group of m)
+    // goes out as the NM tensor it is.
+    const train::LayerConfig& config = l.config();
+    if (which == LayerParameter::kWeight && config.format == Format::kNm) {
+      ConvertOptions nm;
+      nm.nm_n = config.nm_n;
+      nm.nm_m = config.nm_m;
+      ASSIGN_OR_RETURN(copy, Convert(*copy, Format::kNm, nm));
     }
   }
   v1::Output inline_output;

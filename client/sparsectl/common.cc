@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +41,20 @@ absl::Status UnknownExtension(const std::string& path) {
 }
 
 }  // namespace
+
+std::pair<int32_t, int32_t> ParseNmArg(const std::string& text) {
+  auto parse = [](std::string_view t, int32_t& v) {
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return ec == std::errc() && end == t.data() + t.size() && !t.empty();
+  };
+  const size_t colon = text.find(':');
+  int32_t n = 0, m = 0;
+  if (colon != std::string::npos && parse(std::string_view(text).substr(0, colon), n) &&
+      parse(std::string_view(text).substr(colon + 1), m)) {
+    return {n, m};
+  }
+  throw CLI::ValidationError("--nm", StrCat("'", text, "' is not N:M (e.g. 2:4)"));
+}
 
 absl::StatusOr<std::unique_ptr<Client>> Context::Connect() const {
   ConnectOptions options;

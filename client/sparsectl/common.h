@@ -39,6 +39,10 @@ void AddGlobalOptions(CLI::App& app, Context& ctx);
 // After parsing: what the environment supplies for options not given.
 void ApplyGlobalEnv(Context& ctx);
 
+// "N:M" (e.g. 2:4) as (n, m); CLI::ValidationError naming --nm otherwise.
+// The daemon checks the values.
+std::pair<int32_t, int32_t> ParseNmArg(const std::string& text);
+
 // Makes `cmd` run `fn` when it is selected: a non-OK status is reported as
 // "sparsectl: error: CODE: message" and leaves exit code 1. Usage errors found
 // by `fn` itself should be thrown as CLI::ValidationError (exit code 2).

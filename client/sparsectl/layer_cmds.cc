@@ -19,7 +19,8 @@ namespace {
 struct CreateArgs {
   std::string name;
   int64_t in = 0, out = 0;
-  double sparsity = 0.9;
+  std::optional<double> sparsity;  // default 0.9; an N:M layer's follows from n:m
+  std::string nm;                  // "N:M": an N:M layer
   std::string init = "dense-prune";
   bool no_bias = false, relu = false;
   uint64_t seed = 0;
@@ -99,7 +100,13 @@ absl::Status RunCreate(Context& ctx, const CreateArgs& a) {
   req.set_in_features(a.in);
   req.set_out_features(a.out);
   req.set_format(v1::CSR);
-  req.set_sparsity(a.sparsity);
+  req.set_sparsity(a.sparsity.value_or(a.nm.empty() ? 0.9 : 0.0));
+  if (!a.nm.empty()) {
+    const auto [n, m] = ParseNmArg(a.nm);
+    req.set_format(v1::NM);
+    req.set_nm_n(n);
+    req.set_nm_m(m);
+  }
   if (a.init == "dense-prune") {
     req.set_init(v1::DENSE_PRUNE);
   } else if (a.init == "random-pattern") {
@@ -240,7 +247,12 @@ void AddLayerCommands(CLI::App& app, Context& ctx) {
     cmd->add_option("--in", a->in, "Input features")->required();
     cmd->add_option("--out", a->out, "Output features")->required();
     cmd->add_option("--name", a->name, "Unique name of the layer");
-    cmd->add_option("--sparsity", a->sparsity, "Initial fraction of zero weights, in [0, 1)");
+    cmd->add_option("--sparsity", a->sparsity,
+                    "Initial fraction of zero weights, in [0, 1) (default 0.9)");
+    cmd->add_option("--nm", a->nm,
+                    "An N:M layer: N of every M consecutive weights of a row kept (e.g. 2:4), "
+                    "the pattern fixed; sparsity 1 - N/M")
+        ->type_name("N:M");
     cmd->add_option("--init", a->init, "dense-prune or random-pattern");
     cmd->add_flag("--no-bias", a->no_bias, "No bias term");
     cmd->add_flag("--relu", a->relu, "Apply max(y, 0)");

@@ -42,19 +42,6 @@ std::vector<int64_t> ParseBlockArg(const std::string& text) {
   throw CLI::ValidationError("--block", StrCat("'", text, "' is not R,C or R (integers)"));
 }
 
-// "N:M".
-std::pair<int32_t, int32_t> ParseNmArg(const std::string& text) {
-  const size_t colon = text.find(':');
-  if (colon != std::string::npos) {
-    const std::optional<int64_t> n = ParseInt(std::string_view(text).substr(0, colon));
-    const std::optional<int64_t> m = ParseInt(std::string_view(text).substr(colon + 1));
-    if (n && m && *n >= INT32_MIN && *n <= INT32_MAX && *m >= INT32_MIN && *m <= INT32_MAX) {
-      return {static_cast<int32_t>(*n), static_cast<int32_t>(*m)};
-    }
-  }
-  throw CLI::ValidationError("--nm", StrCat("'", text, "' is not N:M (e.g. 2:4)"));
-}
-
 // Where the result goes: a new held tensor, optionally named and labelled.
 struct OutputArgs {
   std::string name;

@@ -114,6 +114,38 @@ class TrainingClientTest(unittest.TestCase):
         self.assertEqual(got.shape, (pattern.nnz,))
         return got
 
+    def test_nm_layers_keep_their_pattern(self):
+        import sparsed
+        c = self.client
+        rng = np.random.default_rng(11)
+        info = c.create_layer(32, 6, nm="2:4", name="nm24", seed=5,
+                              optimizer={"kind": "adam", "lr": 0.01})
+        self.assertEqual(info.nnz, 6 * 8 * 2)
+        self.assertAlmostEqual(info.sparsity, 0.5)
+        self.assertIn('"nm_n":2', info.config_json.replace(" ", ""))
+        w = c.layer_parameter(info, "weight")
+        self.assertIsInstance(w, sparsed.NMTensor)
+        self.assertEqual((w.shape, w.n, w.m), ((6, 32), 2, 4))
+        first = w.positions.copy()
+        x = rng.standard_normal((9, 32)).astype(np.float32)
+        for _ in range(3):
+            wd = w.to_dense().astype(np.float64)
+            b = c.layer_parameter(info, "bias").astype(np.float64)
+            y = c.layer_forward(info, x, call_id="k")
+            np.testing.assert_allclose(y, x.astype(np.float64) @ wd.T + b, rtol=1e-5, atol=1e-5)
+            c.layer_backward(info, np.ones((9, 6), np.float32), "k")
+            c.layer_step(info)
+            w = c.layer_parameter(info, "weight")
+            np.testing.assert_array_equal(w.positions, first)  # the pattern stays
+            self.assertFalse(np.array_equal(w.to_dense(), wd))  # the values move
+        with self.assertRaises(sparsed.InvalidArgument) as e:
+            c.create_layer(30, 6, nm=(2, 4))
+        self.assertIn("in_features = 30 is not a multiple of m = 4", str(e.exception))
+        with self.assertRaises(sparsed.InvalidArgument) as e:
+            c.create_layer(32, 6, nm="2:4", rigl={"alpha": 0.3})
+        self.assertIn("rigl changes the pattern", str(e.exception))
+        c.delete_layer(info)
+
     def test_sddmm_and_dense_matmul(self):
         c = self.client
         rng = np.random.default_rng(11)

@@ -475,6 +475,18 @@ class LayerCliTest(DaemonCase):
         saved = self.ctl("checkpoint", "save", "cli-ck").stdout
         self.assertRegex(saved, r"saved checkpoint cli-ck: \d+ tensors, \d+ layers, ")
 
+        out = self.ctl("layer", "create", "--in", 16, "--out", 3, "--nm", "1:4", "--name",
+                       "cli-nm").stdout
+        self.assertIn("nnz=12 sparsity=75", out)
+        self.assertIn('"nm_n":1', self.ctl("layer", "info", "cli-nm").stdout.replace(" ", ""))
+        bad = self.ctl("layer", "create", "--in", 16, "--out", 3, "--nm", "two:4", ok=False)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("'two:4' is not N:M", bad.stderr)
+        bad = self.ctl("layer", "create", "--in", 16, "--out", 3, "--nm", "2:4", "--sparsity",
+                       0.9, ok=False)
+        self.assertIn("sparsity = 0.9 but an 2:4 layer", bad.stderr)
+        self.ctl("layer", "rm", "cli-nm")
+
         bad = self.ctl("layer", "create", "--in", 0, "--out", 3, ok=False)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("INVALID_ARGUMENT: in_features = 0", bad.stderr)

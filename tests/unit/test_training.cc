@@ -1095,6 +1095,102 @@ TEST_F(TrainingTest, FromStateChecks) {
   }
 }
 
+// N:M layers: every group of m columns of every row keeps exactly n weights,
+// forward/backward match the dense float64 reference, steps keep the
+// pattern, the state round-trips, and what would break the pattern is refused.
+TEST_F(TrainingTest, NmLayersKeepTheirPattern) {
+  for (auto [n, m, init] :
+       {std::tuple{2, 4, InitKind::kDensePrune}, std::tuple{1, 4, InitKind::kRandomPattern},
+        std::tuple{4, 8, InitKind::kRandomPattern}, std::tuple{8, 32, InitKind::kDensePrune}}) {
+    SCOPED_TRACE(StrCat(n, ":", m));
+    LayerConfig c = SmallConfig(64, 12, 1.0 - static_cast<double>(n) / m, 7);
+    c.format = Format::kNm;
+    c.nm_n = n;
+    c.nm_m = m;
+    c.init = init;
+    c.optimizer.kind = OptimizerKind::kAdam;
+    auto layer = SparseLinear::Create(*backend_, c);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    auto check_pattern = [&](const Csr& w) {
+      std::vector<int> per_group(c.out_features * (c.in_features / m), 0);
+      for (int64_t pos : w.positions)
+        ++per_group[pos / c.in_features * (c.in_features / m) + pos % c.in_features / m];
+      for (int k : per_group) ASSERT_EQ(k, n);
+    };
+    const Csr w0 = Decode(layer->weight());
+    check_pattern(w0);
+    const std::vector<float> xf = RandomFloats(5 * c.in_features, 3);
+    const std::vector<float> gf = RandomFloats(5 * c.out_features, 4);
+    Tensor xt = Dense({5, c.in_features}, xf), gt = Dense({5, c.out_features}, gf);
+    for (int step = 0; step < 3; ++step) {
+      const Csr w = Decode(layer->weight());
+      auto y = layer->Forward(*backend_, xt, "s");
+      ASSERT_TRUE(y.ok()) << y.status();
+      ExpectNear(Floats(*y),
+                 RefForward(ToDouble(xf), w.ToDense(), ToDouble(Floats(*layer->bias())), 5,
+                            c.in_features, c.out_features, false),
+                 1e-5, "y");
+      ASSERT_TRUE(layer->Backward(*backend_, gt, "s", false).ok());
+      auto report = layer->Step(*backend_, 0.5f);
+      ASSERT_TRUE(report.ok()) << report.status();
+      EXPECT_EQ(report->nnz, c.out_features * (c.in_features / m) * n);
+      const Csr after = Decode(layer->weight());
+      EXPECT_EQ(after.positions, w0.positions);  // the pattern stays
+      EXPECT_NE(after.ToDense(), w.ToDense());   // the values move
+    }
+    // The state (config JSON with nm) comes back as the same layer.
+    auto state = layer->ExportState(Device::Cpu());
+    ASSERT_TRUE(state.ok()) << state.status();
+    auto json = LayerConfigToJson(state->config);
+    auto config = LayerConfigFromJson(json);
+    ASSERT_TRUE(config.ok()) << config.status() << json;
+    EXPECT_EQ(config->nm_n, n);
+    EXPECT_EQ(config->nm_m, m);
+    auto back = SparseLinear::FromState(*backend_, *std::move(state));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(Decode(back->weight()).positions, w0.positions);
+  }
+  // Refused: what would break the pattern or cannot hold it.
+  LayerConfig c = SmallConfig(64, 8, 0.5, 1);
+  c.format = Format::kNm;
+  c.nm_n = 2;
+  c.nm_m = 4;
+  auto refused = [&](LayerConfig bad, const char* text) {
+    absl::Status s = CheckLayerConfig(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(s.message(), HasSubstr(text));
+  };
+  EXPECT_TRUE(CheckLayerConfig(c).ok());
+  LayerConfig bad = c;
+  bad.sparsity = 0.9;
+  refused(bad, "sparsity = 0.9 but an 2:4 layer");
+  bad = c;
+  bad.in_features = 66;
+  refused(bad, "in_features = 66 is not a multiple of m = 4");
+  bad = c;
+  bad.nm_n = 4;
+  refused(bad, "nm = 4:4 must have 1 <= n < m <= 32");
+  bad = c;
+  bad.rigl.enabled = true;
+  refused(bad, "rigl changes the pattern");
+  bad = c;
+  bad.pruning.enabled = true;
+  refused(bad, "pruning changes the pattern");
+  bad = SmallConfig(64, 8, 0.5, 1);
+  bad.nm_n = 2;
+  refused(bad, "is given for a csr layer");
+  // A state whose weight breaks the pattern (an unstructured CSR) is refused.
+  LayerConfig csr = SmallConfig(64, 8, 0.5, 1);
+  auto unstructured = SparseLinear::Create(*backend_, csr);
+  ASSERT_TRUE(unstructured.ok());
+  auto state = unstructured->ExportState(Device::Cpu());
+  ASSERT_TRUE(state.ok());
+  state->config = c;
+  auto adopted = SparseLinear::FromState(*backend_, *std::move(state));
+  EXPECT_EQ(adopted.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(adopted.status().message(), HasSubstr("2:4"));
+}
+
 TEST_F(TrainingTest, Int64IndicesThroughPruningAndRigl) {
   const int64_t in = 9, out = 7, batch = 3;
   LayerConfig c = SmallConfig(in, out, 0.4, 4);

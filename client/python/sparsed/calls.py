@@ -342,9 +342,11 @@ def delete_checkpoint(options, name):
 
 def create_layer(options, in_features, out_features, sparsity=0.0, name="", init="dense_prune",
                  bias=True, relu=False, seed=0, optimizer=None, pruning=None, rigl=None,
-                 max_pending=0, format="csr"):  # noqa: A002 - the API's field name
+                 max_pending=0, format="csr", nm=None):  # noqa: A002 - the API's field name
     """A sparse linear layer Y = X Wᵀ + b (then ReLU when relu); returns its
-    LayerInfo. init: "dense_prune" or "random_pattern"; optimizer: see
+    LayerInfo. nm: "2:4" or (n, m) for an N:M layer (format nm, sparsity
+    1 - n/m, the pattern fixed; layer_parameter returns its weight as an
+    NMTensor). init: "dense_prune" or "random_pattern"; optimizer: see
     optimizer_config; pruning: a GradualPruning or a dict of its fields
     (initial_sparsity, final_sparsity, start_step, interval, count); rigl:
     a Rigl or a dict (alpha, interval, end_step, tile_rows)."""
@@ -353,6 +355,9 @@ def create_layer(options, in_features, out_features, sparsity=0.0, name="", init
         format=enum(FORMATS, format, "format"), sparsity=sparsity,
         init=enum(LAYER_INITS, init, "init"), bias=bias, relu=relu, seed=seed,
         max_pending=max_pending)
+    if nm is not None:
+        n, m = (int(v) for v in (nm.split(":") if isinstance(nm, str) else nm))
+        req.format, req.nm_n, req.nm_m = FORMATS["nm"], n, m
     if optimizer is not None:
         req.optimizer.CopyFrom(optimizer_config(optimizer))
     if pruning is not None:

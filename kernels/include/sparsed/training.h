@@ -56,7 +56,12 @@ double RiglDropFraction(const RiglConfig& r, int64_t t);
 struct LayerConfig {
   int64_t in_features = 0;
   int64_t out_features = 0;
-  Format format = Format::kCsr;  // only CSR so far
+  // kCsr: any pattern. kNm: n of every m consecutive weights along a row
+  // kept (nm_n, nm_m; sparsity 1 - n/m), the pattern fixed for the layer's
+  // life (no pruning, no RigL); held as CSR with exactly n entries per group.
+  Format format = Format::kCsr;
+  int nm_n = 0;
+  int nm_m = 0;
   double sparsity = 0.9;         // initial fraction of zero weights, in [0, 1)
   InitKind init = InitKind::kDensePrune;
   bool bias = true;

@@ -199,8 +199,29 @@ absl::Status CheckLayerConfig(const LayerConfig& c) {
   }
   w.nnz = c.in_features * c.out_features;
   RETURN_IF_ERROR(ValidateDesc(w, "weight"));
-  if (c.format != Format::kCsr) {
-    return Invalid(StrCat("format = ", FormatName(c.format), " is not supported (only csr)"));
+  if (c.format == Format::kNm) {
+    if (c.nm_n < 1 || c.nm_m > 32 || c.nm_n >= c.nm_m) {
+      return Invalid(StrCat("nm = ", c.nm_n, ":", c.nm_m, " must have 1 <= n < m <= 32"));
+    }
+    if (c.in_features % c.nm_m != 0) {
+      return Invalid(StrCat("in_features = ", c.in_features, " is not a multiple of m = ", c.nm_m,
+                            " (nm = ", c.nm_n, ":", c.nm_m, ")"));
+    }
+    const double kept = static_cast<double>(c.nm_n) / c.nm_m;
+    if (std::fabs(c.sparsity - (1.0 - kept)) > 1e-9) {
+      return Invalid(StrCat("sparsity = ", c.sparsity, " but an ", c.nm_n, ":", c.nm_m,
+                            " layer keeps ", c.nm_n, " of every ", c.nm_m, " weights (sparsity ",
+                            1.0 - kept, ")"));
+    }
+    if (c.pruning.enabled || c.rigl.enabled) {
+      return Invalid(StrCat(c.pruning.enabled ? "pruning" : "rigl",
+                            " changes the pattern, but an N:M layer keeps its ", c.nm_n, ":",
+                            c.nm_m, " pattern (use a csr layer)"));
+    }
+  } else if (c.format != Format::kCsr) {
+    return Invalid(StrCat("format = ", FormatName(c.format), " is not supported (csr or nm)"));
+  } else if (c.nm_n != 0 || c.nm_m != 0) {
+    return Invalid(StrCat("nm = ", c.nm_n, ":", c.nm_m, " is given for a csr layer (format nm)"));
   }
   RETURN_IF_ERROR(CheckFraction("sparsity", c.sparsity));
   if (c.init != InitKind::kDensePrune && c.init != InitKind::kRandomPattern) {
@@ -270,6 +291,10 @@ std::string LayerConfigToJson(const LayerConfig& c) {
         {"tile_rows", c.rigl.tile_rows}}},
       {"max_pending", c.max_pending},
   };
+  if (c.format == Format::kNm) {
+    j["nm_n"] = c.nm_n;
+    j["nm_m"] = c.nm_m;
+  }
   return j.dump();
 }
 
@@ -283,8 +308,9 @@ absl::StatusOr<LayerConfig> LayerConfigFromJson(std::string_view text) {
   LayerConfig c;
   ObjectReader r(j, "");
   RETURN_IF_ERROR(r.CheckObject());
-  RETURN_IF_ERROR(r.CheckKnown({"in_features", "out_features", "format", "sparsity", "init", "bias",
-                                "relu", "seed", "optimizer", "pruning", "rigl", "max_pending"}));
+  RETURN_IF_ERROR(
+      r.CheckKnown({"in_features", "out_features", "format", "sparsity", "init", "bias", "relu",
+                    "seed", "optimizer", "pruning", "rigl", "max_pending", "nm_n", "nm_m"}));
   RETURN_IF_ERROR(r.Int("in_features", c.in_features));
   RETURN_IF_ERROR(r.Int("out_features", c.out_features));
   std::string text_value;
@@ -313,6 +339,14 @@ absl::StatusOr<LayerConfig> LayerConfigFromJson(std::string_view text) {
   if (const json* p = r.Find("pruning")) RETURN_IF_ERROR(PruningFromJson(*p, c.pruning));
   if (const json* g = r.Find("rigl")) RETURN_IF_ERROR(RiglFromJson(*g, c.rigl));
   RETURN_IF_ERROR(r.Int("max_pending", c.max_pending));
+  int64_t n = 0, m = 0;
+  RETURN_IF_ERROR(r.Int("nm_n", n));
+  RETURN_IF_ERROR(r.Int("nm_m", m));
+  if (n < 0 || n > 32 || m < 0 || m > 32) {
+    return Invalid(StrCat("nm = ", n, ":", m, " must have 1 <= n < m <= 32"));
+  }
+  c.nm_n = static_cast<int>(n);
+  c.nm_m = static_cast<int>(m);
   RETURN_IF_ERROR(CheckLayerConfig(c));
   return c;
 }

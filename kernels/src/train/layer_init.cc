@@ -146,12 +146,51 @@ void RandomPattern(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
   }
 }
 
+// An n:m pattern, group by group along each row. dense_prune: the group's m
+// weights U(-1/sqrt(in), 1/sqrt(in)) in order, the n largest |w| kept (ties:
+// the earlier position). random_pattern: n of the m positions uniformly
+// (a partial Fisher-Yates shuffle), each U(-b, b) with b = 1/sqrt(in·n/m).
+void NmPattern(const LayerConfig& c, std::mt19937_64& gen, HostInit& init) {
+  const int n = c.nm_n, m = c.nm_m;
+  const int64_t groups = c.in_features / m;
+  const bool prune = c.init == InitKind::kDensePrune;
+  const double bound = prune ? 1.0 / std::sqrt(static_cast<double>(c.in_features))
+                             : 1.0 / std::sqrt(static_cast<double>(c.in_features) * n / m);
+  init.pattern.row_ptr.assign(c.out_features + 1, 0);
+  init.pattern.col_idx.reserve(c.out_features * groups * n);
+  init.values.reserve(c.out_features * groups * n);
+  std::vector<float> w(m);
+  std::vector<int> order(m);
+  for (int64_t r = 0; r < c.out_features; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int p = 0; p < m; ++p) order[p] = p;
+      if (prune) {
+        for (float& x : w) x = UniformSymmetric(gen, bound);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int a, int b) { return std::fabs(w[a]) > std::fabs(w[b]); });
+      } else {
+        for (int k = 0; k < n; ++k) {
+          const int pick = k + static_cast<int>(Uniform01(gen) * (m - k));
+          std::swap(order[k], order[std::min(pick, m - 1)]);
+        }
+      }
+      std::sort(order.begin(), order.begin() + n);
+      for (int k = 0; k < n; ++k) {
+        init.pattern.col_idx.push_back(g * m + order[k]);
+        init.values.push_back(prune ? w[order[k]] : UniformSymmetric(gen, bound));
+      }
+    }
+    init.pattern.row_ptr[r + 1] = init.pattern.nnz();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
   RETURN_IF_ERROR(CheckLayerConfig(c));
   const int64_t total = c.out_features * c.in_features;
-  if (c.init == InitKind::kDensePrune && total > kMaxDensePruneWeights) {
+  const bool nm = c.format == Format::kNm;
+  if (c.init == InitKind::kDensePrune && !nm && total > kMaxDensePruneWeights) {
     return absl::InvalidArgumentError(
         StrCat("init = dense_prune needs all in_features * out_features = ", total,
                " weights on the host (at most ", kMaxDensePruneWeights, "); use random_pattern"));
@@ -163,9 +202,9 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
   const int64_t host_bytes =
       keep * int64_t{sizeof(float) + sizeof(int64_t)} +
       (c.out_features + 1) * int64_t{sizeof(int64_t)} +
-      (c.init == InitKind::kDensePrune ? total * int64_t{2 * sizeof(float)} : 0) +
+      (c.init == InitKind::kDensePrune && !nm ? total * int64_t{2 * sizeof(float)} : 0) +
       // Floyd's sampling: the positions and a hash set of them (about 48 bytes a node).
-      (c.init == InitKind::kRandomPattern && keep < total / kSelectionSamplingRatio
+      (c.init == InitKind::kRandomPattern && !nm && keep < total / kSelectionSamplingRatio
            ? keep * int64_t{sizeof(int64_t) + 48}
            : 0);
   const int64_t physical = HostMemoryBytes();
@@ -185,7 +224,9 @@ absl::StatusOr<HostInit> InitLayer(const LayerConfig& c) {
   init.pattern.rows = c.out_features;
   init.pattern.cols = c.in_features;
   std::mt19937_64 gen(c.seed);
-  if (c.init == InitKind::kDensePrune) {
+  if (nm) {
+    NmPattern(c, gen, init);
+  } else if (c.init == InitKind::kDensePrune) {
     DensePrune(c, gen, init);
   } else {
     RandomPattern(c, gen, init);

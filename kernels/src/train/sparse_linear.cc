@@ -1,6 +1,7 @@
 // SparseLinear: forward, backward, optimizer step and state of one sparse
 // linear layer, from the Backend's ops only.
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_join.h"
 #include "layer_internal.h"
@@ -90,6 +91,31 @@ absl::Status Update(Backend& backend, LayerData& layer, const std::string& prefi
 }
 
 // Checks a LayerState's tensors against its config; moves them to `device`.
+// INVALID_ARGUMENT unless every group of m columns of every row of the valid
+// host CSR `w` holds exactly n entries (an N:M layer's weight).
+absl::Status CheckNmPattern(const Tensor& w, int n, int m) {
+  return VisitIndexType(w.desc().index_dtype, [&](auto tag) -> absl::Status {
+    using I = decltype(tag);
+    auto ptr = w.data<I>("row_ptr");
+    auto col = w.data<I>("col_idx");
+    const int64_t groups = w.desc().cols() / m;
+    for (int64_t r = 0; r < w.desc().rows(); ++r) {
+      if (ptr[r + 1] - ptr[r] != groups * n) {
+        return Invalid(StrCat("weight row ", r, " holds ", ptr[r + 1] - ptr[r], " entries; an ", n,
+                              ":", m, " layer's rows hold ", groups * n));
+      }
+      for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) {
+        const int64_t want_group = (e - ptr[r]) / n;
+        if (static_cast<int64_t>(col[e]) / m != want_group) {
+          return Invalid(StrCat("weight row ", r, " column ", col[e], " breaks the ", n, ":", m,
+                                " pattern (group ", want_group, " must hold ", n, " entries)"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status AdoptState(LayerState& state, const Device& device, LayerData& layer) {
   const LayerConfig& c = state.config;
   RETURN_IF_ERROR(CheckLayerConfig(c));
@@ -104,12 +130,13 @@ absl::Status AdoptState(LayerState& state, const Device& device, LayerData& laye
     return Invalid(StrCat("weight.shape = ", ShapeOf(w), " must be [out_features = ",
                           c.out_features, ", in_features = ", c.in_features, "]"));
   }
-  if (w.device().is_cpu()) {
-    RETURN_IF_ERROR(ValidateTensor(w, {}, "weight"));
-  } else {
-    ASSIGN_OR_RETURN(Tensor host, w.CopyTo(Device::Cpu()));
-    RETURN_IF_ERROR(ValidateTensor(host, {}, "weight"));
+  std::optional<Tensor> host_copy;
+  if (!w.device().is_cpu()) {
+    ASSIGN_OR_RETURN(host_copy, w.CopyTo(Device::Cpu()));
   }
+  const Tensor& host = host_copy ? *host_copy : w;
+  RETURN_IF_ERROR(ValidateTensor(host, {}, "weight"));
+  if (c.format == Format::kNm) RETURN_IF_ERROR(CheckNmPattern(host, c.nm_n, c.nm_m));
   const int64_t nnz = w.desc().nnz;
   if (state.bias.has_value() != c.bias) {
     return Invalid(StrCat("bias is ", state.bias ? "present" : "missing",
