@@ -7,6 +7,7 @@ validation error naming its op and field, held and inline outputs, and
 `sparsectl run` on the DNN example."""
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -246,6 +247,23 @@ class DnnTest(DaemonTestCase):
             prev = "dnn/h%d" % i
         np.testing.assert_array_equal(got, res)
         self.assertEqual(got.tobytes(), np.asarray(res, np.float32).tobytes())
+
+        # The package's client.run: the same graph as a dict with data and
+        # TensorInfo operands, the result decoded; held outputs join a scope.
+        import sparsed
+        with sparsed.Client(self.daemon.address) as pc:
+            y0_info = pc.info("dnn/y0")
+            dict_graph = copy.deepcopy(graph)
+            dict_graph["ops"][0]["repeat"]["init"] = y0_info  # a TensorInfo operand
+            result = pc.run(dict_graph)
+            self.assertEqual(len(result), 1)
+            np.testing.assert_array_equal(result[0], got)
+            self.assertGreater(result.compute_ms, 0)
+            with pc.scope():
+                small = pc.run({"ops": [{"name": "t", "transpose": {"source": y0}}],
+                                "outputs": [{"output": "t", "name": "dnn/t"}]})
+                self.assertEqual(small[0].name, "dnn/t")
+            self.assertNotIn("dnn/t", [t.name for t in pc.list()])
 
 
 class OutputsTest(DaemonTestCase):

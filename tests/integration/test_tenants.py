@@ -76,6 +76,11 @@ def wait_for_metric(d, line, timeout=10):
     return True
 
 
+def graph_ref(handle):
+    """A graph operand naming a held tensor by id or by name."""
+    return {"ref": {"id": handle} if handle.startswith("t-") else {"name": handle}}
+
+
 def code_of(fn):
     try:
         fn()
@@ -141,6 +146,9 @@ class TenantTest(unittest.TestCase):
             ("DenseMatmul", lambda c, t: c.dense_matmul(t, np.ones((5, 3), np.float32)), dense),
             ("Sddmm.pattern", lambda c, t: c.sddmm(np.ones((16, 4), np.float32),
                                                    np.ones((4, 12), np.float32), t), sparse),
+            ("Graphs.Run", lambda c, t: c.run({
+                "ops": [{"name": "y", "spmm": {"a": graph_ref(t), "b": x}}],
+                "outputs": [{"output": "y", "inline": True}]}), sparse),
             ("Delete", None, sparse),  # last: checked below without deleting
         ]
         c_target = alice.upload(np.zeros((16, 5), np.float32), name="secret-c")

@@ -23,7 +23,7 @@ import grpc
 from sparsed import channel as channels, errors, scope as scopes
 from sparsed.client import install_methods, method_signature
 from sparsed.options import Options
-from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, tensors_grpc,
+from sparsed.proto import (graph_grpc, admin_grpc, checkpoint_grpc, compute_grpc, tensors_grpc,
                            training_grpc)
 
 
@@ -79,6 +79,7 @@ class AsyncClient:
         self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
         self.training = training_grpc.TrainingStub(self.channel)
         self.training_ops = training_grpc.TrainingOpsStub(self.channel)
+        self.graphs = graph_grpc.GraphsStub(self.channel)
 
     async def close(self):
         await self.channel.close()

@@ -14,10 +14,13 @@ torch, __dlpack__) travel inline, encoded by sparsed.interop with the
 client's Options; `dtype=` on a method applies to its data operands.
 """
 
+import builtins
 import re
 
 from sparsed import interop, scope
-from sparsed.proto import (pb, tensors_pb, compute_pb, admin_pb, checkpoint_pb, training_pb,
+from google.protobuf import json_format
+
+from sparsed.proto import (pb, tensors_pb, compute_pb, admin_pb, checkpoint_pb, training_pb, graph_pb,
                            FORMATS, INDEX_DTYPES, VALUE_DTYPES, OPTIMIZERS, LAYER_INITS, enum)
 
 CHUNK_BYTES = 1 << 20
@@ -474,8 +477,72 @@ def dense_matmul(options, a, b, transpose_a=False, transpose_b=False, row_begin=
 
 
 # The client methods, in the order the clients list them.
+# ---- Graphs ----------------------------------------------------------------
+
+class RunResult:
+    """What Graphs.Run returned: `results` in the order of the request's
+    outputs (TensorInfo for held ones, data for inline ones), `compute_ms`,
+    `elapsed_ms`, and the RunResponse as `response` (per-op timings)."""
+
+    def __init__(self, results, response):
+        self.results, self.response = results, response
+        self.compute_ms, self.elapsed_ms = response.compute_ms, response.elapsed_ms
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __getitem__(self, i):
+        return self.results[i]
+
+    def __len__(self):
+        return len(self.results)
+
+
+def _graph_json(x, options):
+    """The graph dict with client objects made JSON: data (NumPy, SciPy,
+    torch, NMTensor, ...) becomes {"inline": ...}, a TensorInfo {"ref": ...}."""
+    if isinstance(x, dict):
+        return {k: _graph_json(v, options) for k, v in x.items()}
+    if isinstance(x, (builtins.list, tuple)):  # `list` is the builder below
+        return [_graph_json(v, options) for v in x]
+    if x is None or isinstance(x, (str, bool, int, float)):
+        return x
+    if isinstance(x, pb.TensorInfo):
+        return {"ref": {"id": x.id}}
+    return {"inline": json_format.MessageToDict(
+        interop.inline_tensor(x, dtype=options.dtype, canonicalize=options.canonicalize),
+        preserving_proto_field_name=True)}
+
+
+def run(options, graph, *, sparse=None, bf16=None, as_torch=None):
+    """Graphs.Run (docs/API.md, "Graphs"): a RunRequest, or a dict of its
+    fields in protobuf's JSON mapping where an operand may also be given as
+    data or a TensorInfo ({"a": numpy_array} for {"a": {"inline": ...}}).
+    Returns a RunResult."""
+    if isinstance(graph, graph_pb.RunRequest):
+        req = graph
+    else:
+        req = json_format.ParseDict(_graph_json(graph, options), graph_pb.RunRequest())
+    o = options.override(sparse=sparse, bf16=bf16)
+    device = interop.torch_target(as_torch, ())
+
+    def finish(resp):
+        out = []
+        for r in resp.results:
+            if r.HasField("tensor"):
+                out.append(r.tensor)
+            else:
+                parts = {c.name: c.data for c in r.inline.components}
+                out.append(interop.decode(r.inline.desc, parts, o, device))
+        return RunResult(out, resp)
+
+    def created(resp):
+        return [scope.owned_of("tensor", r.tensor) for r in resp.results if r.HasField("tensor")]
+    return Call("graphs", "Run", req, finish=finish, created=created)
+
+
 METHODS = (upload, download, download_raw, info, list, delete, inspect, status, spmm, convert,
            transpose, prune, save_checkpoint, restore_checkpoint, list_checkpoints,
            delete_checkpoint, create_layer, get_layer, list_layers, delete_layer, layer_forward,
            layer_backward, forget_call, layer_step, layer_parameter, dense_gradient, sddmm,
-           dense_matmul)
+           dense_matmul, run)

@@ -19,8 +19,8 @@ import grpc
 
 from sparsed import calls, channel as channels, errors, lifetimes, scope as scopes, shared
 from sparsed.options import Options
-from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, shm_grpc, tensors_grpc,
-                           training_grpc)
+from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, graph_grpc, shm_grpc,
+                           tensors_grpc, training_grpc)
 
 
 def method_signature(builder):
@@ -97,6 +97,7 @@ class Client:
         self.training = training_grpc.TrainingStub(self.channel)
         self.training_ops = training_grpc.TrainingOpsStub(self.channel)
         self.shared_memory = shm_grpc.SharedMemoryStub(self.channel)
+        self.graphs = graph_grpc.GraphsStub(self.channel)
         if session:
             self.open_session()
 

@@ -11,6 +11,8 @@ try:
     from sparsed.v1 import checkpoint_pb2_grpc as checkpoint_grpc
     from sparsed.v1 import compute_pb2 as compute_pb
     from sparsed.v1 import compute_pb2_grpc as compute_grpc
+    from sparsed.v1 import graph_pb2 as graph_pb
+    from sparsed.v1 import graph_pb2_grpc as graph_grpc
     from sparsed.v1 import sessions_pb2 as sessions_pb
     from sparsed.v1 import sessions_pb2_grpc as sessions_grpc
     from sparsed.v1 import shared_memory_pb2 as shm_pb
@@ -28,7 +30,7 @@ except ImportError as e:  # pragma: no cover - a broken installation
 
 __all__ = ["pb", "tensors_pb", "tensors_grpc", "compute_pb", "compute_grpc", "admin_pb",
            "admin_grpc", "checkpoint_pb", "checkpoint_grpc", "training_pb", "training_grpc",
-           "sessions_pb", "sessions_grpc", "shm_pb", "shm_grpc",
+           "sessions_pb", "sessions_grpc", "shm_pb", "shm_grpc", "graph_pb", "graph_grpc",
            "VALUE_DTYPES", "INDEX_DTYPES", "FORMATS", "OPTIMIZERS", "LAYER_INITS",
            "DTYPE_NAMES", "FORMAT_NAMES", "enum"]
 
