@@ -19,9 +19,6 @@ namespace {
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
-double Rows(const TensorDesc& d) { return d.shape.empty() ? 1.0 : double(d.shape[0]); }
-double Cols(const TensorDesc& d) { return d.shape.size() < 2 ? 1.0 : double(d.shape[1]); }
-
 // "1200x1024" for a matrix, "[5]" otherwise.
 std::string Dims(const TensorDesc& d) {
   if (d.shape.size() == 2) return StrCat(d.shape[0], "x", d.shape[1]);
@@ -567,34 +564,6 @@ absl::Status CheckGraphOp(const OperandInfos& in, std::string_view field, PlanSt
   }
   ASSIGN_OR_RETURN(step.out_bytes, DescBytes(step.out, f));
   return absl::OkStatus();
-}
-
-double SpmmDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a, bool transpose_b) {
-  const bool a_sparse = a.format != Format::kDense;
-  const TensorDesc& sparse = a_sparse ? a : b;
-  const TensorDesc& dense = a_sparse ? b : a;
-  const bool dense_t = a_sparse ? transpose_b : transpose_a;
-  const double other =
-      a_sparse ? (dense_t ? Rows(dense) : Cols(dense)) : (dense_t ? Cols(dense) : Rows(dense));
-  const double out = (a_sparse ? (transpose_a ? Cols(sparse) : Rows(sparse)) : other) *
-                     (a_sparse ? other : (transpose_b ? Rows(sparse) : Cols(sparse)));
-  return StoredWork(sparse) * other + 2 * out + Rows(sparse) + Cols(sparse) + StoredWork(dense);
-}
-
-double SddmmDescWork(const TensorDesc& a, const TensorDesc& b, const TensorDesc& pattern,
-                     bool transpose_a) {
-  const double k = transpose_a ? Rows(a) : Cols(a);
-  return StoredWork(pattern) * k + StoredWork(a) + StoredWork(b);
-}
-
-double DenseMatmulDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a,
-                           bool transpose_b, int64_t row_begin, int64_t row_end) {
-  const double rows_total = transpose_a ? Cols(a) : Rows(a);
-  const double k = transpose_a ? Rows(a) : Cols(a);
-  const double n = transpose_b ? Rows(b) : Cols(b);
-  const double end = row_end < 0 ? rows_total : static_cast<double>(row_end);
-  const double rows = std::max(0.0, end - static_cast<double>(row_begin));
-  return rows * k * n + rows * n;
 }
 
 absl::StatusOr<int64_t> DescBytes(const TensorDesc& desc, std::string_view field) {

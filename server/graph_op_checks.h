@@ -49,15 +49,6 @@ OperandSlots OperandSlotsOf(const v1::GraphOp& op, GraphOpKind kind);
 // INVALID_ARGUMENT naming `field` + "." + kind (+ "." + operand field).
 absl::Status CheckGraphOp(const OperandInfos& in, std::string_view field, PlanStep& step);
 
-// The cost of an SpMM, SDDMM or dense matmul tile from descriptions: the
-// same numbers as SpmmWork, SddmmWork and DenseMatmulWork
-// (server/request_cost.h) give for tensors so described (tested).
-double SpmmDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a, bool transpose_b);
-double SddmmDescWork(const TensorDesc& a, const TensorDesc& b, const TensorDesc& pattern,
-                     bool transpose_a);
-double DenseMatmulDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a,
-                           bool transpose_b, int64_t row_begin, int64_t row_end);
-
 // `status` with "FIELD: " before its message, its code kept.
 absl::Status WithField(std::string_view field, const absl::Status& status);
 

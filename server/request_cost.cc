@@ -18,20 +18,22 @@ double StoredWork(const TensorDesc& d) {
   return static_cast<double>(d.stored_values());
 }
 
-double SpmmWork(const SpmmArgs& args) {
-  const TensorDesc& a = args.a->desc();
-  const TensorDesc& b = args.b->desc();
+double SpmmDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a, bool transpose_b) {
   const bool a_sparse = a.format != Format::kDense;
   const TensorDesc& sparse = a_sparse ? a : b;
   const TensorDesc& dense = a_sparse ? b : a;
-  const bool dense_t = a_sparse ? args.transpose_b : args.transpose_a;
+  const bool dense_t = a_sparse ? transpose_b : transpose_a;
   // Each stored entry meets one row (or column) of the dense operand: its
   // extent along the dimension that is not contracted.
   const double other =
       a_sparse ? (dense_t ? Rows(dense) : Cols(dense)) : (dense_t ? Cols(dense) : Rows(dense));
-  const double out = (a_sparse ? (args.transpose_a ? Cols(sparse) : Rows(sparse)) : other) *
-                     (a_sparse ? other : (args.transpose_b ? Rows(sparse) : Cols(sparse)));
+  const double out = (a_sparse ? (transpose_a ? Cols(sparse) : Rows(sparse)) : other) *
+                     (a_sparse ? other : (transpose_b ? Rows(sparse) : Cols(sparse)));
   return StoredWork(sparse) * other + 2 * out + Rows(sparse) + Cols(sparse) + StoredWork(dense);
+}
+
+double SpmmWork(const SpmmArgs& args) {
+  return SpmmDescWork(args.a->desc(), args.b->desc(), args.transpose_a, args.transpose_b);
 }
 
 double UnaryWork(const TensorDesc& source, double result_entries) {
@@ -56,21 +58,29 @@ double ConvertedEntries(const TensorDesc& source, Format to, int64_t block_rows,
   }
 }
 
+double SddmmDescWork(const TensorDesc& a, const TensorDesc& b, const TensorDesc& pattern,
+                     bool transpose_a) {
+  const double k = transpose_a ? Rows(a) : Cols(a);
+  return StoredWork(pattern) * k + StoredWork(a) + StoredWork(b);
+}
+
 double SddmmWork(const SddmmArgs& args) {
-  const TensorDesc& a = args.a->desc();
-  const double k = args.transpose_a ? Rows(a) : Cols(a);
-  return StoredWork(args.pattern->desc()) * k + StoredWork(a) + StoredWork(args.b->desc());
+  return SddmmDescWork(args.a->desc(), args.b->desc(), args.pattern->desc(), args.transpose_a);
+}
+
+double DenseMatmulDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a,
+                           bool transpose_b, int64_t row_begin, int64_t row_end) {
+  const double rows_total = transpose_a ? Cols(a) : Rows(a);
+  const double k = transpose_a ? Rows(a) : Cols(a);
+  const double n = transpose_b ? Rows(b) : Cols(b);
+  const double end = row_end < 0 ? rows_total : static_cast<double>(row_end);
+  const double rows = std::max(0.0, end - static_cast<double>(row_begin));
+  return rows * k * n + rows * n;
 }
 
 double DenseMatmulWork(const DenseMatmulArgs& args) {
-  const TensorDesc& a = args.a->desc();
-  const TensorDesc& b = args.b->desc();
-  const double rows_total = args.transpose_a ? Cols(a) : Rows(a);
-  const double k = args.transpose_a ? Rows(a) : Cols(a);
-  const double n = args.transpose_b ? Rows(b) : Cols(b);
-  const double end = args.row_end < 0 ? rows_total : static_cast<double>(args.row_end);
-  const double rows = std::max(0.0, end - static_cast<double>(args.row_begin));
-  return rows * k * n + rows * n;
+  return DenseMatmulDescWork(args.a->desc(), args.b->desc(), args.transpose_a, args.transpose_b,
+                             args.row_begin, args.row_end);
 }
 
 double CreateLayerWork(const train::LayerConfig& config) {

@@ -21,6 +21,8 @@ namespace sparsed::server {
 double StoredWork(const TensorDesc& d);
 
 double SpmmWork(const SpmmArgs& args);
+// The same from descriptions (graphs estimate ops whose operands do not exist yet).
+double SpmmDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a, bool transpose_b);
 // Convert, Transpose, Prune and Inspect of `source` into (at most) `result`
 // entries: every stored entry, the row and column pointers, the output.
 double UnaryWork(const TensorDesc& source, double result_entries);
@@ -30,7 +32,11 @@ double UnaryWork(const TensorDesc& source, double result_entries);
 double ConvertedEntries(const TensorDesc& source, Format to, int64_t block_rows,
                         int64_t block_cols);
 double SddmmWork(const SddmmArgs& args);
+double SddmmDescWork(const TensorDesc& a, const TensorDesc& b, const TensorDesc& pattern,
+                     bool transpose_a);
 double DenseMatmulWork(const DenseMatmulArgs& args);
+double DenseMatmulDescWork(const TensorDesc& a, const TensorDesc& b, bool transpose_a,
+                           bool transpose_b, int64_t row_begin, int64_t row_end);
 // Creating a layer: its initialisation walks every weight (dense_prune) or
 // draws the kept ones (random_pattern).
 double CreateLayerWork(const train::LayerConfig& config);

@@ -25,6 +25,7 @@
 #include "sparsed/io/npy.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
+#include "sparsed/validate.h"
 
 namespace sparsed::client::cli {
 namespace {
@@ -41,6 +42,16 @@ absl::Status UnknownExtension(const std::string& path) {
 }
 
 }  // namespace
+
+absl::StatusOr<Tensor> CanonicalFromFile(Tensor t, std::string_view source) {
+  if (!IsSparse(t.format()) || ValidateTensor(t).ok()) return t;
+  RETURN_IF_ERROR(ValidateTensor(t, {.allow_unsorted = true}, source));
+  const int64_t before = t.desc().nnz;
+  ASSIGN_OR_RETURN(Tensor sorted, SortAndSumDuplicates(t));
+  std::cerr << "sparsectl: note: summed duplicate entries of " << source << " (nnz " << before
+            << " -> " << sorted.desc().nnz << ")" << std::endl;
+  return sorted;
+}
 
 std::pair<int32_t, int32_t> ParseNmArg(const std::string& text) {
   auto parse = [](std::string_view t, int32_t& v) {

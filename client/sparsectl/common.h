@@ -25,7 +25,7 @@ struct Context {
   std::string token;  // bearer token; never printed
   bool tls = false;
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
-  bool json = false;  // listings and status as JSON (the API message) instead of a table
+  bool json = false;        // listings and status as JSON (the API message) instead of a table
   int64_t ttl_seconds = 0;  // > 0: what the command creates is released after this long
   int exit_code = 0;
 
@@ -38,6 +38,11 @@ struct Context {
 void AddGlobalOptions(CLI::App& app, Context& ctx);
 // After parsing: what the environment supplies for options not given.
 void ApplyGlobalEnv(Context& ctx);
+
+// A tensor read from a file, canonical: Matrix Market files may hold
+// unsorted or duplicate entries, which are sorted and summed (with a note on
+// stderr); other invalid data is INVALID_ARGUMENT naming `source`.
+absl::StatusOr<Tensor> CanonicalFromFile(Tensor t, std::string_view source);
 
 // "N:M" (e.g. 2:4) as (n, m); CLI::ValidationError naming --nm otherwise.
 // The daemon checks the values.

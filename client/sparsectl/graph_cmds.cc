@@ -65,11 +65,7 @@ absl::StatusOr<Tensor> ReadOperandFile(const json& spec, const fs::path& base,
   if (!read.ok()) {
     return absl::Status(read.status().code(), StrCat(where, ": ", read.status().message()));
   }
-  Tensor t = *std::move(read);
-  if (IsSparse(t.format()) && !ValidateTensor(t).ok()) {
-    RETURN_IF_ERROR(ValidateTensor(t, {.allow_unsorted = true}, path.string()));
-    ASSIGN_OR_RETURN(t, SortAndSumDuplicates(t));
-  }
+  ASSIGN_OR_RETURN(Tensor t, CanonicalFromFile(*std::move(read), path.string()));
   Format format = IsSparse(t.format()) ? Format::kCsr : Format::kDense;
   if (spec.contains("format")) {
     const std::string name = spec["format"].get<std::string>();

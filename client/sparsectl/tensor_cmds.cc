@@ -29,23 +29,12 @@ struct PutArgs {
   bool quiet = false;
 };
 
-// Matrix Market files may hold duplicate entries; Convert wants canonical input.
-absl::StatusOr<Tensor> Canonical(Tensor t) {
-  if (!IsSparse(t.format()) || ValidateTensor(t).ok()) return t;
-  RETURN_IF_ERROR(ValidateTensor(t, {.allow_unsorted = true}, "file"));
-  const int64_t before = t.desc().nnz;
-  ASSIGN_OR_RETURN(Tensor sorted, SortAndSumDuplicates(t));
-  std::cerr << "sparsectl: note: summed duplicate entries (nnz " << before << " -> "
-            << sorted.desc().nnz << ")" << std::endl;
-  return sorted;
-}
-
 absl::Status RunPut(Context& ctx, const PutArgs& a) {
   ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(a.file));
   // Default: CSR for Matrix Market coordinate files, dense for arrays.
   const Format target = a.format.empty() ? (IsSparse(t.format()) ? Format::kCsr : Format::kDense)
                                          : *ParseFormat(a.format);
-  ASSIGN_OR_RETURN(t, Canonical(std::move(t)));
+  ASSIGN_OR_RETURN(t, CanonicalFromFile(std::move(t), "file"));
   if (t.format() != target) {
     ASSIGN_OR_RETURN(t, Convert(t, target));
   }

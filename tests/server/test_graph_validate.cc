@@ -458,34 +458,6 @@ TEST_F(GraphValidateTest, InlineResultsTooLargeForAResponse) {
               {"outputs: the inline results take 384 bytes"});
 }
 
-TEST(GraphOpChecksTest, DescriptionCostsEqualRequestCost) {
-  auto make = [](TensorDesc d) { return std::move(Tensor::Allocate(d)).value(); };
-  const Tensor s = make({Format::kCsr, DType::kF32, DType::kI32, {30, 20}, 50});
-  const Tensor d = make({Format::kDense, DType::kF32, DType::kI32, {20, 7}, 0});
-  const Tensor dt = make({Format::kDense, DType::kF32, DType::kI32, {9, 30}, 0});
-  for (const auto& [a, b, ta, tb] :
-       std::vector<std::tuple<const Tensor*, const Tensor*, bool, bool>>{
-           {&s, &d, false, false}, {&dt, &s, false, false}, {&s, &dt, true, true}}) {
-    SpmmArgs args;
-    args.a = a;
-    args.b = b;
-    args.transpose_a = ta;
-    args.transpose_b = tb;
-    EXPECT_DOUBLE_EQ(SpmmDescWork(a->desc(), b->desc(), ta, tb), SpmmWork(args));
-  }
-  const Tensor x = make({Format::kDense, DType::kF32, DType::kI32, {40, 16}, 0});
-  const Tensor y = make({Format::kDense, DType::kF32, DType::kI32, {16, 8}, 0});
-  const Tensor p = make({Format::kCsr, DType::kF32, DType::kI32, {40, 8}, 33});
-  DenseMatmulArgs mm{&x, &y, false, false, 10, 30};
-  EXPECT_DOUBLE_EQ(DenseMatmulDescWork(x.desc(), y.desc(), false, false, 10, 30),
-                   DenseMatmulWork(mm));
-  SddmmArgs sd;
-  sd.a = &x;
-  sd.b = &y;
-  sd.pattern = &p;
-  EXPECT_DOUBLE_EQ(SddmmDescWork(x.desc(), y.desc(), p.desc(), false), SddmmWork(sd));
-}
-
 // ---- Running plans on the CPU backend ------------------------------------
 
 class GraphRunTest : public GraphValidateTest {
