@@ -496,6 +496,33 @@ class PythonClientTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+class AsyncClientLifetimeTest(unittest.TestCase):
+    def test_async_sessions_and_ttl(self):
+        import asyncio
+        import sparsed
+        import sparsed.aio
+        with Daemon(ARGS.sparsed, ["--session-lease-seconds", "1"]) as d:
+            sync = sparsed.Client(d.address)
+
+            def held():
+                return [i.id for i in sync.list()]
+
+            async def scenario():
+                async with sparsed.aio.AsyncClient(d.address, ttl=60) as c:
+                    async with await c.open_session() as s:
+                        t = await c.upload(np.ones(4, np.float32))
+                        self.assertEqual(t.session_id, s.id)
+                        self.assertEqual(t.expires_unix_ms - t.created_unix_ms, 60000)
+                        await asyncio.sleep(2.5)  # its pings keep the 1 s lease
+                        self.assertIn(t.id, held())
+                    self.assertIsNone(c.session)
+                    return t.id
+            tid = asyncio.run(scenario())
+            self.assertTrue(wait_until(lambda: tid not in held()))
+            sync.close()
+            self.assertEqual(d.stop(), 0)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()

@@ -16,15 +16,16 @@ Create the client inside the running event loop that uses it (grpc.aio
 binds a channel to its loop).
 """
 
+import asyncio
 import functools
 
 import grpc
 
-from sparsed import channel as channels, errors, scope as scopes
+from sparsed import lifetimes, channel as channels, errors, scope as scopes
 from sparsed.client import install_methods, method_signature
 from sparsed.options import Options
-from sparsed.proto import (graph_grpc, admin_grpc, checkpoint_grpc, compute_grpc, tensors_grpc,
-                           training_grpc)
+from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, graph_grpc, sessions_grpc,
+                           sessions_pb, tensors_grpc, training_grpc)
 
 
 def _async_method(builder):
@@ -57,6 +58,57 @@ class AsyncScope(scopes.Scope):
         return False
 
 
+class AsyncSession:
+    """A session of an AsyncClient (sparsed.lifetimes): a Sessions.Open
+    stream pinged by an asyncio task every third of the lease."""
+
+    def __init__(self, client):
+        self._client = client
+        self._queue = asyncio.Queue()
+        self.id, self.lease_ms = None, None
+        self._pinger = None
+
+    async def _open(self):
+        async def pings():
+            while (item := await self._queue.get()) is not None:
+                yield item
+        self._call = sessions_grpc.SessionsStub(self._client.channel).Open(
+            pings(), metadata=self._client.metadata)
+        try:
+            first = await self._call.read()
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        self.id, self.lease_ms = first.session_id, first.lease_ms
+        self._pinger = asyncio.ensure_future(self._ping())
+
+    async def _ping(self):
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000.0)
+            await self._queue.put(sessions_pb.SessionPing())
+
+    async def close(self):
+        """Ends the session (idempotent): the daemon releases its tensors."""
+        if self._pinger is None:
+            return
+        self._pinger.cancel()
+        self._pinger = None
+        await self._queue.put(None)
+        try:
+            while await asyncio.wait_for(self._call.read(), timeout=10) is not grpc.aio.EOF:
+                pass
+        except (grpc.RpcError, asyncio.TimeoutError):
+            pass
+        if self._client.session is self:
+            self._client.session = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+        return False
+
+
 class AsyncClient:
     """A grpc.aio connection to the daemon; arguments as for sparsed.Client.
     The bearer token is sent as metadata of every call; the raw stubs
@@ -65,10 +117,12 @@ class AsyncClient:
 
     def __init__(self, address, max_message_bytes=65 << 20, token=None, tls=False, tls_ca=None,
                  tls_cert=None, tls_key=None, tls_server_name=None, *, timeout=None,
-                 options=None, **option_fields):
+                 options=None, ttl=None, **option_fields):
         self.options = (options or Options()).override(**option_fields)
         self.timeout = timeout
-        self.metadata = channels.token_metadata(channels.default_token(token)) or None
+        self.ttl = lifetimes.check_ttl(ttl)
+        self.session = None
+        self._token_metadata = channels.token_metadata(channels.default_token(token))
         self.channel = channels.make_aio_channel(
             address, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
             tls_server_name=tls_server_name,
@@ -81,7 +135,29 @@ class AsyncClient:
         self.training_ops = training_grpc.TrainingOpsStub(self.channel)
         self.graphs = graph_grpc.GraphsStub(self.channel)
 
+    @property
+    def metadata(self):
+        """What every call sends: the token, the open session, the TTL."""
+        pairs = list(self._token_metadata)
+        if self.session is not None:
+            pairs.append(("sparsed-session", self.session.id))
+        if self.ttl is not None:
+            pairs.append(("sparsed-ttl-seconds", str(self.ttl)))
+        return tuple(pairs) or None
+
+    async def open_session(self):
+        """Opens a session (AsyncSession) that this client's calls run in
+        until it is closed (`async with await client.open_session():`)."""
+        if self.session is not None:
+            raise RuntimeError("this client already has session %s open" % self.session.id)
+        session = AsyncSession(self)
+        await session._open()
+        self.session = session
+        return session
+
     async def close(self):
+        if self.session is not None:
+            await self.session.close()
         await self.channel.close()
 
     async def __aenter__(self):
