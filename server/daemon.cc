@@ -22,17 +22,18 @@
 #include <thread>
 
 #include "server/admin_service.h"
+#include "server/callback_cq_heartbeat.h"
 #include "server/checkpoint_service.h"
 #include "server/checkpoints.h"
-#include "server/lifetime_sweeper.h"
-#include "server/session_service.h"
-#include "server/shm_service.h"
 #include "server/compute_service.h"
 #include "server/graph_service.h"
+#include "server/lifetime_sweeper.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/request_metrics_interceptor.h"
 #include "server/service_context.h"
+#include "server/session_service.h"
+#include "server/shm_service.h"
 #include "server/tensors_service.h"
 #include "server/tls.h"
 #include "server/training_service.h"
@@ -64,6 +65,7 @@ struct Daemon::State {
   // stops before the store goes.
   std::unique_ptr<LifetimeSweeper> sweeper;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<CallbackCqHeartbeat> callback_cq_heartbeat;  // stopped before the server
   bool shut_down = false;
 
   // The periodic checkpoint (config.checkpoint_every > 0).
@@ -228,8 +230,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ctx.stall_watchdog = std::make_unique<StallWatchdog>(
       std::chrono::duration<double>(config.upload_idle_timeout_seconds));
   ctx.config = config;
-  ctx.sessions = std::make_unique<SessionTable>(std::chrono::milliseconds(
-      static_cast<int64_t>(config.session_lease_seconds * 1000)));
+  ctx.sessions = std::make_unique<SessionTable>(
+      std::chrono::milliseconds(static_cast<int64_t>(config.session_lease_seconds * 1000)));
   ctx.quotas = std::make_unique<TenantQuotas>(
       TenantLimits{.max_bytes = config.tenant_max_bytes,
                    .max_tensors = config.tenant_max_tensors,
@@ -325,8 +327,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         return std::vector<CallbackSample>{{{}, static_cast<double>(sessions->open())}};
       }));
   RETURN_IF_ERROR(state->metrics->registry().AddCallback(
-      "sparsed_shared_memory_regions", "Shared-memory regions registered.", MetricType::kGauge,
-      {}, [&ctx] {
+      "sparsed_shared_memory_regions", "Shared-memory regions registered.", MetricType::kGauge, {},
+      [&ctx] {
         const double n = ctx.regions ? static_cast<double>(ctx.regions->size()) : 0.0;
         return std::vector<CallbackSample>{{{}, n}};
       }));
@@ -388,8 +390,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                    Authenticator::Create(config.auth_tokens, !config.tls_client_ca.empty()));
   // Shared memory lets a caller make the daemon open objects of its host by
   // name, so `auto` keeps it to daemons without tenants.
-  if (config.shared_memory == "on" ||
-      (config.shared_memory == "auto" && !ctx.auth->enabled())) {
+  if (config.shared_memory == "on" || (config.shared_memory == "auto" && !ctx.auth->enabled())) {
     ctx.regions = std::make_unique<SharedRegions>();
   }
   if (ctx.auth->enabled()) {
@@ -495,6 +496,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                ")"));
   }
 
+  state->callback_cq_heartbeat =
+      std::make_unique<CallbackCqHeartbeat>(*state->server, std::chrono::milliseconds(100));
+
   BoundAddresses addresses;
   if (socket_path) {
     addresses.grpc = config.listen;
@@ -545,6 +549,7 @@ absl::Status Daemon::Shutdown() {
   const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
   spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s", grace.count());
   state_->server->GetHealthCheckService()->SetServingStatus(false);
+  state_->callback_cq_heartbeat.reset();  // no more calls of its own
   // Session streams stay open as long as their clients live; end them now
   // so that they do not hold the shutdown for the whole grace.
   state_->ctx.sessions->EndAll();

@@ -1,11 +1,13 @@
 #include "server/request_metrics_interceptor.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <string>
 
+#include "server/callback_cq_heartbeat.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/str_cat.h"
 
@@ -35,8 +37,9 @@ std::string MethodLabel(const char* path) {
 
 class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RequestMetricsInterceptor(ServerMetrics* metrics, const char* method)
-      : metrics_(metrics), method_(MethodLabel(method)) {}
+  RequestMetricsInterceptor(ServerMetrics* metrics, const char* method,
+                            grpc::ServerContextBase* context)
+      : metrics_(metrics), method_(MethodLabel(method)), context_(context) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
@@ -55,6 +58,10 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
                                      " could not be parsed (malformed protobuf)"));
         methods->ModifySendStatus(status);
       }
+      if (IsHeartbeat()) {  // the daemon's own call, not a client's request
+        methods->Proceed();
+        return;
+      }
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       const std::string_view code = api::StatusCodeName(status.error_code());
@@ -69,8 +76,16 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  // CallbackCqHeartbeat's health checks (marked by its metadata; only that
+  // method, so a client cannot hide other calls this way).
+  bool IsHeartbeat() const {
+    if (context_ == nullptr || method_ != "/grpc.health.v1.Health/Check") return false;
+    return context_->client_metadata().count(kHeartbeatMetadata) > 0;
+  }
+
   ServerMetrics* metrics_;
   std::string method_;
+  grpc::ServerContextBase* context_;
   bool unparsable_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
@@ -80,7 +95,9 @@ class RequestMetricsInterceptor final : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor* RequestMetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
   // gRPC takes ownership of the interceptor (its API requires a raw pointer).
-  return std::make_unique<RequestMetricsInterceptor>(metrics_, info->method()).release();
+  return std::make_unique<RequestMetricsInterceptor>(metrics_, info->method(),
+                                                     info->server_context())
+      .release();
 }
 
 }  // namespace sparsed::server

@@ -270,6 +270,11 @@ class TtlTest(unittest.TestCase):
                 ctl + ["ls"], capture_output=True, text=True).stdout, timeout=10))
             self.assertTrue(exists(ch, forever.id))
             self.assertIn('sparsed_tensors_released_total{reason="ttl"} 2', scrape(d))
+            # The daemon's own heartbeat calls (server/callback_cq_heartbeat.h,
+            # ten a second) are neither counted nor logged as requests.
+            self.assertNotIn("Health/Check", scrape(d))
+            with open(d.log_path) as f:
+                self.assertNotIn("Health/Check", f.read())
             for bad in ("0", "-3", "1.5", "abc", str(10**12)):
                 code, details = code_of(lambda: upload(ch, dense_desc([4]), [x],
                                                        metadata=(("sparsed-ttl-seconds", bad),)))
