@@ -11,6 +11,7 @@
 #include "server/graph_validate.h"
 #include "server/op_result.h"
 #include "server/serve.h"
+#include "server/tensor_access.h"
 #include "sparsed/buffer.h"
 #include "sparsed/cancel.h"
 #include "sparsed/status.h"
@@ -52,21 +53,29 @@ absl::Status DeliverOutputs(ServiceContext& ctx, const Caller& caller,
   }
   // A call whose client has gone or whose deadline has passed holds nothing.
   RETURN_IF_ERROR(CancelStatus());
-  std::vector<std::string> held;
+  // Held outputs go into the store together or not at all (one lock, so no
+  // other call sees some of them).
+  std::vector<TensorStore::NewTensor> held;
+  std::vector<int> held_index;
   for (int k = 0; k < request.outputs_size(); ++k) {
     const v1::GraphOutput& o = request.outputs(k);
     if (o.inline_()) continue;
-    v1::Output output;
-    output.set_name(o.name());
-    *output.mutable_labels() = o.labels();
-    v1::OpResult delivered;
-    absl::Status s = DeliverResult(ctx, caller, std::move(outputs[k]), output, &delivered);
-    if (!s.ok()) {
-      for (const std::string& id : held) (void)ctx.store.EraseById(caller.tenant, id);
-      return WithField(StrCat("outputs[", k, "]"), s);
+    const std::string field = StrCat("outputs[", k, "]");
+    RETURN_IF_ERROR(CheckNameAndLabels(o.name(), o.labels(), field));
+    if (absl::Status free = ctx.store.CheckNameFree(caller.tenant, o.name()); !free.ok()) {
+      return WithField(field, free);  // InsertAll checks again, under its lock
     }
-    held.push_back(delivered.tensor().id());
-    response->mutable_results(k)->mutable_tensor()->Swap(delivered.mutable_tensor());
+    ASSIGN_OR_RETURN(Tensor t, MoveToDevice(std::move(outputs[k]), ctx.backend->device()));
+    held.push_back({std::move(t), o.name(), ToStdMap(o.labels()), caller.tenant,
+                    ResolveLifetime(caller.lifetime, o.name())});
+    held_index.push_back(k);
+  }
+  if (!held.empty()) {
+    absl::StatusOr<std::vector<TensorPtr>> stored = ctx.store.InsertAll(std::move(held));
+    if (!stored.ok()) return WithField("outputs", stored.status());
+    for (size_t i = 0; i < stored->size(); ++i) {
+      *response->mutable_results(held_index[i])->mutable_tensor() = DescribeTensor(*(*stored)[i]);
+    }
   }
   return absl::OkStatus();
 }

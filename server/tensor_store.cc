@@ -119,6 +119,7 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->name = std::move(t.name);
     entry->labels = std::move(t.labels);
     entry->tenant = std::move(t.tenant);
+    entry->lifetime = std::move(t.lifetime);
     entry->created_unix_ms = now;
     entry->id = index_.NewId();
     Account(*entry, +1);

@@ -65,6 +65,7 @@ class TensorStore {
     std::string name;
     std::map<std::string, std::string> labels;
     std::string tenant;
+    Lifetime lifetime;
   };
   // Adds all of `tensors` under fresh ids, or none: ALREADY_EXISTS naming the
   // first name that is taken or given twice. Checked and inserted under one

@@ -125,6 +125,16 @@ TEST(TensorStoreLifetimeTest, ReleasesExpiredAndEndedSessionsOnly) {
   EXPECT_EQ(store.ReleaseEnded(9000, [](const std::string&) { return false; }).size(), 1u);
   EXPECT_EQ(store.mortal(), 0);
   EXPECT_TRUE(store.FindByName("", "keep").ok());
+  // InsertAll keeps each tensor's lifetime too (graph outputs).
+  std::vector<TensorStore::NewTensor> batch;
+  batch.push_back({SmallDense(), "a", {}, "", Lifetime{.session_id = "s-x"}});
+  batch.push_back({SmallDense(), "b", {}, "", Lifetime{.expires_unix_ms = 7}});
+  auto both = store.InsertAll(std::move(batch));
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ((*both)[0]->lifetime.session_id, "s-x");
+  EXPECT_EQ((*both)[1]->lifetime.expires_unix_ms, 7);
+  EXPECT_EQ(store.mortal(), 2);
+  EXPECT_EQ(store.ReleaseEnded(8, [](const std::string&) { return false; }).size(), 2u);
 }
 
 }  // namespace
