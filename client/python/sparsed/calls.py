@@ -49,32 +49,28 @@ class Call:
 
 # ---- handles and small messages --------------------------------------------
 
+def _handle_ref(handle, ref_cls, info_cls, prefix, what):
+    """A ref_cls from an info_cls, a ref_cls, an id (prefix + 16 hex) or a name."""
+    if isinstance(handle, ref_cls):
+        return handle
+    if isinstance(handle, info_cls):
+        return ref_cls(id=handle.id)
+    if not isinstance(handle, str):
+        raise TypeError("a %s handle is a %s, %s, id or name, not %s"
+                        % (what, info_cls.__name__, ref_cls.__name__, type(handle).__name__))
+    if re.fullmatch(prefix + r"[0-9a-f]{16}", handle):
+        return ref_cls(id=handle)
+    return ref_cls(name=handle)
+
+
 def ref(handle):
     """A TensorRef from a TensorInfo, a TensorRef, an id ('t-' + 16 hex) or a name."""
-    if isinstance(handle, pb.TensorRef):
-        return handle
-    if isinstance(handle, pb.TensorInfo):
-        return pb.TensorRef(id=handle.id)
-    if not isinstance(handle, str):
-        raise TypeError("a tensor handle is a TensorInfo, TensorRef, id or name, not %s"
-                        % type(handle).__name__)
-    if re.fullmatch(r"t-[0-9a-f]{16}", handle):
-        return pb.TensorRef(id=handle)
-    return pb.TensorRef(name=handle)
+    return _handle_ref(handle, pb.TensorRef, pb.TensorInfo, "t-", "tensor")
 
 
 def layer_ref(handle):
     """A LayerRef from a LayerInfo, a LayerRef, an id ('l-' + 16 hex) or a name."""
-    if isinstance(handle, training_pb.LayerRef):
-        return handle
-    if isinstance(handle, training_pb.LayerInfo):
-        return training_pb.LayerRef(id=handle.id)
-    if not isinstance(handle, str):
-        raise TypeError("a layer handle is a LayerInfo, LayerRef, id or name, not %s"
-                        % type(handle).__name__)
-    if re.fullmatch(r"l-[0-9a-f]{16}", handle):
-        return training_pb.LayerRef(id=handle)
-    return training_pb.LayerRef(name=handle)
+    return _handle_ref(handle, training_pb.LayerRef, training_pb.LayerInfo, "l-", "layer")
 
 
 def message(cls, value, enums=None):
