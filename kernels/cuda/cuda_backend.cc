@@ -18,6 +18,7 @@
 #include "jit/jit_cache.h"
 #include "spmm/bsr_spmm.h"
 #include "spmm/bsr_tc_generator.h"
+#include "spmm/nm_tc_spmm.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
 #include "spmm/spmm_dispatch.h"
@@ -46,9 +47,11 @@ class CudaBackend final : public Backend {
         jit_(std::move(jit)),
         csr_tuner_(o.tune_db != nullptr ? o.tune_db : own_db_.get(), DeviceDescription(o.device),
                    o.force_variant, arch),
-        bsr_tuner_(o.tune_db != nullptr ? o.tune_db : own_db_.get(), o.force_variant, arch) {
+        bsr_tuner_(o.tune_db != nullptr ? o.tune_db : own_db_.get(), o.force_variant, arch),
+        nm_tuner_(o.tune_db != nullptr ? o.tune_db : own_db_.get(), o.force_variant, arch) {
     tuners_.csr = &csr_tuner_;
     tuners_.bsr = &bsr_tuner_;
+    tuners_.nm = &nm_tuner_;
     tuners_.device_desc = DeviceDescription(o.device);
     tuners_.poison = poison_;
     tuners_.tensor_cores = o.bsr_tensor_cores;
@@ -286,6 +289,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<JitCache> jit_;
   CsrSpmmTuner csr_tuner_;
   Tuner<BsrSpmmProblem> bsr_tuner_;
+  Tuner<NmTcProblem> nm_tuner_;
   SpmmTuners tuners_;
 };
 
@@ -296,6 +300,8 @@ std::vector<std::string> CudaSpmmVariantNames(Format format) {
   std::vector<std::string> names;
   if (format == Format::kBsr) {
     for (const cuda::BsrSpmmVariant* v : cuda::BsrSpmmVariants()) names.emplace_back(v->name());
+  } else if (format == Format::kNm) {
+    for (const cuda::NmTcVariant* v : cuda::NmTcVariants()) names.emplace_back(v->name());
   } else {
     for (const cuda::CsrSpmmVariant* v : cuda::CsrSpmmVariants()) names.emplace_back(v->name());
   }
@@ -314,7 +320,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
   }
   if (!options.force_variant.empty() &&
       cuda::FindCsrSpmmVariant(options.force_variant) == nullptr &&
-      cuda::FindVariant(cuda::BsrSpmmVariants(), options.force_variant) == nullptr) {
+      cuda::FindVariant(cuda::BsrSpmmVariants(), options.force_variant) == nullptr &&
+      cuda::FindVariant(cuda::NmTcVariants(), options.force_variant) == nullptr) {
     return absl::InvalidArgumentError(
         StrCat("spmm variant '", options.force_variant, "' does not exist"));
   }

@@ -24,9 +24,6 @@
 
 namespace sparsed::cuda {
 
-enum class OutType { kF32, kBF16, kF16 };
-constexpr int64_t SizeOf(OutType t) { return t == OutType::kF32 ? 4 : 2; }
-
 struct BsrSpmmProblem {
   int64_t m = 0, n = 0, k = 0;
   int64_t r = 0, c = 0;    // stored block shape

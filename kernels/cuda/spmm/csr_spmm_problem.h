@@ -16,6 +16,9 @@ namespace sparsed::cuda {
 
 enum class ValueType { kF32, kF16, kBF16 };
 constexpr int64_t SizeOf(ValueType t) { return t == ValueType::kF32 ? 4 : 2; }
+// What a kernel that writes its output type itself writes.
+enum class OutType { kF32, kBF16, kF16 };
+constexpr int64_t SizeOf(OutType t) { return t == OutType::kF32 ? 4 : 2; }
 
 // Row-length statistics of A, computed on the device (RowStatsOf).
 struct RowStats {

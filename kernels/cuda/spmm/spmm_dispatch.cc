@@ -283,6 +283,55 @@ absl::StatusOr<bool> BsrSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners
   return true;
 }
 
+// 2:4 on sparse tensor cores: W = A not transposed (P = W·op(B)), or W = B
+// transposed (C = op(D)·Wᵀ, computed as Cᵀ = W·op(D)ᵀ: the F.linear shape),
+// 16-bit values of one type on both sides. Returns false (nothing queued)
+// for any other form, which the general paths take.
+absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners& tuners,
+                                      const ExecContext& ctx, Workspace& ws) {
+  if (tuners.nm == nullptr) return false;
+  const bool a_sparse = IsSparse(args.a->format());
+  const Tensor& w = a_sparse ? *args.a : *args.b;
+  const Tensor& d = a_sparse ? *args.b : *args.a;
+  if (w.format() != Format::kNm || !w.desc().nm_packed_2_4()) return false;
+  if (a_sparse ? args.transpose_a : !args.transpose_b) return false;
+  const DType wt = w.desc().dtype;
+  if ((wt != DType::kBF16 && wt != DType::kF16) || d.desc().dtype != wt) return false;
+  const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
+  NmTcProblem p;
+  p.type = wt == DType::kBF16 ? ValueType::kBF16 : ValueType::kF16;
+  p.a_values = w.component("values")->data();
+  p.meta = w.component("meta")->as<int32_t>();
+  p.k = w.desc().cols();
+  p.b = d.component("values")->data();
+  p.ldb = d.desc().shape[1];
+  if (a_sparse) {
+    p.m = m;
+    p.n = n;
+    p.b_nmajor = args.transpose_b;  // B stored [n, k]
+  } else {
+    p.m = n;
+    p.n = m;
+    p.b_nmajor = !args.transpose_a;  // D stored [m, k] is op(D)ᵀ stored n-major
+    p.c_trans = true;
+  }
+  p.out = out.component("values")->data();
+  p.ldc = n;
+  p.out_type = args.out_dtype == DType::kF16    ? OutType::kF16
+               : args.out_dtype == DType::kBF16 ? OutType::kBF16
+                                                : OutType::kF32;
+  p.epilogue = EpilogueOf(args);
+  const std::vector<const NmTcVariant*>& variants = NmTcVariants();
+  const bool usable = std::any_of(variants.begin(), variants.end(), [&](const NmTcVariant* v) {
+    return v->min_arch() <= ctx.arch && v->Supports(p);
+  });
+  if (!usable) return false;
+  ASSIGN_OR_RETURN(TuneOutcome outcome,
+                   tuners.nm->Run(p, NmTcTuneKey(tuners.device_desc, p), variants, ctx, ws));
+  spdlog::debug("spmm nm2:4 {}x{}x{} ran {}", p.m, p.k, p.n, outcome.variant);
+  return true;
+}
+
 // C = alpha · Sᵀ·op(B) + beta · C (A = S sparse, transposed), or
 // C = alpha · op(D)·S + beta · C (B = S sparse, not transposed) as
 // Cᵀ = Sᵀ·op(D)ᵀ, with the epilogue; d is the dense operand's values.
@@ -461,8 +510,13 @@ absl::Status SpmmOnDevice(const SpmmArgs& args, Tensor& out, const SpmmTuners& t
   const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
   if (m == 0 || n == 0) return absl::OkStatus();
   const bool a_sparse = IsSparse(args.a->format());
-  if ((a_sparse ? args.a : args.b)->format() == Format::kBsr) {
+  const Format sparse_format = (a_sparse ? args.a : args.b)->format();
+  if (sparse_format == Format::kBsr) {
     ASSIGN_OR_RETURN(bool done, BsrSpmm(args, out, tuners, ctx, ws));
+    if (done) return absl::OkStatus();
+  }
+  if (sparse_format == Format::kNm) {
+    ASSIGN_OR_RETURN(bool done, NmTensorCoreSpmm(args, out, tuners, ctx, ws));
     if (done) return absl::OkStatus();
   }
   void* values = out.component("values")->data();

@@ -6,7 +6,10 @@
 // - BSR (either side, either transpose): BsrSpmmProblem (bsr_spmm.h), when
 //   a BSR variant supports it (16-bit values on tensor cores; f32 or mixed
 //   types on the CUDA-core kernel or cuSPARSE, B made row-major first).
-// - N:M A not transposed: the direct CUDA-core kernel.
+// - 2:4 with 16-bit values of one type, the N:M operand not transposed when
+//   it is A, transposed when it is B (X·Wᵀ): NmTcProblem (nm_tc_spmm.h) on
+//   sparse tensor cores, written in out_dtype with the epilogue fused.
+// - Other N:M A not transposed: the direct CUDA-core kernel.
 // - Everything else: int32 CSR (COO, CSC views, BSR/N:M converted on the
 //   device), then CsrSpmmProblem, the scatter kernel for transposed sparse
 //   operands, and transposes with the epilogue for dense × sparse.
@@ -22,6 +25,7 @@
 #include "sparsed/tensor.h"
 #include "spmm/bsr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
+#include "spmm/nm_tc_spmm.h"
 #include "spmm/tuner.h"
 
 namespace sparsed::cuda {
@@ -29,6 +33,7 @@ namespace sparsed::cuda {
 struct SpmmTuners {
   const CsrSpmmTuner* csr = nullptr;
   const Tuner<BsrSpmmProblem>* bsr = nullptr;
+  const Tuner<NmTcProblem>* nm = nullptr;
   std::string device_desc;  // first part of every tuning key
   bool poison = false;      // poison temporaries too (tests)
   bool tensor_cores = false;  // tune among the tensor-core BSR variants

@@ -87,8 +87,8 @@ struct CudaBackendOptions {
 };
 
 // Names of the CUDA SpMM variants of a sparse format's list (CSR, which
-// also serves COO, CSC and forms BSR/N:M fall back to; or BSR); empty
-// without CUDA compiled in.
+// also serves COO, CSC and forms BSR/N:M fall back to; BSR; or N:M, the 2:4
+// tensor-core tiles); empty without CUDA compiled in.
 std::vector<std::string> CudaSpmmVariantNames(Format format = Format::kCsr);
 
 // The CUDA backend: operands in that device's memory, SpMM variants chosen by

@@ -1,0 +1,404 @@
+// 2:4 × dense on sparse tensor cores: mma.sp::ordered_metadata m16n8k32
+// (bf16/f16, f32 accumulation), A's compressed values, its metadata words
+// and B's tiles pipelined through shared memory with cp.async. Contract in
+// nm_tc_kernels.h.
+//
+// Per CTA: a BM × BN tile of P over a range of 64-deep logical k-tiles (all
+// of k, or one split of it). Per k-tile and row, A contributes 32 stored
+// values (64 B) and two metadata words; B contributes 64 × BN values.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "spmm/nm_tc_kernels.h"
+
+namespace sparsed::cuda::kernels {
+namespace {
+
+using u16 = unsigned short;
+using i64 = long long;
+
+constexpr int kKt = 64;         // logical k per stage
+constexpr int kAKt = kKt / 2;   // stored values per row per stage
+constexpr int kALd = kAKt + 8;  // padded shared row (80 B): conflict-free ldmatrix
+
+__device__ __forceinline__ unsigned SmemAddr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+// 16 bytes global → shared; the bytes past src_bytes are zero-filled.
+__device__ __forceinline__ void CpAsync16(unsigned dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void CpAsync4(unsigned dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void Ldsm4(unsigned addr, unsigned* r) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void Ldsm4T(unsigned addr, unsigned* r) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// d += A(16×32, 2:4, `a` holding 16×16 stored values) · B(32×8), metadata
+// `e` from threads 0 and 1 of each quad (sparsity selector 0).
+template <bool kBf16>
+__device__ __forceinline__ void MmaSp(float* d, const unsigned* a, const unsigned* b, unsigned e) {
+  if constexpr (kBf16) {
+    asm volatile(
+        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]),
+          "r"(b[3]), "r"(e));
+  } else {
+    asm volatile(
+        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]),
+          "r"(b[3]), "r"(e));
+  }
+}
+
+// Zero nibbles (groups past k, rows past m: zero-filled words) become 0b0100,
+// positions 0 and 1, which the instruction accepts; their values are zero.
+__device__ __forceinline__ unsigned FixPaddingNibbles(unsigned w) {
+  const unsigned nonzero = (w | (w >> 1) | (w >> 2) | (w >> 3)) & 0x11111111u;
+  return w | ((~nonzero & 0x11111111u) << 2);
+}
+
+struct Params {
+  const u16* a;
+  const unsigned* meta;
+  const u16* b;
+  void* out;
+  float* partial;  // splits > 1: [splits, m, n]
+  i64 m, n, k, ldb, ldc, words;  // words: metadata words per row
+  int k_tiles_per_split;
+  int out_kind;  // 0 f32, 1 bf16, 2 f16
+  bool c_trans, a_vec16, b_vec16;
+  Epilogue e;
+};
+
+template <int BM, int BN, bool B_NMAJOR>
+struct Layout {
+  static constexpr int kBLd = B_NMAJOR ? kKt + 8 : BN + 8;
+  static constexpr int kBRows = B_NMAJOR ? BN : kKt;
+  static constexpr int kAStage = BM * kALd;       // u16
+  static constexpr int kBStage = kBRows * kBLd;   // u16
+  static constexpr int kMStage = BM * 2;          // u32 words
+  static constexpr int kStageBytes = (kAStage + kBStage) * 2 + kMStage * 4;
+};
+
+template <int BM, int BN, int THREADS, bool B_NMAJOR>
+__device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsigned* ms, i64 kt,
+                                         i64 row0, i64 n0) {
+  using L = Layout<BM, BN, B_NMAJOR>;
+  const int tid = threadIdx.x;
+  const i64 a_ld = p.k / 2;        // stored values per row
+  const i64 a_col0 = kt * kAKt;    // first stored column of this k-tile
+  // A: BM rows × 32 stored values.
+  if (p.a_vec16) {
+    for (int c = tid; c < BM * (kAKt / 8); c += THREADS) {
+      const int r = c / (kAKt / 8), col = (c % (kAKt / 8)) * 8;
+      const i64 gr = row0 + r, gc = a_col0 + col;
+      const i64 left = gr < p.m ? a_ld - gc : 0;
+      const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
+      CpAsync16(SmemAddr(as + r * kALd + col), bytes > 0 ? p.a + gr * a_ld + gc : p.a, bytes);
+    }
+  } else {
+    for (int c = tid; c < BM * (kAKt / 2); c += THREADS) {
+      const int r = c / (kAKt / 2), col = (c % (kAKt / 2)) * 2;
+      const i64 gr = row0 + r, gc = a_col0 + col;
+      const bool ok = gr < p.m && gc < a_ld;  // a_ld is even: pairs never straddle
+      CpAsync4(SmemAddr(as + r * kALd + col), ok ? p.a + gr * a_ld + gc : p.a, ok ? 4 : 0);
+    }
+  }
+  // Metadata: two words per row.
+  for (int c = tid; c < BM * 2; c += THREADS) {
+    const int r = c / 2, w = c % 2;
+    const i64 gr = row0 + r, gw = kt * 2 + w;
+    const bool ok = gr < p.m && gw < p.words;
+    CpAsync4(SmemAddr(ms + c), ok ? p.meta + gr * p.words + gw : p.meta, ok ? 4 : 0);
+  }
+  // B: the 64 logical rows of op(B) from kt·64, BN columns from n0.
+  const i64 k0 = kt * kKt;
+  if constexpr (B_NMAJOR) {
+    if (p.b_vec16) {
+      for (int c = tid; c < BN * (kKt / 8); c += THREADS) {
+        const int nn = c / (kKt / 8), kk = (c % (kKt / 8)) * 8;
+        const i64 gn = n0 + nn, gk = k0 + kk;
+        const i64 left = gn < p.n ? p.k - gk : 0;
+        const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
+        CpAsync16(SmemAddr(bs + nn * L::kBLd + kk), bytes > 0 ? p.b + gn * p.ldb + gk : p.b,
+                  bytes);
+      }
+    } else {
+      for (int c = tid; c < BN * kKt; c += THREADS) {
+        const int nn = c / kKt, kk = c % kKt;
+        const i64 gn = n0 + nn, gk = k0 + kk;
+        bs[nn * L::kBLd + kk] = gn < p.n && gk < p.k ? p.b[gn * p.ldb + gk] : u16{0};
+      }
+    }
+  } else {
+    if (p.b_vec16) {
+      for (int c = tid; c < kKt * (BN / 8); c += THREADS) {
+        const int kk = c / (BN / 8), nn = (c % (BN / 8)) * 8;
+        const i64 gk = k0 + kk, gn = n0 + nn;
+        const i64 left = gk < p.k ? p.n - gn : 0;
+        const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
+        CpAsync16(SmemAddr(bs + kk * L::kBLd + nn), bytes > 0 ? p.b + gk * p.ldb + gn : p.b,
+                  bytes);
+      }
+    } else {
+      for (int c = tid; c < kKt * BN; c += THREADS) {
+        const int kk = c / BN, nn = c % BN;
+        const i64 gk = k0 + kk, gn = n0 + nn;
+        bs[kk * L::kBLd + nn] = gk < p.k && gn < p.n ? p.b[gk * p.ldb + gn] : u16{0};
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ void StoreOut(const Params& p, i64 idx, float v) {
+  if (p.out_kind == 0) {
+    static_cast<float*>(p.out)[idx] = v;
+  } else if (p.out_kind == 1) {
+    static_cast<__nv_bfloat16*>(p.out)[idx] = __float2bfloat16_rn(v);
+  } else {
+    static_cast<__half*>(p.out)[idx] = __float2half_rn(v);
+  }
+}
+
+// P's element (row, col) with the epilogue into out.
+__device__ __forceinline__ void Finish(const Params& p, i64 row, i64 col, float acc) {
+  const i64 idx = p.c_trans ? col * p.ldc + row : row * p.ldc + col;
+  StoreOut(p, idx, FinishEpilogue(p.e, acc, idx, p.c_trans ? row : col));
+}
+
+template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES, bool B_NMAJOR>
+__global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
+  constexpr int kThreads = WM * WN * 32;
+  constexpr int kWarpM = BM / WM, kWarpN = BN / WN;
+  constexpr int kMt = kWarpM / 16, kNt = kWarpN / 8;
+  using L = Layout<BM, BN, B_NMAJOR>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  u16* a_smem = reinterpret_cast<u16*>(smem_raw);
+  u16* b_smem = a_smem + STAGES * L::kAStage;
+  unsigned* m_smem = reinterpret_cast<unsigned*>(b_smem + STAGES * L::kBStage);
+
+  const i64 row0 = static_cast<i64>(blockIdx.x) * BM;
+  const i64 n0 = static_cast<i64>(blockIdx.y) * BN;
+  const i64 k_tiles = (p.k + kKt - 1) / kKt;
+  const i64 t_begin = static_cast<i64>(blockIdx.z) * p.k_tiles_per_split;
+  const i64 t_end = min(k_tiles, t_begin + p.k_tiles_per_split);
+  const i64 tiles = t_end > t_begin ? t_end - t_begin : 0;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp / WN, wn = warp % WN;
+  const int g = lane / 4, tq = lane % 4;
+
+  float acc[kMt][kNt][4];
+#pragma unroll
+  for (int i = 0; i < kMt; ++i)
+#pragma unroll
+    for (int j = 0; j < kNt; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
+
+  auto issue = [&](i64 t) {
+    const int stage = static_cast<int>(t % STAGES);
+    LoadTile<BM, BN, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
+                                         b_smem + stage * L::kBStage, m_smem + stage * L::kMStage,
+                                         t_begin + t, row0, n0);
+  };
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < tiles) issue(s);
+    CpAsyncCommit();
+  }
+  const bool m_edge = row0 + BM > p.m;
+
+  for (i64 t = 0; t < tiles; ++t) {
+    CpAsyncWait<STAGES - 2>();
+    __syncthreads();
+    if (t + STAGES - 1 < tiles) issue(t + STAGES - 1);
+    CpAsyncCommit();
+
+    const int stage = static_cast<int>(t % STAGES);
+    const u16* as = a_smem + stage * L::kAStage;
+    const u16* bs = b_smem + stage * L::kBStage;
+    const unsigned* ms = m_smem + stage * L::kMStage;
+    const bool fix = m_edge || (t_begin + t + 1) * kKt > p.k;
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {  // two k32 steps per stage
+      unsigned af[kMt][4], ef[kMt];
+#pragma unroll
+      for (int i = 0; i < kMt; ++i) {
+        const int mbase = wm * kWarpM + i * 16;
+        Ldsm4(SmemAddr(as + (mbase + (lane % 16)) * kALd + s * 16 + (lane / 16) * 8), af[i]);
+        // Threads 0 and 1 of a quad: k 0-15 (thread 0) or 16-31 (thread 1)
+        // of rows g (low half) and g + 8 (high half).
+        unsigned w0 = ms[(mbase + g) * 2 + s], w1 = ms[(mbase + g + 8) * 2 + s];
+        if (fix) {
+          w0 = FixPaddingNibbles(w0);
+          w1 = FixPaddingNibbles(w1);
+        }
+        ef[i] = __byte_perm(w0, w1, tq & 1 ? 0x7632 : 0x5410);
+      }
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) {
+        const int nbase = wn * kWarpN + j * 8;
+        unsigned bf[4];
+        if constexpr (B_NMAJOR) {
+          Ldsm4(SmemAddr(bs + (nbase + (lane % 8)) * L::kBLd + s * 32 + (lane / 8) * 8), bf);
+        } else {
+          Ldsm4T(SmemAddr(bs + (s * 32 + lane) * L::kBLd + nbase), bf);
+        }
+#pragma unroll
+        for (int i = 0; i < kMt; ++i) MmaSp<kBf16>(acc[i][j], af[i], bf, ef[i]);
+      }
+    }
+  }
+  CpAsyncWait<0>();
+
+  // Thread (g, tq) holds rows g and g + 8, columns 2tq and 2tq + 1 of each
+  // 16 × 8 tile.
+#pragma unroll
+  for (int i = 0; i < kMt; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const i64 row = row0 + wm * kWarpM + i * 16 + g + h * 8;
+      if (row >= p.m) continue;
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) {
+        const i64 col = n0 + wn * kWarpN + j * 8 + tq * 2;
+        if (col >= p.n) continue;
+        const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
+        if (p.partial != nullptr) {
+          float* dst = p.partial + (static_cast<i64>(blockIdx.z) * p.m + row) * p.n + col;
+          dst[0] = v0;
+          if (col + 1 < p.n) dst[1] = v1;
+          continue;
+        }
+        Finish(p, row, col, v0);
+        if (col + 1 < p.n) Finish(p, row, col + 1, v1);
+      }
+    }
+  }
+}
+
+__global__ void NmTcFinishKernel(Params p, int splits) {
+  const i64 total = p.m * p.n;
+  for (i64 idx = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += static_cast<i64>(gridDim.x) * blockDim.x) {
+    float acc = 0.0f;
+    for (int z = 0; z < splits; ++z) acc += p.partial[z * total + idx];
+    Finish(p, idx / p.n, idx % p.n, acc);
+  }
+}
+
+Params ParamsOf(const NmTcProblem& pr, int splits, float* partial) {
+  Params p{};
+  p.a = static_cast<const u16*>(pr.a_values);
+  p.meta = reinterpret_cast<const unsigned*>(pr.meta);
+  p.b = static_cast<const u16*>(pr.b);
+  p.out = pr.out;
+  p.partial = splits > 1 ? partial : nullptr;
+  p.m = pr.m;
+  p.n = pr.n;
+  p.k = pr.k;
+  p.ldb = pr.ldb;
+  p.ldc = pr.ldc;
+  p.words = (pr.k / 4 + 7) / 8;
+  const i64 k_tiles = (pr.k + kKt - 1) / kKt;
+  p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
+  p.out_kind = pr.out_type == OutType::kF32 ? 0 : pr.out_type == OutType::kBF16 ? 1 : 2;
+  p.c_trans = pr.c_trans;
+  auto aligned16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  p.a_vec16 = pr.k % 16 == 0 && aligned16(pr.a_values);
+  p.b_vec16 = pr.ldb % 8 == 0 && aligned16(pr.b) && (pr.b_nmajor ? pr.k % 8 == 0 : pr.n % 8 == 0);
+  p.e = pr.epilogue;
+  return p;
+}
+
+template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES, bool B_NMAJOR>
+cudaError_t LaunchTile(const Params& p, int splits, cudaStream_t stream) {
+  constexpr int kSmem = STAGES * Layout<BM, BN, B_NMAJOR>::kStageBytes;
+  auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, STAGES, B_NMAJOR>;
+  // Per launch: the limit is per device, and the call is cheap next to the kernel.
+  const cudaError_t raised =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (raised != cudaSuccess) return raised;
+  const dim3 grid(static_cast<unsigned>((p.m + BM - 1) / BM),
+                  static_cast<unsigned>((p.n + BN - 1) / BN), static_cast<unsigned>(splits));
+  kernel<<<grid, WM * WN * 32, kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES>
+cudaError_t LaunchLayout(const Params& p, bool b_nmajor, int splits, cudaStream_t stream) {
+  return b_nmajor ? LaunchTile<kBf16, BM, BN, WM, WN, STAGES, true>(p, splits, stream)
+                  : LaunchTile<kBf16, BM, BN, WM, WN, STAGES, false>(p, splits, stream);
+}
+
+template <int BM, int BN, int WM, int WN, int STAGES>
+cudaError_t LaunchTyped(const NmTcProblem& pr, const Params& p, int splits, cudaStream_t stream) {
+  return pr.type == ValueType::kBF16
+             ? LaunchLayout<true, BM, BN, WM, WN, STAGES>(p, pr.b_nmajor, splits, stream)
+             : LaunchLayout<false, BM, BN, WM, WN, STAGES>(p, pr.b_nmajor, splits, stream);
+}
+
+}  // namespace
+
+const std::vector<NmTcTile>& NmTcTiles() {
+  static const std::vector<NmTcTile> tiles = {
+      {128, 128, 2, 4, 4}, {128, 64, 4, 2, 4}, {64, 32, 4, 1, 5}, {64, 16, 4, 1, 6},
+      {64, 8, 4, 1, 6}};
+  return tiles;
+}
+
+cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, float* partial,
+                       cudaStream_t stream) {
+  if (pr.m == 0 || pr.n == 0) return cudaSuccess;
+  if (splits < 1 || (splits > 1 && partial == nullptr) || pr.type == ValueType::kF32 ||
+      (pr.n + t.bn - 1) / t.bn > 65535 || splits > 65535) {
+    return cudaErrorInvalidValue;
+  }
+  const Params p = ParamsOf(pr, splits, partial);
+  auto is = [&](int bm, int bn, int wm, int wn, int st) {
+    return t.bm == bm && t.bn == bn && t.wm == wm && t.wn == wn && t.stages == st;
+  };
+  if (is(128, 128, 2, 4, 4)) return LaunchTyped<128, 128, 2, 4, 4>(pr, p, splits, stream);
+  if (is(128, 64, 4, 2, 4)) return LaunchTyped<128, 64, 4, 2, 4>(pr, p, splits, stream);
+  if (is(64, 32, 4, 1, 5)) return LaunchTyped<64, 32, 4, 1, 5>(pr, p, splits, stream);
+  if (is(64, 16, 4, 1, 6)) return LaunchTyped<64, 16, 4, 1, 6>(pr, p, splits, stream);
+  if (is(64, 8, 4, 1, 6)) return LaunchTyped<64, 8, 4, 1, 6>(pr, p, splits, stream);
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t LaunchNmTcFinish(const NmTcProblem& pr, int splits, const float* partial,
+                             cudaStream_t stream) {
+  if (pr.m == 0 || pr.n == 0) return cudaSuccess;
+  Params p = ParamsOf(pr, splits, const_cast<float*>(partial));
+  p.partial = const_cast<float*>(partial);
+  const i64 total = pr.m * pr.n;
+  const int threads = 256;
+  const unsigned blocks = static_cast<unsigned>(std::min<i64>((total + threads - 1) / threads, 8192));
+  NmTcFinishKernel<<<blocks, threads, 0, stream>>>(p, splits);
+  return cudaGetLastError();
+}
+
+}  // namespace sparsed::cuda::kernels

@@ -1,0 +1,23 @@
+// The 2:4 tensor-core SpMM variants (problem and kernels: nm_tc_kernels.h)
+// and their tuning key.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spmm/nm_tc_kernels.h"
+#include "spmm/variant.h"
+
+namespace sparsed::cuda {
+
+using NmTcVariant = Variant<NmTcProblem>;
+
+// The tensor-core tiles, from prefill-sized (128 × 128) to decode-sized
+// (64 × 8, split along k so the weights stream through every SM).
+const std::vector<const NmTcVariant*>& NmTcVariants();
+inline constexpr std::string_view kNmTcVariantSetVersion = "nm-tc-v1";
+// "<device>|spmm|nm2:4|<dtype>><out>|<b_nmajor><c_trans>|m2^a|k2^b|n<bucket>|<version>"
+std::string NmTcTuneKey(const std::string& device_desc, const NmTcProblem& p);
+
+}  // namespace sparsed::cuda

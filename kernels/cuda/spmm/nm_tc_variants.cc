@@ -1,0 +1,108 @@
+// The 2:4 tensor-core variants: one per compiled tile (nm_tc_kernels.cu).
+// Each splits k across CTAs when its tiles alone would not fill the GPU
+// (decode-sized n), reducing the f32 partials in a second pass.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "cuda_check.h"
+#include "spmm/nm_tc_spmm.h"
+#include "sparsed/str_cat.h"
+
+namespace sparsed::cuda {
+namespace {
+
+int Log2Bucket(double x) { return x <= 1 ? 0 : static_cast<int>(std::ceil(std::log2(x))); }
+
+struct SplitPlan : Plan {
+  int splits = 1;
+  float* partial = nullptr;
+};
+
+class NmTensorCore final : public NmTcVariant {
+ public:
+  explicit NmTensorCore(kernels::NmTcTile tile)
+      : tile_(tile), name_(StrCat("nm_tc_", tile.bm, "x", tile.bn)) {}
+  std::string_view name() const override { return name_; }
+  int min_arch() const override { return 80; }  // mma.sp, cp.async, ldmatrix
+
+  bool Supports(const NmTcProblem& p) const override {
+    if (p.type == ValueType::kF32 || p.k % 4 != 0 || p.m <= 0 || p.n <= 0 || p.k <= 0) {
+      return false;
+    }
+    if ((p.n + tile_.bn - 1) / tile_.bn > 65535) return false;
+    // A tile far wider than n only burns threads.
+    return tile_.bn <= std::max<int64_t>(8, 2 * p.n);
+  }
+
+  // Splits of k so that about two waves of CTAs run, each split keeping at
+  // least four k-tiles.
+  int SplitsFor(const NmTcProblem& p, int num_sms) const {
+    const int64_t ctas = ((p.m + tile_.bm - 1) / tile_.bm) * ((p.n + tile_.bn - 1) / tile_.bn);
+    const int64_t k_tiles = (p.k + 63) / 64;
+    const int64_t want = (2 * std::max(num_sms, 1) + ctas - 1) / ctas;
+    return static_cast<int>(std::clamp<int64_t>(std::min(want, k_tiles / 4), 1, 32));
+  }
+
+  absl::StatusOr<Plan*> Prepare(const NmTcProblem& p, const ExecContext& ctx,
+                                Workspace& ws) const override {
+    auto plan = std::make_unique<SplitPlan>();
+    plan->splits = SplitsFor(p, ctx.num_sms);
+    if (plan->splits > 1) {
+      ASSIGN_OR_RETURN(plan->partial, ws.AllocArray<float>(plan->splits * p.m * p.n));
+    }
+    return ws.Keep(std::move(plan));
+  }
+
+  absl::Status Run(const NmTcProblem& p, Plan* plan, const ExecContext& ctx) const override {
+    const auto* sp = static_cast<const SplitPlan*>(plan);
+    CUDA_RETURN_IF_ERROR(kernels::LaunchNmTc(p, tile_, sp->splits, sp->partial, ctx.stream),
+                         "nm tensor-core launch");
+    if (sp->splits > 1) {
+      CUDA_RETURN_IF_ERROR(kernels::LaunchNmTcFinish(p, sp->splits, sp->partial, ctx.stream),
+                           "nm split-k reduction launch");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  kernels::NmTcTile tile_;
+  std::string name_;
+};
+
+const char* TypeName(ValueType t) {
+  return t == ValueType::kF32 ? "f32" : t == ValueType::kF16 ? "f16" : "bf16";
+}
+const char* OutName(OutType t) {
+  return t == OutType::kF32 ? "f32" : t == OutType::kF16 ? "f16" : "bf16";
+}
+
+}  // namespace
+
+const std::vector<const NmTcVariant*>& NmTcVariants() {
+  static const std::vector<std::unique_ptr<NmTensorCore>> owned = [] {
+    std::vector<std::unique_ptr<NmTensorCore>> v;
+    for (const kernels::NmTcTile& t : kernels::NmTcTiles()) {
+      v.push_back(std::make_unique<NmTensorCore>(t));
+    }
+    return v;
+  }();
+  static const std::vector<const NmTcVariant*> all = [] {
+    std::vector<const NmTcVariant*> v;
+    for (const auto& p : owned) v.push_back(p.get());
+    return v;
+  }();
+  return all;
+}
+
+std::string NmTcTuneKey(const std::string& device_desc, const NmTcProblem& p) {
+  return StrCat(device_desc, "|spmm|nm2:4|", TypeName(p.type), ">", OutName(p.out_type), "|",
+                p.b_nmajor ? "T" : "N", p.c_trans ? "T" : "N", "|m2^",
+                Log2Bucket(static_cast<double>(p.m)), "|k2^", Log2Bucket(static_cast<double>(p.k)),
+                "|n", std::bit_ceil(static_cast<uint64_t>(std::max<int64_t>(p.n, 1))), "|",
+                kNmTcVariantSetVersion);
+}
+
+}  // namespace sparsed::cuda
