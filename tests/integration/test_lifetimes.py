@@ -18,6 +18,7 @@ import time
 import unittest
 import urllib.request
 from multiprocessing import shared_memory
+from unittest import mock
 
 import grpc
 import numpy as np
@@ -525,6 +526,223 @@ class AsyncClientLifetimeTest(unittest.TestCase):
             tid = asyncio.run(scenario())
             self.assertTrue(wait_until(lambda: tid not in held()))
             sync.close()
+            self.assertEqual(d.stop(), 0)
+
+
+class AsyncSharedMemoryTest(unittest.TestCase):
+    """upload_shared / download_shared of sparsed.aio.AsyncClient: the same
+    data as went in, the same typed errors, and nothing left behind (no
+    region in the daemon, no object in /dev/shm), also when cancelled."""
+
+    def setUp(self):
+        import sparsed.shared
+        self.shared = sparsed.shared
+        self.created = []  # every Region the client makes during the test
+        created = self.created
+
+        class Recorded(sparsed.shared.Region):
+            def __init__(self, size):
+                super().__init__(size)
+                created.append(self)
+        patcher = mock.patch.object(sparsed.shared, "Region", Recorded)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def assert_nothing_left(self, d):
+        """No region registered in the daemon, and every object the client
+        created is unlinked."""
+        self.assertTrue(self.created)
+        stub = shm_grpc.SharedMemoryStub(grpc.insecure_channel(d.address))
+        self.assertEqual([r.name for r in stub.List(shm_pb.ListRegionsRequest()).regions], [])
+        self.assertIn("sparsed_shared_memory_regions 0", scrape(d))
+        for r in self.created:
+            self.assertIsNone(r.shm)
+            self.assertFalse(os.path.exists("/dev/shm" + r.key), r.key)
+
+    def assert_same(self, got, want):
+        """got equals the original data `want` exactly: type, format, dtype,
+        shape and every component."""
+        if scipy.sparse.issparse(want):
+            self.assertTrue(scipy.sparse.issparse(got), type(got))
+            self.assertEqual(got.format, want.format)
+            self.assertEqual(got.shape, want.shape)
+            self.assertEqual(got.dtype, want.dtype)
+            names = {"csr": ("indptr", "indices", "data"), "coo": ("row", "col", "data")}
+            for n in names[want.format]:
+                g, w = getattr(got, n), getattr(want, n)
+                self.assertEqual(g.dtype, w.dtype, n)
+                np.testing.assert_array_equal(g, w, err_msg=n)
+        else:
+            self.assertIsInstance(got, np.ndarray)
+            self.assertEqual(got.dtype, want.dtype)
+            np.testing.assert_array_equal(got, want)
+
+    def test_round_trip_equals_the_grpc_path(self):
+        import asyncio
+        import sparsed
+        import sparsed.aio
+        rng = np.random.default_rng(19)
+        a = scipy.sparse.random(60, 45, density=0.1, format="csr", dtype=np.float32,
+                                random_state=rng)
+        a.indptr, a.indices = a.indptr.astype(np.int32), a.indices.astype(np.int32)
+        cases = {
+            "csr": a,
+            "coo": a.tocoo(),
+            "csr_f16": a.astype(np.float16),
+            "f16": rng.standard_normal((7, 5)).astype(np.float16),
+            "dense": rng.standard_normal((33, 17)).astype(np.float32),
+            "vector": np.arange(10, dtype=np.float32),
+        }
+        with Daemon(ARGS.sparsed) as d:
+            async def scenario():
+                async with sparsed.aio.AsyncClient(d.address) as c:
+                    for label, data in cases.items():
+                        via_shm = await c.upload_shared(data, name=label + "_shm",
+                                                        labels={"via": "shm"})
+                        via_grpc = await c.upload(data, name=label + "_grpc")
+                        self.assertEqual(via_shm.name, label + "_shm")
+                        self.assertEqual(dict(via_shm.labels), {"via": "shm"})
+                        self.assertEqual(via_shm.desc, via_grpc.desc, label)
+                        for got in (await c.download_shared(via_shm.id),
+                                    await c.download_shared(label + "_grpc"),
+                                    await c.download(via_shm),
+                                    await c.download(via_grpc)):
+                            with self.subTest(label):
+                                self.assert_same(got, cases[label])
+                    # Concurrent transfers, each with its own region.
+                    xs = [rng.standard_normal((64, 32)).astype(np.float32) for _ in range(6)]
+                    infos = await asyncio.gather(*(c.upload_shared(x) for x in xs))
+                    backs = await asyncio.gather(*(c.download_shared(i) for i in infos))
+                    for x, back in zip(xs, backs):
+                        self.assert_same(back, x)
+                    # Scopes, sessions and typed errors as for the other methods.
+                    async with c.scope():
+                        scoped = await c.upload_shared(xs[0])
+                    self.assertNotIn(scoped.id, [i.id for i in await c.list()])
+                    async with await c.open_session() as s:
+                        t = await c.upload_shared(xs[1])
+                        self.assertEqual(t.session_id, s.id)
+                        self.assert_same(await c.download_shared(t), xs[1])
+                    with self.assertRaises(sparsed.NotFound):
+                        await c.download_shared("t-00000000deadbeef")
+                    with self.assertRaises(sparsed.AlreadyExists):
+                        await c.upload_shared(xs[0], name="dense_shm")
+                    with self.assertRaises(TypeError):  # refused before anything is sent
+                        await c.upload_shared(np.ones(3))
+            asyncio.run(scenario())
+            self.assert_nothing_left(d)
+            self.assertEqual(d.stop(), 0)
+
+    def test_too_small_region_is_resource_exhausted(self):
+        import asyncio
+        import sparsed
+        import sparsed.aio
+        x = np.arange(1000, dtype=np.float32)
+        with Daemon(ARGS.sparsed) as d, \
+                mock.patch.object(self.shared, "download_region_bytes", lambda info: 64):
+            sync = sparsed.Client(d.address)
+            t = sync.upload(x)
+
+            async def scenario():
+                async with sparsed.aio.AsyncClient(d.address) as c:
+                    with self.assertRaises(sparsed.ResourceExhausted) as cm:
+                        await c.download_shared(t.id)
+                    return cm.exception
+            e = asyncio.run(scenario())
+            self.assertIsInstance(e, grpc.RpcError)
+            self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("needs 4000", str(e))
+            with self.assertRaises(sparsed.ResourceExhausted) as cm:  # the same as the sync one
+                sync.download_shared(t.id)
+            self.assertEqual(str(cm.exception), str(e))
+            sync.close()
+            self.assert_nothing_left(d)
+            self.assertEqual(d.stop(), 0)
+
+    def test_cancelled_uploads_leave_nothing_registered(self):
+        import asyncio
+        import sparsed
+        import sparsed.aio
+        big = np.random.default_rng(5).standard_normal(4 << 20).astype(np.float32)  # 16 MiB
+
+        class Stalled:
+            """The client's SharedMemory stub with one method held up: Upload
+            never answers; Register is done by the daemon at once, but its
+            answer comes only after a while."""
+
+            def __init__(self, real, method):
+                self.real, self.method, self.started = real, method, asyncio.Event()
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def Upload(self, request, **kw):
+                if self.method != "Upload":
+                    return self.real.Upload(request, **kw)
+                self.started.set()
+                return asyncio.get_running_loop().create_future()  # never done
+
+            def Register(self, request, **kw):
+                if self.method != "Register":
+                    return self.real.Register(request, **kw)
+                self.started.set()
+
+                async def late():
+                    info = await self.real.Register(request, **kw)
+                    await asyncio.sleep(0.5)
+                    return info
+                return late()
+
+        with Daemon(ARGS.sparsed) as d:
+            async def regions(c):
+                return [r.name for r in (await c.shared_memory.List(
+                    shm_pb.ListRegionsRequest())).regions]
+
+            async def scenario():
+                async with sparsed.aio.AsyncClient(d.address) as c:
+                    # Cancelled while the Upload is in flight, its region registered.
+                    real = c.shared_memory
+                    c.shared_memory = Stalled(real, "Upload")
+                    task = asyncio.ensure_future(c.upload_shared(big))
+                    await c.shared_memory.started.wait()
+                    self.assertEqual(await regions(c), [self.created[-1].name])
+                    task.cancel()
+                    with self.assertRaises(asyncio.CancelledError):
+                        await task
+                    self.assertEqual(await regions(c), [])
+                    # Cancelled before the Register's answer came: it is let
+                    # finish, and then undone.
+                    c.shared_memory = Stalled(real, "Register")
+                    task = asyncio.ensure_future(c.upload_shared(big))
+                    await c.shared_memory.started.wait()
+                    task.cancel()
+                    with self.assertRaises(asyncio.CancelledError):
+                        await task
+                    self.assertEqual(await regions(c), [])
+                    # Against the real daemon, cancelled at whatever point it is.
+                    c.shared_memory = real
+                    for delay in (0, 0.0005, 0.002, 0.01, 0.05, 0.2):
+                        task = asyncio.ensure_future(c.upload_shared(big))
+                        await asyncio.sleep(delay)
+                        task.cancel()
+                        try:
+                            await task
+                        except asyncio.CancelledError:
+                            pass
+                        self.assertEqual(await regions(c), [], delay)
+                    small = await c.upload(big[:1000])
+                    for delay in (0.0005, 0.002, 0.01):
+                        try:
+                            await asyncio.wait_for(c.download_shared(small), delay)
+                        except asyncio.TimeoutError:
+                            pass
+                        self.assertEqual(await regions(c), [], delay)
+                    # The client still transfers afterwards.
+                    t = await c.upload_shared(big)
+                    self.assert_same(await c.download_shared(t), big)
+            asyncio.run(scenario())
+            self.assertGreaterEqual(len(self.created), 4)
+            self.assert_nothing_left(d)
             self.assertEqual(d.stop(), 0)
 
 

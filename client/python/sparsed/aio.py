@@ -21,11 +21,11 @@ import functools
 
 import grpc
 
-from sparsed import lifetimes, channel as channels, errors, scope as scopes
+from sparsed import calls, lifetimes, channel as channels, errors, scope as scopes, shared
 from sparsed.client import install_methods, method_signature
 from sparsed.options import Options
 from sparsed.proto import (admin_grpc, checkpoint_grpc, compute_grpc, graph_grpc, sessions_grpc,
-                           sessions_pb, tensors_grpc, training_grpc)
+                           sessions_pb, shm_grpc, tensors_grpc, training_grpc)
 
 
 def _async_method(builder):
@@ -112,8 +112,9 @@ class AsyncSession:
 class AsyncClient:
     """A grpc.aio connection to the daemon; arguments as for sparsed.Client.
     The bearer token is sent as metadata of every call; the raw stubs
-    (tensors, compute, admin, checkpoints, training, training_ops) do not
-    add it by themselves — pass metadata=client.metadata to them."""
+    (tensors, compute, admin, checkpoints, training, training_ops,
+    shared_memory, graphs) do not add it by themselves — pass
+    metadata=client.metadata to them."""
 
     def __init__(self, address, max_message_bytes=65 << 20, token=None, tls=False, tls_ca=None,
                  tls_cert=None, tls_key=None, tls_server_name=None, *, timeout=None,
@@ -133,6 +134,7 @@ class AsyncClient:
         self.checkpoints = checkpoint_grpc.CheckpointsStub(self.channel)
         self.training = training_grpc.TrainingStub(self.channel)
         self.training_ops = training_grpc.TrainingOpsStub(self.channel)
+        self.shared_memory = shm_grpc.SharedMemoryStub(self.channel)
         self.graphs = graph_grpc.GraphsStub(self.channel)
 
     @property
@@ -154,6 +156,53 @@ class AsyncClient:
         await session._open()
         self.session = session
         return session
+
+    async def upload_shared(self, m, name="", labels=None, sort_and_sum_duplicates=False, *,
+                            dtype=None, index_dtype=None, canonicalize=None):
+        """As upload, through POSIX shared memory (the client must run on the
+        daemon's host); returns the TensorInfo. The shared-memory object is
+        unregistered and unlinked afterwards, also when the call fails or is
+        cancelled (sparsed.shared)."""
+        info = await self._transfer(shared.upload(self.options, m, name, labels,
+                                                  sort_and_sum_duplicates, dtype, index_dtype,
+                                                  canonicalize))
+        scopes.track(self, calls._created_tensor(info))
+        return info
+
+    async def download_shared(self, handle, *, sparse=None, bf16=None, as_torch=None):
+        """As download, through POSIX shared memory."""
+        return await self._transfer(shared.download(self.options, handle, sparse, bf16,
+                                                    as_torch))
+
+    async def _transfer(self, steps):
+        """Sends the calls of a shared-memory transfer (sparsed.shared) and
+        returns its result; grpc errors become sparsed.Error subclasses. A
+        cancellation is passed to the transfer, which cleans up and then
+        lets it go on."""
+        t = shared.Transfer(steps)
+        for step in t:
+            try:
+                t.answer(await self._shared_rpc(step))
+            except BaseException as e:  # noqa: BLE001 - the transfer cleans up, then re-raises
+                t.fail(e)
+        return t.result
+
+    async def _shared_rpc(self, step):
+        rpc = getattr(getattr(self, step.service), step.method)
+        call = rpc(step.request, timeout=self.timeout, metadata=self.metadata)
+        if not step.settle:
+            return await call
+        # Cancelled meanwhile, a settling call still finishes (so that the
+        # cleanup knows what the daemon did) before the cancellation goes on;
+        # a second cancellation stops the wait, not the call.
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])
+            raise
 
     async def close(self):
         if self.session is not None:

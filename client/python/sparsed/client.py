@@ -125,22 +125,30 @@ class Client:
     def upload_shared(self, m, name="", labels=None, sort_and_sum_duplicates=False, *,
                       dtype=None, index_dtype=None, canonicalize=None):
         """As upload, through POSIX shared memory (the client must run on the
-        daemon's host); returns the TensorInfo."""
-        try:
-            info = shared.upload(self.shared_memory, (), self.options, m, name, labels,
-                                 sort_and_sum_duplicates, dtype, index_dtype, canonicalize)
-        except grpc.RpcError as e:
-            raise errors.from_rpc_error(e) from None
+        daemon's host); returns the TensorInfo. The shared-memory object is
+        unregistered and unlinked afterwards, also when the call fails
+        (sparsed.shared)."""
+        info = self._transfer(shared.upload(self.options, m, name, labels,
+                                            sort_and_sum_duplicates, dtype, index_dtype,
+                                            canonicalize))
         scopes.track(self, calls._created_tensor(info))
         return info
 
     def download_shared(self, handle, *, sparse=None, bf16=None, as_torch=None):
         """As download, through POSIX shared memory."""
-        try:
-            return shared.download(self.shared_memory, self.tensors, (), self.options, handle,
-                                   calls.ref, sparse, bf16, as_torch)
-        except grpc.RpcError as e:
-            raise errors.from_rpc_error(e) from None
+        return self._transfer(shared.download(self.options, handle, sparse, bf16, as_torch))
+
+    def _transfer(self, steps):
+        """Sends the calls of a shared-memory transfer (sparsed.shared) and
+        returns its result; grpc errors become sparsed.Error subclasses."""
+        t = shared.Transfer(steps)
+        for step in t:
+            rpc = getattr(getattr(self, step.service), step.method)
+            try:
+                t.answer(rpc(step.request, timeout=self.timeout))
+            except BaseException as e:  # noqa: BLE001 - the transfer cleans up, then re-raises
+                t.fail(e)
+        return t.result
 
     def close(self):
         if self.session is not None:
