@@ -364,9 +364,12 @@ cudaError_t LaunchTyped(const NmTcProblem& pr, const Params& p, int splits, cuda
 }  // namespace
 
 const std::vector<NmTcTile>& NmTcTiles() {
+  // {bm, bn, warps along m, warps along n, stages}. 64 × 64 warp tiles
+  // (4 × 8 mma.sp per k32 step against 12 ldmatrix) for large n; narrow
+  // tiles for decode sizes, split along k.
   static const std::vector<NmTcTile> tiles = {
-      {128, 128, 2, 4, 4}, {128, 64, 4, 2, 4}, {64, 32, 4, 1, 5}, {64, 16, 4, 1, 6},
-      {64, 8, 4, 1, 6}};
+      {128, 256, 2, 4, 3}, {128, 128, 2, 2, 3}, {128, 64, 4, 2, 4}, {64, 32, 4, 1, 5},
+      {64, 16, 4, 1, 6},   {64, 8, 4, 1, 6},    {32, 8, 2, 1, 8}};
   return tiles;
 }
 
@@ -381,11 +384,13 @@ cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, flo
   auto is = [&](int bm, int bn, int wm, int wn, int st) {
     return t.bm == bm && t.bn == bn && t.wm == wm && t.wn == wn && t.stages == st;
   };
-  if (is(128, 128, 2, 4, 4)) return LaunchTyped<128, 128, 2, 4, 4>(pr, p, splits, stream);
+  if (is(128, 256, 2, 4, 3)) return LaunchTyped<128, 256, 2, 4, 3>(pr, p, splits, stream);
+  if (is(128, 128, 2, 2, 3)) return LaunchTyped<128, 128, 2, 2, 3>(pr, p, splits, stream);
   if (is(128, 64, 4, 2, 4)) return LaunchTyped<128, 64, 4, 2, 4>(pr, p, splits, stream);
   if (is(64, 32, 4, 1, 5)) return LaunchTyped<64, 32, 4, 1, 5>(pr, p, splits, stream);
   if (is(64, 16, 4, 1, 6)) return LaunchTyped<64, 16, 4, 1, 6>(pr, p, splits, stream);
   if (is(64, 8, 4, 1, 6)) return LaunchTyped<64, 8, 4, 1, 6>(pr, p, splits, stream);
+  if (is(32, 8, 2, 1, 8)) return LaunchTyped<32, 8, 2, 1, 8>(pr, p, splits, stream);
   return cudaErrorInvalidValue;
 }
 
