@@ -7,8 +7,8 @@
 //                  would not fill the GPU), kernel time only
 //   nm_best        the fastest of those (what the tuner would store)
 //   cublas_dense   cublasGemmEx, CUBLAS_COMPUTE_32F, default algorithm
-// Timing: CUDA events around each launch, a spin kernel queued ahead of the
-// start event to hide host launch latency, every contender once per round,
+// Timing: CUDA events around each launch, a 100 µs spin kernel queued ahead
+// of the start event to hide host launch latency, every contender once per round,
 // round-robin, after warm-up rounds; the table gives the median. W is
 // rotated among several device copies so that the weights are read from
 // device memory, not from the L2 (decode sizes are memory-bound). Before
@@ -296,7 +296,7 @@ int Main(int argc, char** argv) {
       int copy = 0;
       for (int round = 0; round < warmup + rounds; ++round) {
         for (Contender& c : cs) {
-          CHECK_CUDA(LaunchSpin(ctx.stream, 20000));
+          CHECK_CUDA(LaunchSpin(ctx.stream, 100000));  // covers the host's launch work
           CHECK_CUDA(cudaEventRecord(start, ctx.stream));
           if (c.variant == nullptr) {
             run_cublas(copy, y.ptr);

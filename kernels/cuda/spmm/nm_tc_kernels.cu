@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "spmm/nm_tc_kernels.h"
 
@@ -19,9 +20,7 @@ namespace {
 using u16 = unsigned short;
 using i64 = long long;
 
-constexpr int kKt = 64;         // logical k per stage
-constexpr int kAKt = kKt / 2;   // stored values per row per stage
-constexpr int kALd = kAKt + 8;  // padded shared row (80 B): conflict-free ldmatrix
+constexpr int kWarpKt = 64;  // logical k per warp per stage (two k32 steps)
 
 __device__ __forceinline__ unsigned SmemAddr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
@@ -86,30 +85,38 @@ struct Params {
   void* out;
   float* partial;  // splits > 1: [splits, m, n]
   i64 m, n, k, ldb, ldc, words;  // words: metadata words per row
-  int k_tiles_per_split;
+  int k_tiles_per_split;  // of WK · 64 logical k
   int out_kind;  // 0 f32, 1 bf16, 2 f16
   bool c_trans, a_vec16, b_vec16;
   Epilogue e;
 };
 
-template <int BM, int BN, bool B_NMAJOR>
+// One pipeline stage: WK · 64 logical k (each of the WK warp groups along k
+// takes 64 of it). Shared rows are padded by 16 bytes: ldmatrix rows of a
+// warp then fall into distinct banks without a swizzle.
+template <int BM, int BN, int WK, bool B_NMAJOR>
 struct Layout {
+  static constexpr int kKt = kWarpKt * WK;             // logical k per stage
+  static constexpr int kAKt = kKt / 2;                 // stored values per row
+  static constexpr int kALd = kAKt + 8;
+  static constexpr int kWords = kKt / 32;              // metadata words per row
   static constexpr int kBLd = B_NMAJOR ? kKt + 8 : BN + 8;
   static constexpr int kBRows = B_NMAJOR ? BN : kKt;
-  static constexpr int kAStage = BM * kALd;       // u16
-  static constexpr int kBStage = kBRows * kBLd;   // u16
-  static constexpr int kMStage = BM * 2;          // u32 words
+  static constexpr int kAStage = BM * kALd;            // u16
+  static constexpr int kBStage = kBRows * kBLd;        // u16
+  static constexpr int kMStage = BM * kWords;          // u32 words
   static constexpr int kStageBytes = (kAStage + kBStage) * 2 + kMStage * 4;
 };
 
-template <int BM, int BN, int THREADS, bool B_NMAJOR>
+template <int BM, int BN, int WK, int THREADS, bool B_NMAJOR>
 __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsigned* ms, i64 kt,
                                          i64 row0, i64 n0) {
-  using L = Layout<BM, BN, B_NMAJOR>;
+  using L = Layout<BM, BN, WK, B_NMAJOR>;
+  constexpr int kKt = L::kKt, kAKt = L::kAKt, kALd = L::kALd, kWords = L::kWords;
   const int tid = threadIdx.x;
   const i64 a_ld = p.k / 2;        // stored values per row
   const i64 a_col0 = kt * kAKt;    // first stored column of this k-tile
-  // A: BM rows × 32 stored values.
+  // A: BM rows × kAKt stored values.
   if (p.a_vec16) {
     for (int c = tid; c < BM * (kAKt / 8); c += THREADS) {
       const int r = c / (kAKt / 8), col = (c % (kAKt / 8)) * 8;
@@ -126,14 +133,14 @@ __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsi
       CpAsync4(SmemAddr(as + r * kALd + col), ok ? p.a + gr * a_ld + gc : p.a, ok ? 4 : 0);
     }
   }
-  // Metadata: two words per row.
-  for (int c = tid; c < BM * 2; c += THREADS) {
-    const int r = c / 2, w = c % 2;
-    const i64 gr = row0 + r, gw = kt * 2 + w;
+  // Metadata: kWords words per row.
+  for (int c = tid; c < BM * kWords; c += THREADS) {
+    const int r = c / kWords, w = c % kWords;
+    const i64 gr = row0 + r, gw = kt * kWords + w;
     const bool ok = gr < p.m && gw < p.words;
     CpAsync4(SmemAddr(ms + c), ok ? p.meta + gr * p.words + gw : p.meta, ok ? 4 : 0);
   }
-  // B: the 64 logical rows of op(B) from kt·64, BN columns from n0.
+  // B: the kKt logical rows of op(B) from kt·kKt, BN columns from n0.
   const i64 k0 = kt * kKt;
   if constexpr (B_NMAJOR) {
     if (p.b_vec16) {
@@ -188,12 +195,16 @@ __device__ __forceinline__ void Finish(const Params& p, i64 row, i64 col, float 
   StoreOut(p, idx, FinishEpilogue(p.e, acc, idx, p.c_trans ? row : col));
 }
 
-template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES, bool B_NMAJOR>
-__global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
-  constexpr int kThreads = WM * WN * 32;
+// WK > 1: the warps along k each take 64 of a stage's logical k, and their
+// partial tiles are summed through shared memory at the end (decode sizes,
+// where a CTA holds few rows and columns).
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES, bool B_NMAJOR>
+__global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
+  constexpr int kThreads = WM * WN * WK * 32;
   constexpr int kWarpM = BM / WM, kWarpN = BN / WN;
   constexpr int kMt = kWarpM / 16, kNt = kWarpN / 8;
-  using L = Layout<BM, BN, B_NMAJOR>;
+  using L = Layout<BM, BN, WK, B_NMAJOR>;
+  constexpr int kKt = L::kKt, kALd = L::kALd, kWords = L::kWords;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   u16* a_smem = reinterpret_cast<u16*>(smem_raw);
   u16* b_smem = a_smem + STAGES * L::kAStage;
@@ -207,7 +218,7 @@ __global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
   const i64 tiles = t_end > t_begin ? t_end - t_begin : 0;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int wm = warp / WN, wn = warp % WN;
+  const int wk = warp / (WM * WN), wm = (warp % (WM * WN)) / WN, wn = warp % WN;
   const int g = lane / 4, tq = lane % 4;
 
   float acc[kMt][kNt][4];
@@ -220,7 +231,7 @@ __global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
 
   auto issue = [&](i64 t) {
     const int stage = static_cast<int>(t % STAGES);
-    LoadTile<BM, BN, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
+    LoadTile<BM, BN, WK, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
                                          b_smem + stage * L::kBStage, m_smem + stage * L::kMStage,
                                          t_begin + t, row0, n0);
   };
@@ -243,7 +254,8 @@ __global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
     const unsigned* ms = m_smem + stage * L::kMStage;
     const bool fix = m_edge || (t_begin + t + 1) * kKt > p.k;
 #pragma unroll
-    for (int s = 0; s < 2; ++s) {  // two k32 steps per stage
+    for (int s2 = 0; s2 < 2; ++s2) {  // this warp's two k32 steps of the stage
+      const int s = wk * 2 + s2;
       unsigned af[kMt][4], ef[kMt];
 #pragma unroll
       for (int i = 0; i < kMt; ++i) {
@@ -251,7 +263,7 @@ __global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
         Ldsm4(SmemAddr(as + (mbase + (lane % 16)) * kALd + s * 16 + (lane / 16) * 8), af[i]);
         // Threads 0 and 1 of a quad: k 0-15 (thread 0) or 16-31 (thread 1)
         // of rows g (low half) and g + 8 (high half).
-        unsigned w0 = ms[(mbase + g) * 2 + s], w1 = ms[(mbase + g + 8) * 2 + s];
+        unsigned w0 = ms[(mbase + g) * kWords + s], w1 = ms[(mbase + g + 8) * kWords + s];
         if (fix) {
           w0 = FixPaddingNibbles(w0);
           w1 = FixPaddingNibbles(w1);
@@ -273,6 +285,37 @@ __global__ void __launch_bounds__(WM* WN * 32) NmTcKernel(Params p) {
     }
   }
   CpAsyncWait<0>();
+  if constexpr (WK > 1) {
+    // Warps wk > 0 hand their tiles to warp group 0 through the (now idle)
+    // stage buffers: [wk - 1][warp in group][element][lane].
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem_raw);
+    constexpr int kElems = kMt * kNt * 4;
+    const int wg = warp % (WM * WN);
+    if (wk > 0) {
+#pragma unroll
+      for (int i = 0; i < kMt; ++i)
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            red[(((wk - 1) * WM * WN + wg) * kElems + (i * kNt + j) * 4 + q) * 32 + lane] =
+                acc[i][j][q];
+          }
+    }
+    __syncthreads();
+    if (wk > 0) return;
+#pragma unroll
+    for (int o = 0; o < WK - 1; ++o)
+#pragma unroll
+      for (int i = 0; i < kMt; ++i)
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            acc[i][j][q] += red[((o * WM * WN + wg) * kElems + (i * kNt + j) * 4 + q) * 32 + lane];
+          }
+  }
 
   // Thread (g, tq) holds rows g and g + 8, columns 2tq and 2tq + 1 of each
   // 16 × 8 tile.
@@ -310,7 +353,7 @@ __global__ void NmTcFinishKernel(Params p, int splits) {
   }
 }
 
-Params ParamsOf(const NmTcProblem& pr, int splits, float* partial) {
+Params ParamsOf(const NmTcProblem& pr, int wk, int splits, float* partial) {
   Params p{};
   p.a = static_cast<const u16*>(pr.a_values);
   p.meta = reinterpret_cast<const unsigned*>(pr.meta);
@@ -323,7 +366,8 @@ Params ParamsOf(const NmTcProblem& pr, int splits, float* partial) {
   p.ldb = pr.ldb;
   p.ldc = pr.ldc;
   p.words = (pr.k / 4 + 7) / 8;
-  const i64 k_tiles = (pr.k + kKt - 1) / kKt;
+  const i64 kt = kWarpKt * wk;
+  const i64 k_tiles = (pr.k + kt - 1) / kt;
   p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
   p.out_kind = pr.out_type == OutType::kF32 ? 0 : pr.out_type == OutType::kBF16 ? 1 : 2;
   p.c_trans = pr.c_trans;
@@ -334,44 +378,58 @@ Params ParamsOf(const NmTcProblem& pr, int splits, float* partial) {
   return p;
 }
 
-template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES, bool B_NMAJOR>
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES, bool B_NMAJOR>
 cudaError_t LaunchTile(const Params& p, int splits, cudaStream_t stream) {
-  constexpr int kSmem = STAGES * Layout<BM, BN, B_NMAJOR>::kStageBytes;
-  auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, STAGES, B_NMAJOR>;
-  // Per launch: the limit is per device, and the call is cheap next to the kernel.
-  const cudaError_t raised =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (raised != cudaSuccess) return raised;
+  constexpr int kPipe = STAGES * Layout<BM, BN, WK, B_NMAJOR>::kStageBytes;
+  constexpr int kReduce = (WK - 1) * WM * WN * (BM / WM / 16) * (BN / WN / 8) * 4 * 32 * 4;
+  constexpr int kSmem = kPipe > kReduce ? kPipe : kReduce;
+  auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, WK, STAGES, B_NMAJOR>;
+  // The shared-memory limit is raised once per device (it is per device,
+  // and the call costs host time on every decode-sized launch).
+  constexpr int kMaxDevices = 64;
+  static std::atomic<bool> raised[kMaxDevices];
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  if (device >= kMaxDevices || !raised[device].load(std::memory_order_acquire)) {
+    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+    if (err != cudaSuccess) return err;
+    if (device < kMaxDevices) raised[device].store(true, std::memory_order_release);
+  }
   const dim3 grid(static_cast<unsigned>((p.m + BM - 1) / BM),
                   static_cast<unsigned>((p.n + BN - 1) / BN), static_cast<unsigned>(splits));
-  kernel<<<grid, WM * WN * 32, kSmem, stream>>>(p);
+  kernel<<<grid, WM * WN * WK * 32, kSmem, stream>>>(p);
   return cudaGetLastError();
 }
 
-template <bool kBf16, int BM, int BN, int WM, int WN, int STAGES>
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES>
 cudaError_t LaunchLayout(const Params& p, bool b_nmajor, int splits, cudaStream_t stream) {
-  return b_nmajor ? LaunchTile<kBf16, BM, BN, WM, WN, STAGES, true>(p, splits, stream)
-                  : LaunchTile<kBf16, BM, BN, WM, WN, STAGES, false>(p, splits, stream);
+  return b_nmajor ? LaunchTile<kBf16, BM, BN, WM, WN, WK, STAGES, true>(p, splits, stream)
+                  : LaunchTile<kBf16, BM, BN, WM, WN, WK, STAGES, false>(p, splits, stream);
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES>
-cudaError_t LaunchTyped(const NmTcProblem& pr, const Params& p, int splits, cudaStream_t stream) {
+template <int BM, int BN, int WM, int WN, int WK, int STAGES>
+cudaError_t LaunchTyped(const NmTcProblem& pr, int splits, float* partial, cudaStream_t stream) {
+  const Params p = ParamsOf(pr, WK, splits, partial);
   return pr.type == ValueType::kBF16
-             ? LaunchLayout<true, BM, BN, WM, WN, STAGES>(p, pr.b_nmajor, splits, stream)
-             : LaunchLayout<false, BM, BN, WM, WN, STAGES>(p, pr.b_nmajor, splits, stream);
+             ? LaunchLayout<true, BM, BN, WM, WN, WK, STAGES>(p, pr.b_nmajor, splits, stream)
+             : LaunchLayout<false, BM, BN, WM, WN, WK, STAGES>(p, pr.b_nmajor, splits, stream);
 }
 
 }  // namespace
 
 const std::vector<NmTcTile>& NmTcTiles() {
-  // {bm, bn, warps along m, warps along n, stages}. 64 × 64 warp tiles
-  // (4 × 8 mma.sp per k32 step against 12 ldmatrix) for large n; narrow
-  // tiles for decode sizes, split along k.
+  // {bm, bn, warps along m, n and k, stages}. 64 × 64 warp tiles (4 × 8
+  // mma.sp per k32 step against 12 ldmatrix) for large n; for decode sizes,
+  // narrow tiles whose warps split k (and CTAs split it further).
   static const std::vector<NmTcTile> tiles = {
-      {128, 256, 2, 4, 3}, {128, 128, 2, 2, 3}, {128, 64, 4, 2, 4}, {64, 32, 4, 1, 5},
-      {64, 16, 4, 1, 6},   {64, 8, 4, 1, 6},    {32, 8, 2, 1, 8}};
+      {128, 256, 2, 4, 1, 3}, {128, 128, 2, 2, 1, 3}, {128, 64, 4, 2, 1, 4},
+      {64, 32, 4, 1, 1, 5},   {64, 16, 4, 1, 1, 6},   {64, 8, 4, 1, 1, 6},
+      {16, 8, 1, 1, 4, 4},    {16, 16, 1, 1, 4, 4},   {32, 32, 2, 1, 2, 4}};
   return tiles;
 }
+
+int NmTcKTile(const NmTcTile& t) { return kWarpKt * t.wk; }
 
 cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, float* partial,
                        cudaStream_t stream) {
@@ -380,24 +438,28 @@ cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, flo
       (pr.n + t.bn - 1) / t.bn > 65535 || splits > 65535) {
     return cudaErrorInvalidValue;
   }
-  const Params p = ParamsOf(pr, splits, partial);
-  auto is = [&](int bm, int bn, int wm, int wn, int st) {
-    return t.bm == bm && t.bn == bn && t.wm == wm && t.wn == wn && t.stages == st;
+  auto is = [&](int bm, int bn, int wm, int wn, int wk, int st) {
+    return t.bm == bm && t.bn == bn && t.wm == wm && t.wn == wn && t.wk == wk && t.stages == st;
   };
-  if (is(128, 256, 2, 4, 3)) return LaunchTyped<128, 256, 2, 4, 3>(pr, p, splits, stream);
-  if (is(128, 128, 2, 2, 3)) return LaunchTyped<128, 128, 2, 2, 3>(pr, p, splits, stream);
-  if (is(128, 64, 4, 2, 4)) return LaunchTyped<128, 64, 4, 2, 4>(pr, p, splits, stream);
-  if (is(64, 32, 4, 1, 5)) return LaunchTyped<64, 32, 4, 1, 5>(pr, p, splits, stream);
-  if (is(64, 16, 4, 1, 6)) return LaunchTyped<64, 16, 4, 1, 6>(pr, p, splits, stream);
-  if (is(64, 8, 4, 1, 6)) return LaunchTyped<64, 8, 4, 1, 6>(pr, p, splits, stream);
-  if (is(32, 8, 2, 1, 8)) return LaunchTyped<32, 8, 2, 1, 8>(pr, p, splits, stream);
+#define SPARSED_NM_TILE(BM, BN, WM, WN, WK, ST) \
+  if (is(BM, BN, WM, WN, WK, ST)) return LaunchTyped<BM, BN, WM, WN, WK, ST>(pr, splits, partial, stream)
+  SPARSED_NM_TILE(128, 256, 2, 4, 1, 3);
+  SPARSED_NM_TILE(128, 128, 2, 2, 1, 3);
+  SPARSED_NM_TILE(128, 64, 4, 2, 1, 4);
+  SPARSED_NM_TILE(64, 32, 4, 1, 1, 5);
+  SPARSED_NM_TILE(64, 16, 4, 1, 1, 6);
+  SPARSED_NM_TILE(64, 8, 4, 1, 1, 6);
+  SPARSED_NM_TILE(16, 8, 1, 1, 4, 4);
+  SPARSED_NM_TILE(16, 16, 1, 1, 4, 4);
+  SPARSED_NM_TILE(32, 32, 2, 1, 2, 4);
+#undef SPARSED_NM_TILE
   return cudaErrorInvalidValue;
 }
 
 cudaError_t LaunchNmTcFinish(const NmTcProblem& pr, int splits, const float* partial,
                              cudaStream_t stream) {
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
-  Params p = ParamsOf(pr, splits, const_cast<float*>(partial));
+  Params p = ParamsOf(pr, 1, splits, const_cast<float*>(partial));
   p.partial = const_cast<float*>(partial);
   const i64 total = pr.m * pr.n;
   const int threads = 256;

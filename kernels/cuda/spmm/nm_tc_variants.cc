@@ -38,10 +38,10 @@ class NmTensorCore final : public NmTcVariant {
   }
 
   // Splits of k so that about two waves of CTAs run, each split keeping at
-  // least four k-tiles.
+  // least four pipeline stages of k.
   int SplitsFor(const NmTcProblem& p, int num_sms) const {
     const int64_t ctas = ((p.m + tile_.bm - 1) / tile_.bm) * ((p.n + tile_.bn - 1) / tile_.bn);
-    const int64_t k_tiles = (p.k + 63) / 64;
+    const int64_t k_tiles = (p.k + kernels::NmTcKTile(tile_) - 1) / kernels::NmTcKTile(tile_);
     const int64_t want = (2 * std::max(num_sms, 1) + ctas - 1) / ctas;
     return static_cast<int>(std::clamp<int64_t>(std::min(want, k_tiles / 4), 1, 32));
   }
