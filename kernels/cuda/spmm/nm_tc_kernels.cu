@@ -270,18 +270,23 @@ __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
         }
         ef[i] = __byte_perm(w0, w1, tq & 1 ? 0x7632 : 0x5410);
       }
+      // Every B fragment of the step before the first mma.sp: the asm
+      // statements keep their order, so a load issued between two mma.sp
+      // would stall the next one on shared-memory latency.
+      unsigned bf[kNt][4];
 #pragma unroll
       for (int j = 0; j < kNt; ++j) {
         const int nbase = wn * kWarpN + j * 8;
-        unsigned bf[4];
         if constexpr (B_NMAJOR) {
-          Ldsm4(SmemAddr(bs + (nbase + (lane % 8)) * L::kBLd + s * 32 + (lane / 8) * 8), bf);
+          Ldsm4(SmemAddr(bs + (nbase + (lane % 8)) * L::kBLd + s * 32 + (lane / 8) * 8), bf[j]);
         } else {
-          Ldsm4T(SmemAddr(bs + (s * 32 + lane) * L::kBLd + nbase), bf);
+          Ldsm4T(SmemAddr(bs + (s * 32 + lane) * L::kBLd + nbase), bf[j]);
         }
-#pragma unroll
-        for (int i = 0; i < kMt; ++i) MmaSp<kBf16>(acc[i][j], af[i], bf, ef[i]);
       }
+#pragma unroll
+      for (int j = 0; j < kNt; ++j)
+#pragma unroll
+        for (int i = 0; i < kMt; ++i) MmaSp<kBf16>(acc[i][j], af[i], bf[j], ef[i]);
     }
   }
   CpAsyncWait<0>();
