@@ -20,7 +20,6 @@ namespace {
 using u16 = unsigned short;
 using i64 = long long;
 
-constexpr int kWarpKt = 64;  // logical k per warp per stage (two k32 steps)
 
 __device__ __forceinline__ unsigned SmemAddr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
@@ -91,12 +90,12 @@ struct Params {
   Epilogue e;
 };
 
-// One pipeline stage: WK · 64 logical k (each of the WK warp groups along k
-// takes 64 of it). Shared rows are padded by 16 bytes: ldmatrix rows of a
-// warp then fall into distinct banks without a swizzle.
-template <int BM, int BN, int WK, bool B_NMAJOR>
+// One pipeline stage: WK · KS · 32 logical k (each of the WK warp groups
+// along k takes KS k32 steps of it). Shared rows are padded by 16 bytes:
+// ldmatrix rows of a warp then fall into distinct banks without a swizzle.
+template <int BM, int BN, int WK, int KS, bool B_NMAJOR>
 struct Layout {
-  static constexpr int kKt = kWarpKt * WK;             // logical k per stage
+  static constexpr int kKt = 32 * KS * WK;             // logical k per stage
   static constexpr int kAKt = kKt / 2;                 // stored values per row
   static constexpr int kALd = kAKt + 8;
   static constexpr int kWords = kKt / 32;              // metadata words per row
@@ -108,10 +107,10 @@ struct Layout {
   static constexpr int kStageBytes = (kAStage + kBStage) * 2 + kMStage * 4;
 };
 
-template <int BM, int BN, int WK, int THREADS, bool B_NMAJOR>
+template <int BM, int BN, int WK, int KS, int THREADS, bool B_NMAJOR>
 __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsigned* ms, i64 kt,
                                          i64 row0, i64 n0) {
-  using L = Layout<BM, BN, WK, B_NMAJOR>;
+  using L = Layout<BM, BN, WK, KS, B_NMAJOR>;
   constexpr int kKt = L::kKt, kAKt = L::kAKt, kALd = L::kALd, kWords = L::kWords;
   const int tid = threadIdx.x;
   const i64 a_ld = p.k / 2;        // stored values per row
@@ -195,15 +194,15 @@ __device__ __forceinline__ void Finish(const Params& p, i64 row, i64 col, float 
   StoreOut(p, idx, FinishEpilogue(p.e, acc, idx, p.c_trans ? row : col));
 }
 
-// WK > 1: the warps along k each take 64 of a stage's logical k, and their
+// WK > 1: the warps along k each take KS k32 steps of a stage, and their
 // partial tiles are summed through shared memory at the end (decode sizes,
 // where a CTA holds few rows and columns).
-template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES, bool B_NMAJOR>
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int KS, int STAGES, bool B_NMAJOR>
 __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
   constexpr int kThreads = WM * WN * WK * 32;
   constexpr int kWarpM = BM / WM, kWarpN = BN / WN;
   constexpr int kMt = kWarpM / 16, kNt = kWarpN / 8;
-  using L = Layout<BM, BN, WK, B_NMAJOR>;
+  using L = Layout<BM, BN, WK, KS, B_NMAJOR>;
   constexpr int kKt = L::kKt, kALd = L::kALd, kWords = L::kWords;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   u16* a_smem = reinterpret_cast<u16*>(smem_raw);
@@ -231,7 +230,7 @@ __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
 
   auto issue = [&](i64 t) {
     const int stage = static_cast<int>(t % STAGES);
-    LoadTile<BM, BN, WK, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
+    LoadTile<BM, BN, WK, KS, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
                                          b_smem + stage * L::kBStage, m_smem + stage * L::kMStage,
                                          t_begin + t, row0, n0);
   };
@@ -254,8 +253,8 @@ __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
     const unsigned* ms = m_smem + stage * L::kMStage;
     const bool fix = m_edge || (t_begin + t + 1) * kKt > p.k;
 #pragma unroll
-    for (int s2 = 0; s2 < 2; ++s2) {  // this warp's two k32 steps of the stage
-      const int s = wk * 2 + s2;
+    for (int s2 = 0; s2 < KS; ++s2) {  // this warp's k32 steps of the stage
+      const int s = wk * KS + s2;
       unsigned af[kMt][4], ef[kMt];
 #pragma unroll
       for (int i = 0; i < kMt; ++i) {
@@ -358,7 +357,7 @@ __global__ void NmTcFinishKernel(Params p, int splits) {
   }
 }
 
-Params ParamsOf(const NmTcProblem& pr, int wk, int splits, float* partial) {
+Params ParamsOf(const NmTcProblem& pr, int k_stage, int splits, float* partial) {
   Params p{};
   p.a = static_cast<const u16*>(pr.a_values);
   p.meta = reinterpret_cast<const unsigned*>(pr.meta);
@@ -371,8 +370,7 @@ Params ParamsOf(const NmTcProblem& pr, int wk, int splits, float* partial) {
   p.ldb = pr.ldb;
   p.ldc = pr.ldc;
   p.words = (pr.k / 4 + 7) / 8;
-  const i64 kt = kWarpKt * wk;
-  const i64 k_tiles = (pr.k + kt - 1) / kt;
+  const i64 k_tiles = (pr.k + k_stage - 1) / k_stage;
   p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
   p.out_kind = pr.out_type == OutType::kF32 ? 0 : pr.out_type == OutType::kBF16 ? 1 : 2;
   p.c_trans = pr.c_trans;
@@ -383,12 +381,12 @@ Params ParamsOf(const NmTcProblem& pr, int wk, int splits, float* partial) {
   return p;
 }
 
-template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES, bool B_NMAJOR>
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int KS, int STAGES, bool B_NMAJOR>
 cudaError_t LaunchTile(const Params& p, int splits, cudaStream_t stream) {
-  constexpr int kPipe = STAGES * Layout<BM, BN, WK, B_NMAJOR>::kStageBytes;
+  constexpr int kPipe = STAGES * Layout<BM, BN, WK, KS, B_NMAJOR>::kStageBytes;
   constexpr int kReduce = (WK - 1) * WM * WN * (BM / WM / 16) * (BN / WN / 8) * 4 * 32 * 4;
   constexpr int kSmem = kPipe > kReduce ? kPipe : kReduce;
-  auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, WK, STAGES, B_NMAJOR>;
+  auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, WK, KS, STAGES, B_NMAJOR>;
   // The shared-memory limit is raised once per device (it is per device,
   // and the call costs host time on every decode-sized launch).
   constexpr int kMaxDevices = 64;
@@ -407,34 +405,51 @@ cudaError_t LaunchTile(const Params& p, int splits, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int STAGES>
+template <bool kBf16, int BM, int BN, int WM, int WN, int WK, int KS, int STAGES>
 cudaError_t LaunchLayout(const Params& p, bool b_nmajor, int splits, cudaStream_t stream) {
-  return b_nmajor ? LaunchTile<kBf16, BM, BN, WM, WN, WK, STAGES, true>(p, splits, stream)
-                  : LaunchTile<kBf16, BM, BN, WM, WN, WK, STAGES, false>(p, splits, stream);
+  return b_nmajor ? LaunchTile<kBf16, BM, BN, WM, WN, WK, KS, STAGES, true>(p, splits, stream)
+                  : LaunchTile<kBf16, BM, BN, WM, WN, WK, KS, STAGES, false>(p, splits, stream);
 }
 
-template <int BM, int BN, int WM, int WN, int WK, int STAGES>
+template <int BM, int BN, int WM, int WN, int WK, int KS, int STAGES>
 cudaError_t LaunchTyped(const NmTcProblem& pr, int splits, float* partial, cudaStream_t stream) {
-  const Params p = ParamsOf(pr, WK, splits, partial);
+  const Params p = ParamsOf(pr, 32 * KS * WK, splits, partial);
   return pr.type == ValueType::kBF16
-             ? LaunchLayout<true, BM, BN, WM, WN, WK, STAGES>(p, pr.b_nmajor, splits, stream)
-             : LaunchLayout<false, BM, BN, WM, WN, WK, STAGES>(p, pr.b_nmajor, splits, stream);
+             ? LaunchLayout<true, BM, BN, WM, WN, WK, KS, STAGES>(p, pr.b_nmajor, splits, stream)
+             : LaunchLayout<false, BM, BN, WM, WN, WK, KS, STAGES>(p, pr.b_nmajor, splits, stream);
 }
 
 }  // namespace
 
+// Every compiled tile: {bm, bn, warps along m, n and k, k32 steps per warp
+// per stage, stages}. Kept as one list (X-macro) so the variant list and
+// the dispatch cannot disagree. 64 × 64 warp tiles (4 × 8 mma.sp per k32
+// step against 12 ldmatrix) for large n; for decode sizes, narrow tiles
+// whose warps split k (and CTAs split it further); deeper stages (ks 4: 128
+// logical k per warp) where memory latency, not issue, bounds a tile.
+#define SPARSED_NM_TILES(X)       \
+  X(128, 256, 2, 4, 1, 2, 3)      \
+  X(128, 128, 2, 2, 1, 2, 3)      \
+  X(128, 128, 2, 2, 1, 4, 3)      \
+  X(128, 64, 4, 2, 1, 2, 4)       \
+  X(128, 64, 4, 2, 1, 4, 3)       \
+  X(64, 32, 4, 1, 1, 2, 5)        \
+  X(64, 16, 4, 1, 1, 2, 6)        \
+  X(64, 8, 4, 1, 1, 2, 6)         \
+  X(64, 8, 4, 1, 1, 4, 4)         \
+  X(16, 8, 1, 1, 4, 2, 4)         \
+  X(16, 8, 1, 1, 4, 4, 4)         \
+  X(16, 16, 1, 1, 4, 2, 4)        \
+  X(32, 32, 2, 1, 2, 2, 4)
+
 const std::vector<NmTcTile>& NmTcTiles() {
-  // {bm, bn, warps along m, n and k, stages}. 64 × 64 warp tiles (4 × 8
-  // mma.sp per k32 step against 12 ldmatrix) for large n; for decode sizes,
-  // narrow tiles whose warps split k (and CTAs split it further).
-  static const std::vector<NmTcTile> tiles = {
-      {128, 256, 2, 4, 1, 3}, {128, 128, 2, 2, 1, 3}, {128, 64, 4, 2, 1, 4},
-      {64, 32, 4, 1, 1, 5},   {64, 16, 4, 1, 1, 6},   {64, 8, 4, 1, 1, 6},
-      {16, 8, 1, 1, 4, 4},    {16, 16, 1, 1, 4, 4},   {32, 32, 2, 1, 2, 4}};
+#define SPARSED_NM_TILE_ENTRY(BM, BN, WM, WN, WK, KS, ST) {BM, BN, WM, WN, WK, KS, ST},
+  static const std::vector<NmTcTile> tiles = {SPARSED_NM_TILES(SPARSED_NM_TILE_ENTRY)};
+#undef SPARSED_NM_TILE_ENTRY
   return tiles;
 }
 
-int NmTcKTile(const NmTcTile& t) { return kWarpKt * t.wk; }
+int NmTcKTile(const NmTcTile& t) { return 32 * t.ks * t.wk; }
 
 cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, float* partial,
                        cudaStream_t stream) {
@@ -443,28 +458,20 @@ cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, flo
       (pr.n + t.bn - 1) / t.bn > 65535 || splits > 65535) {
     return cudaErrorInvalidValue;
   }
-  auto is = [&](int bm, int bn, int wm, int wn, int wk, int st) {
-    return t.bm == bm && t.bn == bn && t.wm == wm && t.wn == wn && t.wk == wk && t.stages == st;
-  };
-#define SPARSED_NM_TILE(BM, BN, WM, WN, WK, ST) \
-  if (is(BM, BN, WM, WN, WK, ST)) return LaunchTyped<BM, BN, WM, WN, WK, ST>(pr, splits, partial, stream)
-  SPARSED_NM_TILE(128, 256, 2, 4, 1, 3);
-  SPARSED_NM_TILE(128, 128, 2, 2, 1, 3);
-  SPARSED_NM_TILE(128, 64, 4, 2, 1, 4);
-  SPARSED_NM_TILE(64, 32, 4, 1, 1, 5);
-  SPARSED_NM_TILE(64, 16, 4, 1, 1, 6);
-  SPARSED_NM_TILE(64, 8, 4, 1, 1, 6);
-  SPARSED_NM_TILE(16, 8, 1, 1, 4, 4);
-  SPARSED_NM_TILE(16, 16, 1, 1, 4, 4);
-  SPARSED_NM_TILE(32, 32, 2, 1, 2, 4);
-#undef SPARSED_NM_TILE
+#define SPARSED_NM_TILE_LAUNCH(BM, BN, WM, WN, WK, KS, ST)                               \
+  if (t.bm == BM && t.bn == BN && t.wm == WM && t.wn == WN && t.wk == WK && t.ks == KS && \
+      t.stages == ST) {                                                                   \
+    return LaunchTyped<BM, BN, WM, WN, WK, KS, ST>(pr, splits, partial, stream);          \
+  }
+  SPARSED_NM_TILES(SPARSED_NM_TILE_LAUNCH)
+#undef SPARSED_NM_TILE_LAUNCH
   return cudaErrorInvalidValue;
 }
 
 cudaError_t LaunchNmTcFinish(const NmTcProblem& pr, int splits, const float* partial,
                              cudaStream_t stream) {
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
-  Params p = ParamsOf(pr, 1, splits, const_cast<float*>(partial));
+  Params p = ParamsOf(pr, 64, splits, const_cast<float*>(partial));
   p.partial = const_cast<float*>(partial);
   const i64 total = pr.m * pr.n;
   const int threads = 256;

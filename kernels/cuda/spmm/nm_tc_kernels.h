@@ -48,15 +48,16 @@ struct NmTcProblem {
 namespace kernels {
 
 // A CTA tile: bm × bn of P with wm × wn × wk warps (wk warps along k, each
-// taking 64 logical k of a stage: 64·wk per stage), `stages` deep; the
-// grid's z dimension splits k further (`splits` > 1 writes f32 partial
-// products to `partial` [splits, m, n], which LaunchNmTcFinish reduces).
+// taking ks k32 steps of a stage: 32·ks·wk logical k per stage), `stages`
+// deep; the grid's z dimension splits k further (`splits` > 1 writes f32
+// partial products to `partial` [splits, m, n], which LaunchNmTcFinish
+// reduces).
 struct NmTcTile {
-  int bm, bn, wm, wn, wk, stages;
+  int bm, bn, wm, wn, wk, ks, stages;
 };
 // The tiles compiled (nm_tc_kernels.cu); LaunchNmTc takes one of these.
 const std::vector<NmTcTile>& NmTcTiles();
-// Logical k per pipeline stage of a tile (64 · wk).
+// Logical k per pipeline stage of a tile (32 · ks · wk).
 int NmTcKTile(const NmTcTile& tile);
 
 // Queues the product for one tile: with splits == 1 the epilogue is fused

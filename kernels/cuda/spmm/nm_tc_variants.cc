@@ -24,7 +24,8 @@ struct SplitPlan : Plan {
 class NmTensorCore final : public NmTcVariant {
  public:
   explicit NmTensorCore(kernels::NmTcTile tile)
-      : tile_(tile), name_(StrCat("nm_tc_", tile.bm, "x", tile.bn)) {}
+      : tile_(tile),
+        name_(StrCat("nm_tc_", tile.bm, "x", tile.bn, "x", kernels::NmTcKTile(tile))) {}
   std::string_view name() const override { return name_; }
   int min_arch() const override { return 80; }  // mma.sp, cp.async, ldmatrix
 
