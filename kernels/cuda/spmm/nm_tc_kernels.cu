@@ -20,7 +20,6 @@ namespace {
 using u16 = unsigned short;
 using i64 = long long;
 
-
 __device__ __forceinline__ unsigned SmemAddr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
@@ -58,15 +57,15 @@ __device__ __forceinline__ void MmaSp(float* d, const unsigned* a, const unsigne
         "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]),
-          "r"(b[3]), "r"(e));
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+          "r"(e));
   } else {
     asm volatile(
         "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]),
-          "r"(b[3]), "r"(e));
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+          "r"(e));
   }
 }
 
@@ -82,10 +81,10 @@ struct Params {
   const unsigned* meta;
   const u16* b;
   void* out;
-  float* partial;  // splits > 1: [splits, m, n]
+  float* partial;                // splits > 1: [splits, m, n]
   i64 m, n, k, ldb, ldc, words;  // words: metadata words per row
-  int k_tiles_per_split;  // of WK · 64 logical k
-  int out_kind;  // 0 f32, 1 bf16, 2 f16
+  int k_tiles_per_split;         // of WK · 64 logical k
+  int out_kind;                  // 0 f32, 1 bf16, 2 f16
   bool c_trans, a_vec16, b_vec16;
   Epilogue e;
 };
@@ -95,17 +94,43 @@ struct Params {
 // ldmatrix rows of a warp then fall into distinct banks without a swizzle.
 template <int BM, int BN, int WK, int KS, bool B_NMAJOR>
 struct Layout {
-  static constexpr int kKt = 32 * KS * WK;             // logical k per stage
-  static constexpr int kAKt = kKt / 2;                 // stored values per row
+  static constexpr int kKt = 32 * KS * WK;  // logical k per stage
+  static constexpr int kAKt = kKt / 2;      // stored values per row
   static constexpr int kALd = kAKt + 8;
-  static constexpr int kWords = kKt / 32;              // metadata words per row
+  static constexpr int kWords = kKt / 32;  // metadata words per row
   static constexpr int kBLd = B_NMAJOR ? kKt + 8 : BN + 8;
   static constexpr int kBRows = B_NMAJOR ? BN : kKt;
-  static constexpr int kAStage = BM * kALd;            // u16
-  static constexpr int kBStage = kBRows * kBLd;        // u16
-  static constexpr int kMStage = BM * kWords;          // u32 words
+  static constexpr int kAStage = BM * kALd;      // u16
+  static constexpr int kBStage = kBRows * kBLd;  // u16
+  static constexpr int kMStage = BM * kWords;    // u32 words
   static constexpr int kStageBytes = (kAStage + kBStage) * 2 + kMStage * 4;
 };
+
+// A tile with no edge (every row and column inside the operand): ROWS rows
+// of CPR 16-byte chunks (T = u16) or CPR words (T = unsigned), one source
+// pointer and one shared address per thread, stepped by constant strides
+// — the general loops below spend most of a stage's issue slots on index
+// arithmetic and bounds (ncu: the integer pipe busiest, tensor pipe idle).
+template <int ROWS, int CPR, int THREADS, int SMEM_LD, class T>
+__device__ __forceinline__ void CopyInterior(T* dst, const T* src, i64 ld) {
+  static_assert(THREADS % CPR == 0, "a thread's chunks must share a column");
+  constexpr int kPer = sizeof(T) == 2 ? 8 : 1;  // elements per copy
+  constexpr int kRowsPerPass = THREADS / CPR;
+  const int r = threadIdx.x / CPR, col = (threadIdx.x % CPR) * kPer;
+  const T* s = src + r * ld + col;
+  const unsigned d = SmemAddr(dst + r * SMEM_LD + col);
+#pragma unroll
+  for (int i = 0; i < (ROWS + kRowsPerPass - 1) / kRowsPerPass; ++i) {
+    if (ROWS % kRowsPerPass == 0 || r + i * kRowsPerPass < ROWS) {
+      const unsigned di = d + i * kRowsPerPass * SMEM_LD * static_cast<int>(sizeof(T));
+      if constexpr (sizeof(T) == 2) {
+        CpAsync16(di, s + i * kRowsPerPass * ld, 16);
+      } else {
+        CpAsync4(di, s + i * kRowsPerPass * ld, 4);
+      }
+    }
+  }
+}
 
 template <int BM, int BN, int WK, int KS, int THREADS, bool B_NMAJOR>
 __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsigned* ms, i64 kt,
@@ -113,10 +138,13 @@ __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsi
   using L = Layout<BM, BN, WK, KS, B_NMAJOR>;
   constexpr int kKt = L::kKt, kAKt = L::kAKt, kALd = L::kALd, kWords = L::kWords;
   const int tid = threadIdx.x;
-  const i64 a_ld = p.k / 2;        // stored values per row
-  const i64 a_col0 = kt * kAKt;    // first stored column of this k-tile
+  const i64 a_ld = p.k / 2;      // stored values per row
+  const i64 a_col0 = kt * kAKt;  // first stored column of this k-tile
+  const bool rows_in = row0 + BM <= p.m;
   // A: BM rows × kAKt stored values.
-  if (p.a_vec16) {
+  if (p.a_vec16 && rows_in && a_col0 + kAKt <= a_ld) {
+    CopyInterior<BM, kAKt / 8, THREADS, kALd>(as, p.a + row0 * a_ld + a_col0, a_ld);
+  } else if (p.a_vec16) {
     for (int c = tid; c < BM * (kAKt / 8); c += THREADS) {
       const int r = c / (kAKt / 8), col = (c % (kAKt / 8)) * 8;
       const i64 gr = row0 + r, gc = a_col0 + col;
@@ -133,23 +161,29 @@ __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsi
     }
   }
   // Metadata: kWords words per row.
-  for (int c = tid; c < BM * kWords; c += THREADS) {
-    const int r = c / kWords, w = c % kWords;
-    const i64 gr = row0 + r, gw = kt * kWords + w;
-    const bool ok = gr < p.m && gw < p.words;
-    CpAsync4(SmemAddr(ms + c), ok ? p.meta + gr * p.words + gw : p.meta, ok ? 4 : 0);
+  if (rows_in && (kt + 1) * kWords <= p.words) {
+    CopyInterior<BM, kWords, THREADS, kWords>(ms, p.meta + row0 * p.words + kt * kWords, p.words);
+  } else {
+    for (int c = tid; c < BM * kWords; c += THREADS) {
+      const int r = c / kWords, w = c % kWords;
+      const i64 gr = row0 + r, gw = kt * kWords + w;
+      const bool ok = gr < p.m && gw < p.words;
+      CpAsync4(SmemAddr(ms + c), ok ? p.meta + gr * p.words + gw : p.meta, ok ? 4 : 0);
+    }
   }
   // B: the kKt logical rows of op(B) from kt·kKt, BN columns from n0.
   const i64 k0 = kt * kKt;
+  const bool b_in = p.b_vec16 && n0 + BN <= p.n && k0 + kKt <= p.k;
   if constexpr (B_NMAJOR) {
-    if (p.b_vec16) {
+    if (b_in) {
+      CopyInterior<BN, kKt / 8, THREADS, L::kBLd>(bs, p.b + n0 * p.ldb + k0, p.ldb);
+    } else if (p.b_vec16) {
       for (int c = tid; c < BN * (kKt / 8); c += THREADS) {
         const int nn = c / (kKt / 8), kk = (c % (kKt / 8)) * 8;
         const i64 gn = n0 + nn, gk = k0 + kk;
         const i64 left = gn < p.n ? p.k - gk : 0;
         const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
-        CpAsync16(SmemAddr(bs + nn * L::kBLd + kk), bytes > 0 ? p.b + gn * p.ldb + gk : p.b,
-                  bytes);
+        CpAsync16(SmemAddr(bs + nn * L::kBLd + kk), bytes > 0 ? p.b + gn * p.ldb + gk : p.b, bytes);
       }
     } else {
       for (int c = tid; c < BN * kKt; c += THREADS) {
@@ -159,14 +193,15 @@ __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsi
       }
     }
   } else {
-    if (p.b_vec16) {
+    if (b_in) {
+      CopyInterior<kKt, BN / 8, THREADS, L::kBLd>(bs, p.b + k0 * p.ldb + n0, p.ldb);
+    } else if (p.b_vec16) {
       for (int c = tid; c < kKt * (BN / 8); c += THREADS) {
         const int kk = c / (BN / 8), nn = (c % (BN / 8)) * 8;
         const i64 gk = k0 + kk, gn = n0 + nn;
         const i64 left = gk < p.k ? p.n - gn : 0;
         const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
-        CpAsync16(SmemAddr(bs + kk * L::kBLd + nn), bytes > 0 ? p.b + gk * p.ldb + gn : p.b,
-                  bytes);
+        CpAsync16(SmemAddr(bs + kk * L::kBLd + nn), bytes > 0 ? p.b + gk * p.ldb + gn : p.b, bytes);
       }
     } else {
       for (int c = tid; c < kKt * BN; c += THREADS) {
@@ -230,9 +265,9 @@ __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
 
   auto issue = [&](i64 t) {
     const int stage = static_cast<int>(t % STAGES);
-    LoadTile<BM, BN, WK, KS, kThreads, B_NMAJOR>(p, a_smem + stage * L::kAStage,
-                                         b_smem + stage * L::kBStage, m_smem + stage * L::kMStage,
-                                         t_begin + t, row0, n0);
+    LoadTile<BM, BN, WK, KS, kThreads, B_NMAJOR>(
+        p, a_smem + stage * L::kAStage, b_smem + stage * L::kBStage, m_smem + stage * L::kMStage,
+        t_begin + t, row0, n0);
   };
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -427,19 +462,19 @@ cudaError_t LaunchTyped(const NmTcProblem& pr, int splits, float* partial, cudaS
 // step against 12 ldmatrix) for large n; for decode sizes, narrow tiles
 // whose warps split k (and CTAs split it further); deeper stages (ks 4: 128
 // logical k per warp) where memory latency, not issue, bounds a tile.
-#define SPARSED_NM_TILES(X)       \
-  X(128, 256, 2, 4, 1, 2, 3)      \
-  X(128, 128, 2, 2, 1, 2, 3)      \
-  X(128, 128, 2, 2, 1, 4, 3)      \
-  X(128, 64, 4, 2, 1, 2, 4)       \
-  X(128, 64, 4, 2, 1, 4, 3)       \
-  X(64, 32, 4, 1, 1, 2, 5)        \
-  X(64, 16, 4, 1, 1, 2, 6)        \
-  X(64, 8, 4, 1, 1, 2, 6)         \
-  X(64, 8, 4, 1, 1, 4, 4)         \
-  X(16, 8, 1, 1, 4, 2, 4)         \
-  X(16, 8, 1, 1, 4, 4, 4)         \
-  X(16, 16, 1, 1, 4, 2, 4)        \
+#define SPARSED_NM_TILES(X)  \
+  X(128, 256, 2, 4, 1, 2, 3) \
+  X(128, 128, 2, 2, 1, 2, 3) \
+  X(128, 128, 2, 2, 1, 4, 3) \
+  X(128, 64, 4, 2, 1, 2, 4)  \
+  X(128, 64, 4, 2, 1, 4, 3)  \
+  X(64, 32, 4, 1, 1, 2, 5)   \
+  X(64, 16, 4, 1, 1, 2, 6)   \
+  X(64, 8, 4, 1, 1, 2, 6)    \
+  X(64, 8, 4, 1, 1, 4, 4)    \
+  X(16, 8, 1, 1, 4, 2, 4)    \
+  X(16, 8, 1, 1, 4, 4, 4)    \
+  X(16, 16, 1, 1, 4, 2, 4)   \
   X(32, 32, 2, 1, 2, 2, 4)
 
 const std::vector<NmTcTile>& NmTcTiles() {
@@ -458,7 +493,7 @@ cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, flo
       (pr.n + t.bn - 1) / t.bn > 65535 || splits > 65535) {
     return cudaErrorInvalidValue;
   }
-#define SPARSED_NM_TILE_LAUNCH(BM, BN, WM, WN, WK, KS, ST)                               \
+#define SPARSED_NM_TILE_LAUNCH(BM, BN, WM, WN, WK, KS, ST)                                \
   if (t.bm == BM && t.bn == BN && t.wm == WM && t.wn == WN && t.wk == WK && t.ks == KS && \
       t.stages == ST) {                                                                   \
     return LaunchTyped<BM, BN, WM, WN, WK, KS, ST>(pr, splits, partial, stream);          \
@@ -475,7 +510,8 @@ cudaError_t LaunchNmTcFinish(const NmTcProblem& pr, int splits, const float* par
   p.partial = const_cast<float*>(partial);
   const i64 total = pr.m * pr.n;
   const int threads = 256;
-  const unsigned blocks = static_cast<unsigned>(std::min<i64>((total + threads - 1) / threads, 8192));
+  const unsigned blocks =
+      static_cast<unsigned>(std::min<i64>((total + threads - 1) / threads, 8192));
   NmTcFinishKernel<<<blocks, threads, 0, stream>>>(p, splits);
   return cudaGetLastError();
 }
