@@ -52,14 +52,14 @@ namespace {
       std::exit(1);                                                                               \
     }                                                                                             \
   } while (0)
-#define CHECK_CUBLAS(expr)                                                                     \
-  do {                                                                                         \
-    cublasStatus_t _e = (expr);                                                                \
-    if (_e != CUBLAS_STATUS_SUCCESS) {                                                         \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                       \
-                   cublasGetStatusString(_e));                                                 \
-      std::exit(1);                                                                            \
-    }                                                                                          \
+#define CHECK_CUBLAS(expr)                                               \
+  do {                                                                   \
+    cublasStatus_t _e = (expr);                                          \
+    if (_e != CUBLAS_STATUS_SUCCESS) {                                   \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, \
+                   cublasGetStatusString(_e));                           \
+      std::exit(1);                                                      \
+    }                                                                    \
   } while (0)
 
 constexpr double kTolerance = 2e-2;  // relative Frobenius error for a bf16 output
@@ -67,7 +67,9 @@ constexpr double kTolerance = 2e-2;  // relative Frobenius error for a bf16 outp
 // Owned device memory.
 struct DeviceBuffer {
   void* ptr = nullptr;
-  explicit DeviceBuffer(size_t bytes) { CHECK_CUDA(cudaMalloc(&ptr, std::max<size_t>(bytes, 256))); }
+  explicit DeviceBuffer(size_t bytes) {
+    CHECK_CUDA(cudaMalloc(&ptr, std::max<size_t>(bytes, 256)));
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& o) noexcept : ptr(std::exchange(o.ptr, nullptr)) {}
@@ -267,10 +269,10 @@ int Main(int argc, char** argv) {
       auto run_cublas = [&](int copy, void* out) {
         // Column-major: Yᵀ [O, T] = (W as [K, O])ᵀ · (X as [K, T]).
         CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(o),
-                                  static_cast<int>(t), static_cast<int>(k), &one,
-                                  w.dense[copy].ptr, CUDA_R_16BF, static_cast<int>(k), x.ptr,
-                                  CUDA_R_16BF, static_cast<int>(k), &zero, out, CUDA_R_16BF,
-                                  static_cast<int>(o), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                  static_cast<int>(t), static_cast<int>(k), &one, w.dense[copy].ptr,
+                                  CUDA_R_16BF, static_cast<int>(k), x.ptr, CUDA_R_16BF,
+                                  static_cast<int>(k), &zero, out, CUDA_R_16BF, static_cast<int>(o),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       };
 
       std::vector<Contender> cs;

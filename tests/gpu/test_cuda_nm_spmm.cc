@@ -136,7 +136,9 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
   absl::StatusOr<Tensor> host = got->CopyTo(Device::Cpu());
   ASSERT_TRUE(host.ok()) << host.status();
   const std::vector<float> g = test::GetValues(Cast(*host, DType::kF32));
-  const double out_tol = cs.out == DType::kBF16 ? 1.0 / 256 : cs.out == DType::kF16 ? 1.0 / 1024 : 0;
+  const double out_tol = cs.out == DType::kBF16  ? 1.0 / 256
+                         : cs.out == DType::kF16 ? 1.0 / 1024
+                                                 : 0;
   const double acc_tol = 1e-5 * (1.0 + static_cast<double>(cs.k) / 256.0);
   for (int64_t i = 0; i < cs.m; ++i) {
     for (int64_t j = 0; j < cs.n; ++j) {
@@ -193,8 +195,8 @@ TEST_P(NmTcVariantTest, ShapesFormsTypesAndEpilogues) {
   struct Shape {
     int64_t m, k, n;
   };
-  const Shape shapes[] = {{16, 32, 8},    {100, 68, 40},  {128, 256, 128}, {130, 200, 136},
-                          {256, 4096, 1}, {300, 1024, 16}, {64, 96, 3},    {1, 64, 64},
+  const Shape shapes[] = {{16, 32, 8},    {100, 68, 40},   {128, 256, 128}, {130, 200, 136},
+                          {256, 4096, 1}, {300, 1024, 16}, {64, 96, 3},     {1, 64, 64},
                           {37, 4, 9},     {200, 520, 64}};
   int i = 0;
   for (const Shape& s : shapes) {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "cuda_check.h"
-#include "spmm/nm_tc_spmm.h"
 #include "sparsed/str_cat.h"
+#include "spmm/nm_tc_spmm.h"
 
 namespace sparsed::cuda {
 namespace {
