@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -347,6 +348,22 @@ absl::Status CheckDenseMatmulOp(const v1::GraphDenseMatmul& d, const OperandInfo
   return absl::OkStatus();
 }
 
+absl::Status CheckLayerForwardOp(const OperandInfos& in, const std::string& f, PlanStep& step) {
+  if (step.layer == nullptr) return absl::InternalError(StrCat(f, ": the layer is not resolved"));
+  std::lock_guard lock(step.layer->mu);
+  const train::LayerConfig& c = step.layer->layer.config();
+  absl::Status x_ok = CheckActivation(*in[0].desc, "x", c.in_features, "in_features");
+  if (!x_ok.ok()) {
+    return Invalid(StrCat(f, ".", x_ok.message(), " (x is ", in[0].what, "; layer ", step.layer->id,
+                          " is ", c.in_features, " -> ", c.out_features, ")"));
+  }
+  const int64_t batch = in[0].desc->rows();
+  step.out = DenseDesc({batch, c.out_features}, DType::kF32);
+  step.work =
+      LayerCallWork(batch, c.in_features, c.out_features, step.layer->layer.weight().desc().nnz);
+  return absl::OkStatus();
+}
+
 // The identity an elementwise op through the SpMM epilogue multiplies by.
 double IdentityWork(const TensorDesc& x) {
   const int64_t cols = x.shape.size() == 2 ? x.shape[1] : x.numel();
@@ -451,6 +468,8 @@ std::string_view GraphOpKindName(GraphOpKind kind) {
       return "clamp";
     case GraphOpKind::kCast:
       return "cast";
+    case GraphOpKind::kLayerForward:
+      return "layer_forward";
   }
   return "unknown";
 }
@@ -483,6 +502,8 @@ absl::StatusOr<GraphOpKind> GraphOpKindOf(const v1::GraphOp& op, std::string_vie
       return GraphOpKind::kClamp;
     case v1::GraphOp::kCast:
       return GraphOpKind::kCast;
+    case v1::GraphOp::kLayerForward:
+      return GraphOpKind::kLayerForward;
     case v1::GraphOp::kRepeat:
       return Invalid(StrCat(field, ": repeats do not nest (a repeat body holds plain ops)"));
     case v1::GraphOp::OP_NOT_SET:
@@ -490,7 +511,7 @@ absl::StatusOr<GraphOpKind> GraphOpKindOf(const v1::GraphOp& op, std::string_vie
   }
   return Invalid(StrCat(field, " ('", op.name(),
                         "') sets no op (spmm, convert, transpose, prune, sddmm, dense_matmul, add, "
-                        "scale, relu, clamp, cast or repeat)"));
+                        "scale, relu, clamp, cast, layer_forward or repeat)"));
 }
 
 OperandSlots OperandSlotsOf(const v1::GraphOp& op, GraphOpKind kind) {
@@ -531,6 +552,8 @@ OperandSlots OperandSlotsOf(const v1::GraphOp& op, GraphOpKind kind) {
       return {req(op.clamp().has_x(), op.clamp().x(), "x")};
     case GraphOpKind::kCast:
       return {req(op.cast().has_x(), op.cast().x(), "x")};
+    case GraphOpKind::kLayerForward:
+      return {req(op.layer_forward().has_x(), op.layer_forward().x(), "x")};
   }
   return {};
 }
@@ -557,6 +580,9 @@ absl::Status CheckGraphOp(const OperandInfos& in, std::string_view field, PlanSt
       break;
     case GraphOpKind::kDenseMatmul:
       RETURN_IF_ERROR(CheckDenseMatmulOp(op.dense_matmul(), in, f, step));
+      break;
+    case GraphOpKind::kLayerForward:
+      RETURN_IF_ERROR(CheckLayerForwardOp(in, f, step));
       break;
     default:
       RETURN_IF_ERROR(CheckElementwiseOp(op, step.kind, in, f, step));

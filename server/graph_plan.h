@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/layer_store.h"
 #include "server/tensor_store.h"
 #include "sparsed/convert.h"
 #include "sparsed/prune.h"
@@ -31,6 +32,7 @@ enum class GraphOpKind {
   kRelu,
   kClamp,
   kCast,
+  kLayerForward,
 };
 
 // "spmm", "convert", ..., "dense_matmul": the op's field name in GraphOp.
@@ -41,7 +43,7 @@ std::string_view GraphOpKindName(GraphOpKind kind);
 //   sddmm        0 a, 1 b, 2 pattern, 3 c
 //   dense_matmul 0 a, 1 b
 //   add          0 x, 1 y
-//   others       0 source / x
+//   others       0 source / x (layer_forward: x)
 inline constexpr int kMaxGraphOperands = 4;
 
 // Where a step's operand comes from: a tensor resolved during validation (a
@@ -62,6 +64,7 @@ struct PlanStep {
   // Options read from the op during validation.
   ConvertOptions convert;
   PruneOptions prune;
+  LayerPtr layer;  // layer_forward: the caller's layer, resolved by validation
   DType dtype = DType::kF32;  // spmm: out_dtype; cast: the target; clamp: x's
   // The result as validation describes it. Its nnz is an upper bound where
   // only the data can tell (conversions from dense, pruning).

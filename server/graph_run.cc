@@ -3,6 +3,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include "server/graph_op_checks.h"
@@ -174,6 +175,11 @@ class Executor {
         const Tensor& x = In(step, 0);
         if (x.desc().dtype == step.dtype) return x.Clone();  // bit for bit
         return TimesIdentity(x, Epilogue{}, step.dtype);
+      }
+      case GraphOpKind::kLayerForward: {
+        // As Training.Forward without a call id: one call on the layer at a time.
+        std::lock_guard lock(step.layer->mu);
+        return step.layer->layer.Forward(backend_, In(step, 0), "");
       }
     }
     return absl::InternalError("unknown graph op kind");

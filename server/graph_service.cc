@@ -90,7 +90,8 @@ absl::Status DoRun(ServiceContext& ctx, const Caller& caller, const v1::RunReque
   limits.max_request_work = ctx.max_request_work;
   limits.memory = &MemoryAccount::For(device);
   limits.max_inline_bytes = InlineLimit(ctx);
-  ASSIGN_OR_RETURN(const GraphPlan plan, ValidateGraph(request, ctx.store, caller, device, limits));
+  ASSIGN_OR_RETURN(const GraphPlan plan,
+                   ValidateGraph(request, ctx.store, &ctx.layers, caller, device, limits));
   ASSIGN_OR_RETURN(GraphRunResult run, ExecuteGraphPlan(plan, *ctx.backend));
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     v1::OpTiming* timing = response->add_ops();

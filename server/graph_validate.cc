@@ -11,6 +11,7 @@
 #include "server/graph_op_checks.h"
 #include "server/request_cost.h"
 #include "server/tensor_access.h"
+#include "server/training_requests.h"
 #include "sparsed/api/proto_convert.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
@@ -56,9 +57,14 @@ struct Scope {
 
 class Validator {
  public:
-  Validator(const v1::RunRequest& request, const TensorStore& store, const Caller& caller,
-            const Device& device, const GraphLimits& limits)
-      : request_(request), store_(store), caller_(caller), device_(device), limits_(limits) {}
+  Validator(const v1::RunRequest& request, const TensorStore& store, const LayerStore* layers,
+            const Caller& caller, const Device& device, const GraphLimits& limits)
+      : request_(request),
+        store_(store),
+        layers_(layers),
+        caller_(caller),
+        device_(device),
+        limits_(limits) {}
 
   absl::StatusOr<GraphPlan> Run() {
     RETURN_IF_ERROR(CheckStructure());
@@ -265,6 +271,22 @@ class Validator {
       step.in[k] = b->input;
       infos[k] = OperandInfo{b->desc, b->what, b->exact};
     }
+    if (kind == GraphOpKind::kLayerForward) {
+      const std::string lf = StrCat(field, ".layer_forward.layer");
+      if (layers_ == nullptr) {
+        return absl::FailedPreconditionError(StrCat(lf, ": this daemon runs no training layers"));
+      }
+      absl::StatusOr<LayerPtr> layer =
+          ResolveLayer(*layers_, caller_, op.layer_forward().layer(), lf);
+      if (!layer.ok()) {
+        // NOT_FOUND does not say which op asked; INVALID_ARGUMENT already does.
+        return WithSuffix(layer.status().code() == absl::StatusCode::kNotFound
+                              ? WithField(lf, layer.status())
+                              : layer.status(),
+                          suffix);
+      }
+      step.layer = *std::move(layer);
+    }
     RETURN_IF_ERROR(WithSuffix(CheckGraphOp(infos, field, step), suffix));
     plan_.steps.push_back(std::move(step));
     return static_cast<int>(plan_.steps.size()) - 1;
@@ -464,6 +486,7 @@ class Validator {
 
   const v1::RunRequest& request_;
   const TensorStore& store_;
+  const LayerStore* layers_;
   const Caller& caller_;
   const Device device_;
   const GraphLimits& limits_;
@@ -478,9 +501,9 @@ class Validator {
 }  // namespace
 
 absl::StatusOr<GraphPlan> ValidateGraph(const v1::RunRequest& request, const TensorStore& store,
-                                        const Caller& caller, const Device& device,
-                                        const GraphLimits& limits) {
-  return Validator(request, store, caller, device, limits).Run();
+                                        const LayerStore* layers, const Caller& caller,
+                                        const Device& device, const GraphLimits& limits) {
+  return Validator(request, store, layers, caller, device, limits).Run();
 }
 
 }  // namespace sparsed::server

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "server/auth.h"
 #include "server/graph_plan.h"
+#include "server/layer_store.h"
 #include "server/tensor_store.h"
 #include "sparsed/buffer.h"
 #include "sparsed/device.h"
@@ -41,9 +42,11 @@ struct GraphLimits {
 
 // The plan of `request` for `caller` on `device` (where held operands must be
 // and inline ones are copied to). The plan points into `request`, which must
-// outlive it, and holds the resolved tensors.
+// outlive it, and holds the resolved tensors and layers. `layers`: the
+// caller's training layers for layer_forward ops (nullptr: such an op is
+// FAILED_PRECONDITION).
 absl::StatusOr<GraphPlan> ValidateGraph(const v1::RunRequest& request, const TensorStore& store,
-                                        const Caller& caller, const Device& device,
-                                        const GraphLimits& limits);
+                                        const LayerStore* layers, const Caller& caller,
+                                        const Device& device, const GraphLimits& limits);
 
 }  // namespace sparsed::server

@@ -214,6 +214,45 @@ class GraphVsSingleCallsTest(DaemonTestCase):
         np.testing.assert_array_equal(got["h"], a.astype(np.float16))
 
 
+class LayerForwardTest(DaemonTestCase):
+    """Training layers inside a graph: two layers in one Run against the same
+    two Training.Forward calls (bit for bit), both against NumPy."""
+
+    def test_two_layers_in_one_run(self):
+        c = self.client
+        l1 = c.create_layer(12, 20, sparsity=0.5, name="g/fc1", relu=True, seed=3)
+        l2 = c.create_layer(20, 4, sparsity=0.5, name="g/fc2", seed=4)
+        x = np.random.default_rng(5).standard_normal((9, 12)).astype(np.float32)
+        r = self.run_graph({
+            "ops": [
+                {"name": "h", "layer_forward": {"layer": {"name": "g/fc1"}, "x": inline(x)}},
+                {"name": "y", "layer_forward": {"layer": {"id": l2.id}, "x": out("h")}},
+            ],
+            "outputs": [{"output": "y", "inline": True}],
+        })
+        got = sc.from_inline(r.results[0].inline)
+        h = c.layer_forward("g/fc1", x)
+        y = c.layer_forward("g/fc2", h)
+        np.testing.assert_array_equal(got, y)
+        w1 = c.layer_parameter("g/fc1", "weight").toarray().astype(np.float64)
+        b1 = c.layer_parameter("g/fc1", "bias").astype(np.float64)
+        w2 = c.layer_parameter("g/fc2", "weight").toarray().astype(np.float64)
+        b2 = c.layer_parameter("g/fc2", "bias").astype(np.float64)
+        want = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        self.assertEqual([o.kind for o in r.ops], ["layer_forward", "layer_forward"])
+
+    def test_unknown_layer_and_wrong_width(self):
+        x = np.zeros((2, 7), np.float32)
+        self.expect_error({"ops": [{"name": "y", "layer_forward": {
+            "layer": {"name": "g/none"}, "x": inline(x)}}], "outputs": [{"output": "y"}]},
+            grpc.StatusCode.NOT_FOUND, "ops[0].layer_forward.layer")
+        self.client.create_layer(12, 3, name="g/fc3")
+        self.expect_error({"ops": [{"name": "y", "layer_forward": {
+            "layer": {"name": "g/fc3"}, "x": inline(x)}}], "outputs": [{"output": "y"}]},
+            grpc.StatusCode.INVALID_ARGUMENT, "ops[0].layer_forward.x", "in_features")
+
+
 class DnnTest(DaemonTestCase):
     """The DNN example, small: 6 layers of 256 neurons."""
 

@@ -27,6 +27,7 @@
 #include "sparsed/cast.h"
 #include "sparsed/convert.h"
 #include "sparsed/str_cat.h"
+#include "sparsed/training.h"
 
 namespace sparsed::server {
 namespace {
@@ -83,7 +84,7 @@ class GraphValidateTest : public ::testing::Test {
   }
   absl::StatusOr<GraphPlan> Validate(const std::string& json) {
     request_ = Parse(json);
-    return ValidateGraph(request_, store_, caller_, Device::Cpu(), limits_);
+    return ValidateGraph(request_, store_, &layers_, caller_, Device::Cpu(), limits_);
   }
   // Expects `code` and every piece in the message.
   void ExpectError(const std::string& json, absl::StatusCode code,
@@ -97,6 +98,7 @@ class GraphValidateTest : public ::testing::Test {
   }
 
   TensorStore store_;
+  LayerStore layers_;
   Caller caller_;
   GraphLimits limits_;
   v1::RunRequest request_;
@@ -558,6 +560,96 @@ TEST_F(GraphRunTest, APassedDeadlineStopsBeforeTheNextStep) {
   EXPECT_THAT(std::string(run.status().message()),
               AllOf(HasSubstr("stopped before ops[0].repeat.body[0] (iteration 0).spmm"),
                     HasSubstr("0 of 3 ops done")));
+}
+
+// layer_forward: the caller's layer by name or id, x checked against its
+// in_features before anything runs, the result described as the layer's
+// output; a run equals Training's own Forward, and a naive product of the
+// layer's weights checks both.
+class GraphLayerTest : public GraphRunTest {
+ protected:
+  void SetUp() override {
+    GraphRunTest::SetUp();
+    train::LayerConfig c;
+    c.in_features = 16;
+    c.out_features = 5;
+    c.sparsity = 0.5;
+    c.bias = true;
+    c.relu = true;
+    c.seed = 7;
+    auto layer = train::SparseLinear::Create(*backend_, c);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    auto stored = layers_.Insert(caller_.tenant, std::move(layer).value(), "fc");
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    layer_ = *stored;
+  }
+  LayerPtr layer_;
+};
+
+TEST_F(GraphLayerTest, UnknownLayerIsNotFoundNamingTheField) {
+  ExpectError(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "nope"},
+                  "x": {"ref": {"name": "x"}}}}], "outputs": [{"output": "y"}]})",
+              absl::StatusCode::kNotFound, {"ops[0].layer_forward.layer", "nope"});
+}
+
+TEST_F(GraphLayerTest, WrongInputWidthIsRefusedBeforeRunning) {
+  // w2 is 16x8: its product with x is 6x8, but the layer takes 16 features.
+  ExpectError(R"({"ops": [
+      {"name": "h", "spmm": {"a": {"ref": {"name": "x"}}, "b": {"ref": {"name": "w2"}}}},
+      {"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"output": "h"}}}],
+      "outputs": [{"output": "y"}]})",
+              absl::StatusCode::kInvalidArgument,
+              {"ops[1].layer_forward.x", "in_features", "16 -> 5"});
+}
+
+TEST_F(GraphLayerTest, DescribesTheOutputAndRunsAsTrainingForward) {
+  auto plan = Validate(StrCat(R"({"ops": [
+      {"name": "h", "relu": {"x": {"ref": {"name": "x"}}}},
+      {"name": "y", "layer_forward": {"layer": {"id": ")",
+                              layer_->id, R"("},
+                                      "x": {"output": "h"}}}],
+      "outputs": [{"output": "y"}]})"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->steps[1].out.shape, (std::vector<int64_t>{6, 5}));
+  EXPECT_GT(plan->steps[1].work, 0);
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  const Tensor& y = run->outputs[0];
+
+  // The same through the layer directly.
+  auto x = store_.FindByName(caller_.tenant, "x");
+  ASSERT_TRUE(x.ok());
+  auto h = backend_->ReluBackward((*x)->tensor, (*x)->tensor);
+  ASSERT_TRUE(h.ok());
+  absl::StatusOr<Tensor> direct;
+  {
+    std::lock_guard lock(layer_->mu);
+    direct = layer_->layer.Forward(*backend_, *h, "");
+  }
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_TRUE(SameBits(y, *direct));
+
+  // And a naive float64 product of the layer's weights: relu(h · Wᵀ + b).
+  auto w = Convert(layer_->layer.weight(), Format::kDense);
+  ASSERT_TRUE(w.ok()) << w.status();
+  const std::vector<float> wv(w->data<float>("values").begin(), w->data<float>("values").end());
+  const std::span<const float> bv = layer_->layer.bias()->data<float>("values");
+  const std::span<const float> hv = h->data<float>("values");
+  const std::span<const float> yv = y.data<float>("values");
+  for (int i = 0; i < 6; ++i) {
+    for (int o = 0; o < 5; ++o) {
+      double acc = bv[o];
+      for (int k = 0; k < 16; ++k) acc += double(hv[i * 16 + k]) * wv[o * 16 + k];
+      EXPECT_NEAR(yv[i * 5 + o], std::max(acc, 0.0), 1e-5) << i << "," << o;
+    }
+  }
+}
+
+TEST_F(GraphLayerTest, WithoutLayersTheOpIsAFailedPrecondition) {
+  request_ = Parse(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
+                       "x": {"ref": {"name": "x"}}}}], "outputs": [{"output": "y"}]})");
+  auto plan = ValidateGraph(request_, store_, nullptr, caller_, Device::Cpu(), limits_);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kFailedPrecondition) << plan.status();
 }
 
 }  // namespace
