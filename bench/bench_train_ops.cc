@@ -27,29 +27,13 @@
 #include <vector>
 
 #include "bench_check.h"
+#include "bench_cuda_check.h"
 #include "sparsed/backend.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/train_ops.h"
 
 namespace sparsed::bench {
 namespace {
-
-#define CHECK_CUDA(expr)                                                               \
-  do {                                                                                 \
-    cudaError_t _e = (expr);                                                           \
-    if (_e != cudaSuccess) {                                                           \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(_e)); \
-      std::exit(1);                                                                    \
-    }                                                                                  \
-  } while (0)
-#define CHECK_CUSPARSE(expr)                                                               \
-  do {                                                                                     \
-    cusparseStatus_t _e = (expr);                                                          \
-    if (_e != CUSPARSE_STATUS_SUCCESS) {                                                   \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cusparseGetErrorString(_e)); \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 // Median milliseconds of `reps` synchronised calls after `warmup`.
 template <class F>

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "bench_check.h"
+#include "bench_cuda_check.h"
 #include "spmm/nm_tc_spmm.h"
 
 namespace sparsed::bench {
@@ -43,24 +44,6 @@ namespace sparsed::bench {
 cudaError_t LaunchSpin(cudaStream_t stream, int64_t ns);  // gpu_spin.cu
 
 namespace {
-
-#define CHECK_CUDA(expr)                                                                          \
-  do {                                                                                            \
-    cudaError_t _e = (expr);                                                                      \
-    if (_e != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(_e)); \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
-#define CHECK_CUBLAS(expr)                                               \
-  do {                                                                   \
-    cublasStatus_t _e = (expr);                                          \
-    if (_e != CUBLAS_STATUS_SUCCESS) {                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, \
-                   cublasGetStatusString(_e));                           \
-      std::exit(1);                                                      \
-    }                                                                    \
-  } while (0)
 
 constexpr double kTolerance = 2e-2;  // relative Frobenius error for a bf16 output
 
