@@ -14,6 +14,7 @@
 #include <random>
 
 #include "../unit/kernels_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
 #include "sparsed/gpu_info.h"
@@ -22,31 +23,23 @@
 namespace sparsed {
 namespace {
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
 // One kernel directory for the whole binary: each specialisation compiles once.
 std::string KernelDir() {
   static const std::string dir = [] {
-    std::string d = (std::filesystem::temp_directory_path() /
-                     StrCat("sparsed-test-bsr-kernels-", ::getpid()))
-                        .string();
+    std::string d =
+        (std::filesystem::temp_directory_path() / StrCat("sparsed-test-bsr-kernels-", ::getpid()))
+            .string();
     std::filesystem::create_directories(d);
     return d;
   }();
   return dir;
 }
 
-Tensor Cast(const Tensor& t, DType to) {
-  absl::StatusOr<Tensor> r = CastValues(t, to);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return std::move(r).value();
-}
+using gpu_test::Cast;
 
-Tensor ToDevice(const Tensor& t) {
-  absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
-  EXPECT_TRUE(d.ok()) << d.status();
-  return std::move(d).value();
-}
+using gpu_test::ToDevice;
 
 // A random BSR [rows, cols] with r × c blocks: each block present with
 // probability `density` (block row `empty_row` left empty when >= 0);
@@ -171,7 +164,8 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
   const std::vector<double>& bv = cs.a_sparse ? d.v : s.dense;
   const int64_t a_cols = cs.a_sparse ? sc : dc, b_cols = cs.a_sparse ? dc : sc;
   const float alpha = cs.beta ? -1.25f : 1.0f, beta = cs.beta ? 0.5f : 0.0f;
-  std::vector<float> cin = test::RandomFloats(cs.m * cs.n, rng), bias = test::RandomFloats(cs.n, rng);
+  std::vector<float> cin = test::RandomFloats(cs.m * cs.n, rng),
+                     bias = test::RandomFloats(cs.n, rng);
   const float clamp = 0.3f;
 
   Tensor da = ToDevice(cs.a_sparse ? s.t : d.t), db = ToDevice(cs.a_sparse ? d.t : s.t);
@@ -197,7 +191,9 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
   ASSERT_TRUE(host.ok()) << host.status();
   const std::vector<float> g = test::GetValues(Cast(*host, DType::kF32));
   // Half an ulp of the output type, relative, plus f32 accumulation error.
-  const double out_tol = cs.out == DType::kBF16 ? 1.0 / 256 : cs.out == DType::kF16 ? 1.0 / 1024 : 0;
+  const double out_tol = cs.out == DType::kBF16  ? 1.0 / 256
+                         : cs.out == DType::kF16 ? 1.0 / 1024
+                                                 : 0;
   for (int64_t i = 0; i < cs.m; ++i) {
     for (int64_t j = 0; j < cs.n; ++j) {
       double acc = 0, mag = 0;
@@ -241,8 +237,8 @@ std::unique_ptr<Backend> MakeGpu(const std::string& variant, TuneDb* db = nullpt
 
 std::string Name(const char* what, const Case& c) {
   return StrCat(what, " ", c.m, "x", c.k, "x", c.n, " b", c.r, "x", c.c, " d", c.density,
-                c.a_sparse ? " sparseA" : " sparseB", c.ta ? " ta" : "", c.tb ? " tb" : "",
-                " ", DTypeName(c.dtype), ">", DTypeName(c.out), " ", DTypeName(c.idx),
+                c.a_sparse ? " sparseA" : " sparseB", c.ta ? " ta" : "", c.tb ? " tb" : "", " ",
+                DTypeName(c.dtype), ">", DTypeName(c.out), " ", DTypeName(c.idx),
                 c.beta ? " beta" : "", c.bias ? " bias" : "", c.relu ? " relu" : "",
                 c.clamp ? " clamp" : "");
 }
@@ -265,10 +261,10 @@ TEST_P(BsrVariantTest, PlainFormBlockShapesAndEdges) {
     int64_t m, k, n, r, c;
     double density;
   };
-  const Shape shapes[] = {{64, 64, 64, 16, 16, 0.5},     {100, 90, 40, 16, 16, 0.4},
-                          {96, 160, 72, 32, 32, 0.5},    {130, 200, 136, 64, 64, 0.5},
+  const Shape shapes[] = {{64, 64, 64, 16, 16, 0.5},      {100, 90, 40, 16, 16, 0.4},
+                          {96, 160, 72, 32, 32, 0.5},     {130, 200, 136, 64, 64, 0.5},
                           {256, 256, 128, 128, 128, 0.6}, {70, 100, 48, 32, 16, 0.5},
-                          {80, 130, 64, 16, 48, 0.5},    {192, 64, 32, 64, 32, 0.7}};
+                          {80, 130, 64, 16, 48, 0.5},     {192, 64, 32, 64, 32, 0.7}};
   int i = 0;
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {

@@ -19,6 +19,7 @@
 #include <random>
 
 #include "../unit/kernels_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
 #include "sparsed/gpu_info.h"
@@ -27,7 +28,7 @@
 namespace sparsed {
 namespace {
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
 // ------------------------------------------------------------ matrices
 
@@ -84,11 +85,7 @@ Mat Transposed(const Mat& a) {
 // Each builds the f32 host tensor that convert.h says a conversion of `a`
 // yields, then casts it to `dtype`.
 
-Tensor Cast(const Tensor& t, DType to) {
-  absl::StatusOr<Tensor> r = CastValues(t, to);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return std::move(r).value();
-}
+using gpu_test::Cast;
 
 TensorDesc Desc(Format f, const Mat& a, int64_t nnz, DType idx) {
   return {f, DType::kF32, idx, {a.rows, a.cols}, nnz};
@@ -250,11 +247,7 @@ std::optional<Tensor> Build(const Mat& a, Format f, const FormatParams& p, DType
 
 // ------------------------------------------------------------ compare
 
-Tensor ToDevice(const Tensor& t) {
-  absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
-  EXPECT_TRUE(d.ok()) << d.status();
-  return std::move(d).value();
-}
+using gpu_test::ToDevice;
 
 Tensor ToHost(const Tensor& t) {
   absl::StatusOr<Tensor> h = t.CopyTo(Device::Cpu());

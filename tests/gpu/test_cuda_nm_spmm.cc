@@ -12,6 +12,7 @@
 #include <random>
 
 #include "../unit/kernels_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
 #include "sparsed/gpu_info.h"
@@ -20,19 +21,11 @@
 namespace sparsed {
 namespace {
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
-Tensor Cast(const Tensor& t, DType to) {
-  absl::StatusOr<Tensor> r = CastValues(t, to);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return std::move(r).value();
-}
+using gpu_test::Cast;
 
-Tensor ToDevice(const Tensor& t) {
-  absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
-  EXPECT_TRUE(d.ok()) << d.status();
-  return std::move(d).value();
-}
+using gpu_test::ToDevice;
 
 // A random 2:4 [rows, cols] of `dtype` (positions drawn per group, about a
 // tenth of the groups all zero), and the float64 dense matrix it holds.

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "../unit/kernels_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
 #include "sparsed/gpu_info.h"
@@ -21,7 +22,7 @@
 namespace sparsed {
 namespace {
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
 struct Shape {
   const char* name;
@@ -58,11 +59,7 @@ struct Operands {
   std::optional<float> clamp;
 };
 
-Tensor Cast(const Tensor& t, DType to) {
-  absl::StatusOr<Tensor> r = CastValues(t, to);  // a plain copy when t is already `to`
-  EXPECT_TRUE(r.ok()) << r.status();
-  return std::move(r).value();
-}
+using gpu_test::Cast;
 
 Operands Make(const Shape& s, bool a_sparse, Format f, DType idx, bool ta, bool tb, bool epilogue,
               DType dtype, std::mt19937_64& rng) {
@@ -112,11 +109,7 @@ SpmmArgs ArgsOf(const Operands& o, const Tensor& a, const Tensor& b, const Tenso
   return args;
 }
 
-Tensor ToDevice(const Tensor& t) {
-  absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
-  EXPECT_TRUE(d.ok()) << d.status();
-  return std::move(d).value();
-}
+using gpu_test::ToDevice;
 
 Tensor Abs(const Tensor& t) {
   absl::StatusOr<Tensor> c = t.Clone();

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "../unit/kernels_test_util.h"
+#include "gpu_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/str_cat.h"
@@ -26,13 +27,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
-Tensor ToDevice(const Tensor& t) {
-  absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
-  EXPECT_TRUE(d.ok()) << d.status();
-  return d.ok() ? std::move(d).value() : Tensor();
-}
+using gpu_test::ToDevice;
 
 std::vector<float> HostValues(const Tensor& t) {
   absl::StatusOr<Tensor> h = t.CopyTo(Device::Cpu());

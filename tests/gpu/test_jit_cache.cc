@@ -21,6 +21,7 @@
 
 #include "../../kernels/cuda/jit/jit_cache.h"
 #include "../../kernels/cuda/spmm/bsr_tc_generator.h"
+#include "gpu_test_util.h"
 #include "sparsed/gpu_info.h"
 #include "sparsed/str_cat.h"
 
@@ -46,7 +47,7 @@ class TempDir {
   fs::path path_;
 };
 
-bool HaveGpu() { return !ListGpus().empty(); }
+using gpu_test::HaveGpu;
 
 // "axpb(a=..,b=..)": y[i] = a * x[i] + b. "axpb_smem": the same through
 // dynamic shared memory (so a launch can ask for more than 48 KiB).
