@@ -10,6 +10,7 @@ namespace sparsed::cuda {
 
 std::string_view BsrTcKernelTemplate();  // generated from bsr_tc_kernel.cuh
 std::string_view EpilogueSource();       // generated from epilogue.h
+std::string_view PtxCopySource();        // generated from spmm/ptx_copy.cuh
 
 namespace {
 
@@ -159,6 +160,7 @@ absl::StatusOr<KernelSource> BsrTcSource(const KernelSpec& spec) {
   def(src, "HAS_RELU", c.relu ? 1 : 0);
   def(src, "HAS_CLAMP", c.clamp ? 1 : 0);
   src += EpilogueSource();
+  src += PtxCopySource();
   src += BsrTcKernelTemplate();
   KernelSource out;
   out.name = kBsrTcKernel;

@@ -1,6 +1,7 @@
 // BSR × dense on tensor cores: the source template that bsr_tc_generator.cc
-// specialises and NVRTC compiles. Self-contained (no #include: NVRTC has no
-// CUDA headers on the path); 16-bit values are raw bits, converted by PTX.
+// specialises and NVRTC compiles, after the text of epilogue.h and
+// spmm/ptx_copy.cuh (no #include: NVRTC has no CUDA headers on the path);
+// 16-bit values are raw bits, converted by PTX.
 //
 // Computes, for one CTA, a BM × BN tile of the product P = op(A) · op(B)
 // (f32 accumulation, mma.sync m16n8k16), then the fused epilogue
@@ -39,32 +40,7 @@
 
 typedef unsigned short u16;
 typedef long long i64;
-
-__device__ __forceinline__ unsigned SmemAddr(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global → shared; src_bytes 0 fills zeros (rows past K, columns past N).
-__device__ __forceinline__ void CpAsync16(unsigned dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void Ldsm4(unsigned addr, unsigned* r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void Ldsm4T(unsigned addr, unsigned* r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
+using namespace sparsed::cuda::ptx;  // ptx_copy.cuh, prepended by the generator
 
 __device__ __forceinline__ void Mma(float* d, const unsigned* a, const unsigned* b) {
 #if VAL_BF16
