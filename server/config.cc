@@ -145,8 +145,8 @@ const std::vector<KeyDef>& Defs() {
                            &Config::kernel_cache_bytes, 0),
         BoolKey("bsr_tensor_cores",
                 "CUDA backend: let the autotuner choose the JIT tensor-core BSR kernels "
-                "(off until they are verified on the device; a forced spmm_variant runs them "
-                "regardless)",
+                "(off: tested on a GPU, not yet benchmarked, and each specialisation compiles "
+                "on first use; a forced spmm_variant runs them regardless)",
                 &Config::bsr_tensor_cores),
         StringKey("restore",
                   "start with the tensors of this checkpoint (<data_dir>/checkpoints/NAME"
