@@ -7,8 +7,8 @@
 //   load --op spmm_tiny --concurrency 1,2,4,8,16
 //   load --op upload --size-bytes 1048576 --concurrency 1,4
 //   load --op spmm_tiny --rate 2000 --concurrency 16
+//   load --op dnn_graph --dnn-layers 30 --concurrency 1,2,4
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -38,7 +38,14 @@ int main(int argc, char** argv) {
   std::vector<int> concurrency = {1, 2, 4, 8, 16};
   std::string csv;
   app.add_option("--address", run.address, "Daemon address host:port or unix:/path");
-  app.add_option("--op", op_options.name, "spmm_tiny, upload or download")->capture_default_str();
+  app.add_option("--op", op_options.name, "spmm_tiny, upload, download or dnn_graph")
+      ->capture_default_str();
+  app.add_option("--dnn-layers", op_options.dnn_layers, "dnn_graph: layers (weights)")
+      ->capture_default_str();
+  app.add_option("--dnn-neurons", op_options.dnn_neurons, "dnn_graph: neurons per layer")
+      ->capture_default_str();
+  app.add_option("--dnn-batch", op_options.dnn_batch, "dnn_graph: rows of Y")
+      ->capture_default_str();
   app.add_option("--size-bytes", op_options.size_bytes, "Tensor size for upload/download")
       ->capture_default_str();
   app.add_option("--tiny-rows", op_options.tiny_rows,
@@ -50,7 +57,8 @@ int main(int argc, char** argv) {
                  "Fixed total request rate per second, spread over the clients (open loop); "
                  "0: closed loop")
       ->capture_default_str();
-  app.add_option("--warmup-s", run.warmup_seconds, "Warm-up before measuring")->capture_default_str();
+  app.add_option("--warmup-s", run.warmup_seconds, "Warm-up before measuring")
+      ->capture_default_str();
   app.add_option("--window-s", run.window_seconds, "Length of one measurement window")
       ->capture_default_str();
   app.add_option("--windows", run.windows, "Measurement windows per point")->capture_default_str();
@@ -96,8 +104,8 @@ int main(int argc, char** argv) {
     }
     const Summary& t = r->total;
     std::printf("%8d %10lld %8lld %12.1f %10.1f %10.1f %10.1f %10.1f %12.1f %7.1f%%\n", clients,
-                static_cast<long long>(t.requests), static_cast<long long>(t.errors),
-                t.throughput, t.p50_us, t.p90_us, t.p99_us, t.max_us, t.server_p50_us,
+                static_cast<long long>(t.requests), static_cast<long long>(t.errors), t.throughput,
+                t.p50_us, t.p90_us, t.p99_us, t.max_us, t.server_p50_us,
                 100 * r->throughput_spread);
     std::fflush(stdout);
     if (csv_out.is_open()) {
@@ -106,7 +114,11 @@ int main(int argc, char** argv) {
                                  t.throughput, t.p50_us, t.p90_us, t.p99_us, t.max_us,
                                  t.server_p50_us, r->throughput_spread);
     }
-    if (t.errors > 0) rc = 1;
+    if (t.errors > 0) {
+      std::cerr << "load: " << clients << " clients: " << t.errors
+                << " requests failed; the first: " << r->first_error << "\n";
+      rc = 1;
+    }
   }
   (*op)->TearDown(**setup);
   return rc;

@@ -13,9 +13,16 @@
 namespace sparsed::load {
 
 struct OpOptions {
-  std::string name;        // spmm_tiny | upload | download
+  std::string name;              // spmm_tiny | upload | download | dnn_graph
   int64_t size_bytes = 1 << 20;  // upload/download: tensor size
-  int tiny_rows = 64;      // spmm_tiny: A is rows x rows CSR at 5%, B rows x 8 dense
+  int tiny_rows = 64;            // spmm_tiny: A is rows x rows CSR at 5%, B rows x 8 dense
+  // dnn_graph: the Sparse DNN network (bench/dnn_graph) as one Graphs.Run:
+  // Y = clamp(relu(Y·W_i + bias), 0, 32) over `dnn_layers` resident
+  // neurons x neurons CSR weights with 32 non-zeros per row (1/16 each),
+  // bias -0.3, Y0 a resident dense batch x neurons; the result comes back inline.
+  int dnn_layers = 30;
+  int dnn_neurons = 1024;
+  int dnn_batch = 1200;
 };
 
 class Op {

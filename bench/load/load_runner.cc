@@ -46,6 +46,8 @@ absl::StatusOr<RunResult> RunLoad(Op& op, const RunOptions& o) {
   const auto end = measure_from + window * o.windows;
 
   std::vector<std::vector<Timed>> per_client(static_cast<size_t>(o.clients));
+  std::mutex error_mu;
+  std::string first_error;  // guarded by error_mu
   std::vector<std::thread> threads;
   for (int i = 0; i < o.clients; ++i) {
     threads.emplace_back([&, i] {
@@ -67,6 +69,10 @@ absl::StatusOr<RunResult> RunLoad(Op& op, const RunOptions& o) {
         if (start >= end) break;
         absl::StatusOr<double> server_ms = op.Run(c);
         const auto done = Clock::now();
+        if (!server_ms.ok()) {
+          std::lock_guard lock(error_mu);
+          if (first_error.empty()) first_error = server_ms.status().ToString();
+        }
         if (start >= measure_from) {
           Sample s;
           s.latency_us = std::chrono::duration<double, std::micro>(done - start).count();
@@ -80,6 +86,7 @@ absl::StatusOr<RunResult> RunLoad(Op& op, const RunOptions& o) {
   for (std::thread& t : threads) t.join();
 
   RunResult result;
+  result.first_error = first_error;
   std::vector<std::vector<Sample>> by_window(static_cast<size_t>(o.windows));
   std::vector<Sample> all;
   for (const auto& samples : per_client) {

@@ -31,6 +31,7 @@ struct RunResult {
   // Largest relative difference of a window's throughput from the median
   // window's (perf_analyzer calls a run stable below about 10%).
   double throughput_spread = 0;
+  std::string first_error;  // the first failed request's status ("" when none failed)
 };
 
 // INVALID_ARGUMENT for bad options; the connect error of a client;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""bench/load against the real daemon on the CPU backend: the sweep and the
-fixed-rate mode produce one CSV row per point with consistent statistics and
+"""bench/load against the real daemon on the CPU backend: the sweep (tiny
+SpMM, upload, download, the DNN graph) and the fixed-rate mode produce one CSV row per point with consistent statistics and
 no errors, and bad options are refused. (Its numbers are measurements for
 docs/PERFORMANCE.md; nothing here asserts a speed.)"""
 
@@ -61,6 +61,13 @@ class LoadToolTest(unittest.TestCase):
                 p, rows = run_load(d.address, "--op", op, "--size-bytes", "65536",
                                    "--concurrency", "2", *common)
                 self.check_row(rows[0], op, 2, False)
+            # The DNN network as one Graphs.Run per request (small here).
+            p, rows = run_load(d.address, "--op", "dnn_graph", "--dnn-layers", "4",
+                               "--dnn-neurons", "64", "--dnn-batch", "16", "--concurrency", "2",
+                               *common)
+            self.check_row(rows[0], "dnn_graph", 2, True)
+            p, _ = run_load(d.address, "--op", "dnn_graph", "--dnn-layers", "0", ok=False)
+            self.assertIn("--dnn-layers = 0", p.stderr)
             # Open loop at 100 requests/s over 1.5 s: about 150 requests.
             p, rows = run_load(d.address, "--op", "spmm_tiny", "--rate", "100",
                                "--concurrency", "2", *common)
