@@ -54,12 +54,16 @@ class Executor {
       const std::string where =
           StrCat(step.field, ".", GraphOpKindName(step.kind), " ('", step.label, "')");
       if (absl::Status c = CancelStatus(); !c.ok()) {
+        ForgetLayerCalls(kept_);
         return absl::Status(c.code(), StrCat(c.message(), " (stopped before ", where, "; ", s,
                                              " of ", count, " ops done)"));
       }
       const auto start = std::chrono::steady_clock::now();
       absl::StatusOr<Tensor> out = RunStep(step);
-      if (!out.ok()) return WithField(where, out.status());
+      if (!out.ok()) {
+        ForgetLayerCalls(kept_);
+        return WithField(where, out.status());
+      }
       const double ms = MillisecondsSince(start);
       result.elapsed_ms.push_back(ms);
       result.compute_ms += ms;
@@ -67,6 +71,7 @@ class Executor {
       Release(s);
     }
     for (int s : plan_.outputs) result.outputs.push_back(std::move(values_[s]));
+    result.kept_calls = std::move(kept_);
     return result;
   }
 
@@ -177,9 +182,12 @@ class Executor {
         return TimesIdentity(x, Epilogue{}, step.dtype);
       }
       case GraphOpKind::kLayerForward: {
-        // As Training.Forward without a call id: one call on the layer at a time.
+        // As Training.Forward: one call on the layer at a time.
+        const std::string& call_id = op.layer_forward().call_id();
         std::lock_guard lock(step.layer->mu);
-        return step.layer->layer.Forward(backend_, In(step, 0), "");
+        absl::StatusOr<Tensor> y = step.layer->layer.Forward(backend_, In(step, 0), call_id);
+        if (y.ok() && !call_id.empty()) kept_.push_back({step.layer, call_id});
+        return y;
       }
     }
     return absl::InternalError("unknown graph op kind");
@@ -217,12 +225,20 @@ class Executor {
   }
 
   const GraphPlan& plan_;
+  std::vector<KeptLayerCall> kept_;  // forward calls kept so far
   Backend& backend_;
   std::vector<Tensor> values_;  // per step; empty once freed
   std::map<int64_t, Tensor> identities_;
 };
 
 }  // namespace
+
+void ForgetLayerCalls(const std::vector<KeptLayerCall>& calls) {
+  for (const KeptLayerCall& c : calls) {
+    std::lock_guard lock(c.layer->mu);
+    (void)c.layer->layer.Forget(c.call_id);  // NOT_FOUND: consumed meanwhile
+  }
+}
 
 absl::StatusOr<GraphRunResult> ExecuteGraphPlan(const GraphPlan& plan, Backend& backend) {
   return Executor(plan, backend).Run();

@@ -20,6 +20,7 @@
 // plan of the same signature (docs/API.md, "Graphs").
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,14 +30,26 @@
 
 namespace sparsed::server {
 
+// A forward call a layer_forward step left kept in its layer (call_id set).
+struct KeptLayerCall {
+  LayerPtr layer;
+  std::string call_id;
+};
+
 struct GraphRunResult {
   std::vector<Tensor> outputs;     // one per plan.outputs, in order
   std::vector<double> elapsed_ms;  // per step, in order
   double compute_ms = 0;           // sum of elapsed_ms
+  // Forget these if the call fails after the run (ForgetLayerCalls).
+  std::vector<KeptLayerCall> kept_calls;
 };
 
+// Drops kept forward calls again (a graph that failed keeps none).
+void ForgetLayerCalls(const std::vector<KeptLayerCall>& calls);
+
 // Errors keep the backend's code and name the step: "ops[2].convert ('h2'):
-// ..." or "ops[0].repeat.body[0] (iteration 3).spmm ('y[3].out'): ...".
+// ..." or "ops[0].repeat.body[0] (iteration 3).spmm ('y[3].out'): ...". On
+// an error the forward calls its layer_forward steps kept are forgotten.
 absl::StatusOr<GraphRunResult> ExecuteGraphPlan(const GraphPlan& plan, Backend& backend);
 
 }  // namespace sparsed::server

@@ -100,7 +100,12 @@ absl::Status DoRun(ServiceContext& ctx, const Caller& caller, const v1::RunReque
     timing->set_elapsed_ms(run.elapsed_ms[s]);
   }
   response->set_compute_ms(run.compute_ms);
-  RETURN_IF_ERROR(DeliverOutputs(ctx, caller, request, std::move(run.outputs), response));
+  if (absl::Status delivered =
+          DeliverOutputs(ctx, caller, request, std::move(run.outputs), response);
+      !delivered.ok()) {
+    ForgetLayerCalls(run.kept_calls);  // the client never saw this call
+    return delivered;
+  }
   response->set_elapsed_ms(MillisecondsSince(start));
   return absl::OkStatus();
 }

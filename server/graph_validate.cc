@@ -286,6 +286,25 @@ class Validator {
                           suffix);
       }
       step.layer = *std::move(layer);
+      const std::string& call_id = op.layer_forward().call_id();
+      if (!call_id.empty()) {
+        const std::string cf = StrCat(field, ".layer_forward.call_id");
+        if (!suffix.empty()) {
+          return Invalid(StrCat(cf, " = '", call_id,
+                                "': a repeat body runs once per iteration, "
+                                "so every iteration would keep the same call id (call ids "
+                                "are for top-level ops)",
+                                suffix));
+        }
+        if (absl::Status s = CheckCallId(call_id, /*may_be_empty=*/false); !s.ok()) {
+          return WithField(cf, s);
+        }
+        if (!kept_calls_.insert({step.layer->id, call_id}).second) {
+          return Invalid(StrCat(cf, " = '", call_id, "' is used twice for layer ", step.layer->id,
+                                " in this graph (each forward call keeps its "
+                                "own activations)"));
+        }
+      }
     }
     RETURN_IF_ERROR(WithSuffix(CheckGraphOp(infos, field, step), suffix));
     plan_.steps.push_back(std::move(step));
@@ -496,6 +515,7 @@ class Validator {
   std::map<std::string, std::vector<NameSite>> local_names_;  // repeats' local names
   std::map<std::string, int> top_steps_;  // top-level op name -> its result's step
   std::map<const v1::GraphOperand*, TensorPtr> resolved_;
+  std::set<std::pair<std::string, std::string>> kept_calls_;  // (layer id, call id)
 };
 
 }  // namespace

@@ -645,6 +645,64 @@ TEST_F(GraphLayerTest, DescribesTheOutputAndRunsAsTrainingForward) {
   }
 }
 
+TEST_F(GraphLayerTest, ACallIdKeepsTheForwardCallForBackward) {
+  auto plan = Validate(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
+                        "x": {"ref": {"name": "x"}}, "callId": "c1"}}],
+                        "outputs": [{"output": "y"}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->kept_calls.size(), 1u);
+  std::lock_guard lock(layer_->mu);
+  EXPECT_EQ(layer_->layer.pending(), 1);
+  auto dy = Tensor::Allocate(TensorDesc{Format::kDense, DType::kF32, DType::kI32, {6, 5}, 0});
+  ASSERT_TRUE(dy.ok());
+  for (float& v : dy->data<float>("values")) v = 0.5f;
+  auto dx = layer_->layer.Backward(*backend_, *dy, "c1", true);
+  ASSERT_TRUE(dx.ok()) << dx.status();
+  EXPECT_EQ(layer_->layer.pending(), 0);
+}
+
+TEST_F(GraphLayerTest, AFailedGraphForgetsItsForwardCalls) {
+  // Converting to 1:2 needs at most one non-zero per pair: only the data tells.
+  auto plan = Validate(R"({"ops": [
+      {"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "c2"}},
+      {"name": "h", "relu": {"x": {"ref": {"name": "x"}}}},
+      {"name": "n", "convert": {"source": {"output": "h"}, "to": "NM", "n": 1, "m": 2}}],
+      "outputs": [{"output": "y"}, {"output": "n"}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_FALSE(run.ok());
+  std::lock_guard lock(layer_->mu);
+  EXPECT_EQ(layer_->layer.pending(), 0);
+  EXPECT_EQ(layer_->layer.Forget("c2").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(GraphLayerTest, CallIdsAreCheckedBeforeRunning) {
+  ExpectError(R"({"ops": [
+      {"name": "a", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "same"}},
+      {"name": "b", "layer_forward": {"layer": {"id": ")" +
+                  layer_->id + R"("},
+                                      "x": {"ref": {"name": "x"}}, "callId": "same"}}],
+      "outputs": [{"output": "b"}]})",
+              absl::StatusCode::kInvalidArgument,
+              {"ops[1].layer_forward.call_id = 'same' is used twice"});
+  ExpectError(R"({"ops": [{"name": "r", "repeat": {"times": 2, "init": {"ref": {"name": "x"}},
+      "carry": "c", "bindings": [{}, {}], "body": [{"name": "f", "layer_forward": {
+      "layer": {"name": "fc"}, "x": {"output": "c"}, "callId": "k"}}]}}],
+      "outputs": [{"output": "r"}]})",
+              absl::StatusCode::kInvalidArgument,
+              {"ops[0].repeat.body[0].layer_forward.call_id = 'k'", "top-level"});
+  ExpectError(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
+                  "x": {"ref": {"name": "x"}}, "callId": "bad\u0001id"}}],
+                  "outputs": [{"output": "y"}]})",
+              absl::StatusCode::kInvalidArgument, {"ops[0].layer_forward.call_id"});
+  std::lock_guard lock(layer_->mu);
+  EXPECT_EQ(layer_->layer.pending(), 0);
+}
+
 TEST_F(GraphLayerTest, WithoutLayersTheOpIsAFailedPrecondition) {
   request_ = Parse(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
                        "x": {"ref": {"name": "x"}}}}], "outputs": [{"output": "y"}]})");
