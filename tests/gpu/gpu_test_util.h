@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <optional>
 #include <utility>
 
 #include "sparsed/cast.h"
@@ -27,6 +30,31 @@ inline Tensor ToDevice(const Tensor& t) {
   absl::StatusOr<Tensor> d = t.CopyTo(Device::Cuda(0));
   EXPECT_TRUE(d.ok()) << d.status();
   return d.ok() ? std::move(d).value() : Tensor();
+}
+
+// The expected output element of a product with the fused epilogue, in
+// float64: value = min(relu?(alpha·acc + beta_c + bias), clamp_max), and the
+// magnitude the tolerance scales with (the sum of the terms' absolute values;
+// `mag` is that of the product's terms). beta_c is beta·C_in[i, j]; each
+// optional step is absent when nullopt.
+struct Expected {
+  double value = 0, magnitude = 0;
+};
+inline Expected ApplyEpilogue(double acc, double mag, double alpha, std::optional<double> beta_c,
+                              std::optional<double> bias, bool relu,
+                              std::optional<double> clamp_max) {
+  Expected e{alpha * acc, std::abs(alpha) * mag};
+  if (beta_c) {
+    e.value += *beta_c;
+    e.magnitude += std::abs(*beta_c);
+  }
+  if (bias) {
+    e.value += *bias;
+    e.magnitude += std::abs(*bias);
+  }
+  if (relu) e.value = std::max(e.value, 0.0);
+  if (clamp_max) e.value = std::min(e.value, *clamp_max);
+  return e;
 }
 
 }  // namespace sparsed::gpu_test

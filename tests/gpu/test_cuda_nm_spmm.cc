@@ -25,6 +25,8 @@ using gpu_test::HaveGpu;
 
 using gpu_test::Cast;
 
+using gpu_test::ApplyEpilogue;
+using gpu_test::Expected;
 using gpu_test::ToDevice;
 
 // A random 2:4 [rows, cols] of `dtype` (positions drawn per group, about a
@@ -133,6 +135,14 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
                          : cs.out == DType::kF16 ? 1.0 / 1024
                                                  : 0;
   const double acc_tol = 1e-5 * (1.0 + static_cast<double>(cs.k) / 256.0);
+  // This case's epilogue on the float64 product of element (i, j).
+  auto ExpectedAt = [&](double acc, double mag, int64_t i, int64_t j) {
+    using std::nullopt;
+    return ApplyEpilogue(acc, mag, alpha,
+                         cs.beta ? std::optional<double>(beta * cin[i * cs.n + j]) : nullopt,
+                         cs.bias ? std::optional<double>(bias[j]) : nullopt, cs.relu,
+                         cs.clamp ? std::optional<double>(clamp) : nullopt);
+  };
   for (int64_t i = 0; i < cs.m; ++i) {
     for (int64_t j = 0; j < cs.n; ++j) {
       double acc = 0, mag = 0;
@@ -142,21 +152,10 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
         acc += x;
         mag += std::abs(x);
       }
-      double want = alpha * acc;
-      mag *= std::abs(alpha);
-      if (cs.beta) {
-        want += beta * cin[i * cs.n + j];
-        mag += std::abs(beta * cin[i * cs.n + j]);
-      }
-      if (cs.bias) {
-        want += bias[j];
-        mag += std::abs(bias[j]);
-      }
-      if (cs.relu) want = std::max(want, 0.0);
-      if (cs.clamp) want = std::min(want, static_cast<double>(clamp));
+      const Expected e = ExpectedAt(acc, mag, i, j);
       const float v = g[i * cs.n + j];
       ASSERT_FALSE(std::isnan(v)) << "C[" << i << ", " << j << "] not written (poison left)";
-      ASSERT_NEAR(v, want, out_tol * std::abs(want) + acc_tol * (mag + 1e-6))
+      ASSERT_NEAR(v, e.value, out_tol * std::abs(e.value) + acc_tol * (e.magnitude + 1e-6))
           << "C[" << i << ", " << j << "]";
     }
   }
