@@ -364,6 +364,47 @@ absl::Status CheckLayerForwardOp(const OperandInfos& in, const std::string& f, P
   return absl::OkStatus();
 }
 
+// grad_out against the layer's out_features; the shape of the call it is for
+// is checked by validation (graph_validate.cc), which knows the call.
+absl::Status CheckLayerBackwardOp(const OperandInfos& in, const std::string& f, PlanStep& step) {
+  if (step.layer == nullptr) return absl::InternalError(StrCat(f, ": the layer is not resolved"));
+  std::lock_guard lock(step.layer->mu);
+  const train::LayerConfig& c = step.layer->layer.config();
+  absl::Status dy_ok = CheckActivation(*in[0].desc, "grad_out", c.out_features, "out_features");
+  if (!dy_ok.ok()) {
+    return Invalid(StrCat(f, ".", dy_ok.message(), " (grad_out is ", in[0].what, "; layer ",
+                          step.layer->id, " is ", c.in_features, " -> ", c.out_features, ")"));
+  }
+  const int64_t batch = in[0].desc->rows();
+  step.out = DenseDesc({batch, c.in_features}, DType::kF32);
+  // As Training.Backward: dX, dW at the pattern and db, each about a forward.
+  step.work = 3 * LayerCallWork(batch, c.in_features, c.out_features,
+                                step.layer->layer.weight().desc().nnz);
+  return absl::OkStatus();
+}
+
+// grad_scale and the optimizer as Training.Step reads them. The step has no
+// result; its work is the optimizer's pass over the parameters (pruning and
+// RigL, when due, are not estimated, as for Training.Step).
+absl::Status CheckLayerStepOp(const v1::GraphLayerStep& s, const std::string& f, PlanStep& step) {
+  if (step.layer == nullptr) return absl::InternalError(StrCat(f, ": the layer is not resolved"));
+  absl::StatusOr<float> scale = GradScaleFrom(s.grad_scale());
+  // Its message begins with the request's field ("grad_scale = inf ...").
+  if (!scale.ok()) {
+    return absl::Status(scale.status().code(), StrCat(f, ".", scale.status().message()));
+  }
+  step.grad_scale = *scale;
+  if (s.has_optimizer()) {
+    ASSIGN_OR_RETURN(step.hyper, OptimizerFrom(s.optimizer(), StrCat(f, ".optimizer")));
+  }
+  std::lock_guard lock(step.layer->mu);
+  const train::LayerConfig& c = step.layer->layer.config();
+  step.out = TensorDesc{};
+  step.work = 8.0 * static_cast<double>(step.layer->layer.weight().desc().nnz +
+                                        (c.bias ? c.out_features : 0));
+  return absl::OkStatus();
+}
+
 // The identity an elementwise op through the SpMM epilogue multiplies by.
 double IdentityWork(const TensorDesc& x) {
   const int64_t cols = x.shape.size() == 2 ? x.shape[1] : x.numel();
@@ -470,6 +511,10 @@ std::string_view GraphOpKindName(GraphOpKind kind) {
       return "cast";
     case GraphOpKind::kLayerForward:
       return "layer_forward";
+    case GraphOpKind::kLayerBackward:
+      return "layer_backward";
+    case GraphOpKind::kLayerStep:
+      return "layer_step";
   }
   return "unknown";
 }
@@ -504,14 +549,19 @@ absl::StatusOr<GraphOpKind> GraphOpKindOf(const v1::GraphOp& op, std::string_vie
       return GraphOpKind::kCast;
     case v1::GraphOp::kLayerForward:
       return GraphOpKind::kLayerForward;
+    case v1::GraphOp::kLayerBackward:
+      return GraphOpKind::kLayerBackward;
+    case v1::GraphOp::kLayerStep:
+      return GraphOpKind::kLayerStep;
     case v1::GraphOp::kRepeat:
       return Invalid(StrCat(field, ": repeats do not nest (a repeat body holds plain ops)"));
     case v1::GraphOp::OP_NOT_SET:
       break;
   }
-  return Invalid(StrCat(field, " ('", op.name(),
-                        "') sets no op (spmm, convert, transpose, prune, sddmm, dense_matmul, add, "
-                        "scale, relu, clamp, cast, layer_forward or repeat)"));
+  return Invalid(
+      StrCat(field, " ('", op.name(),
+             "') sets no op (spmm, convert, transpose, prune, sddmm, dense_matmul, add, "
+             "scale, relu, clamp, cast, layer_forward, layer_backward, layer_step or repeat)"));
 }
 
 OperandSlots OperandSlotsOf(const v1::GraphOp& op, GraphOpKind kind) {
@@ -554,6 +604,10 @@ OperandSlots OperandSlotsOf(const v1::GraphOp& op, GraphOpKind kind) {
       return {req(op.cast().has_x(), op.cast().x(), "x")};
     case GraphOpKind::kLayerForward:
       return {req(op.layer_forward().has_x(), op.layer_forward().x(), "x")};
+    case GraphOpKind::kLayerBackward:
+      return {req(op.layer_backward().has_grad_out(), op.layer_backward().grad_out(), "grad_out")};
+    case GraphOpKind::kLayerStep:
+      return {};
   }
   return {};
 }
@@ -584,11 +638,20 @@ absl::Status CheckGraphOp(const OperandInfos& in, std::string_view field, PlanSt
     case GraphOpKind::kLayerForward:
       RETURN_IF_ERROR(CheckLayerForwardOp(in, f, step));
       break;
+    case GraphOpKind::kLayerBackward:
+      RETURN_IF_ERROR(CheckLayerBackwardOp(in, f, step));
+      break;
+    case GraphOpKind::kLayerStep:
+      RETURN_IF_ERROR(CheckLayerStepOp(op.layer_step(), f, step));
+      break;
     default:
       RETURN_IF_ERROR(CheckElementwiseOp(op, step.kind, in, f, step));
       break;
   }
-  ASSIGN_OR_RETURN(step.out_bytes, DescBytes(step.out, f));
+  step.out_bytes = 0;
+  if (HasResult(step.kind)) {
+    ASSIGN_OR_RETURN(step.out_bytes, DescBytes(step.out, f));
+  }
   return absl::OkStatus();
 }
 

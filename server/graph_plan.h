@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "sparsed/convert.h"
 #include "sparsed/prune.h"
 #include "sparsed/tensor.h"
+#include "sparsed/train_ops.h"
 #include "sparsed/v1/graph.pb.h"
 
 namespace sparsed::server {
@@ -33,7 +35,19 @@ enum class GraphOpKind {
   kClamp,
   kCast,
   kLayerForward,
+  kLayerBackward,
+  kLayerStep,
 };
+
+// Whether a kind has a result other ops and the outputs may read (a
+// layer_step changes its layer and has none).
+inline bool HasResult(GraphOpKind kind) { return kind != GraphOpKind::kLayerStep; }
+
+// Whether a kind changes its layer in a way a failed graph does not undo
+// (a backward's gradients, a step's update).
+inline bool UpdatesLayer(GraphOpKind kind) {
+  return kind == GraphOpKind::kLayerBackward || kind == GraphOpKind::kLayerStep;
+}
 
 // "spmm", "convert", ..., "dense_matmul": the op's field name in GraphOp.
 std::string_view GraphOpKindName(GraphOpKind kind);
@@ -43,7 +57,8 @@ std::string_view GraphOpKindName(GraphOpKind kind);
 //   sddmm        0 a, 1 b, 2 pattern, 3 c
 //   dense_matmul 0 a, 1 b
 //   add          0 x, 1 y
-//   others       0 source / x (layer_forward: x)
+//   others       0 source / x (layer_forward: x; layer_backward: grad_out;
+//                layer_step: none)
 inline constexpr int kMaxGraphOperands = 4;
 
 // Where a step's operand comes from: a tensor resolved during validation (a
@@ -64,11 +79,17 @@ struct PlanStep {
   // Options read from the op during validation.
   ConvertOptions convert;
   PruneOptions prune;
-  LayerPtr layer;  // layer_forward: the caller's layer, resolved by validation
+  // layer_forward, layer_backward, layer_step: the caller's layer, resolved
+  // by validation.
+  LayerPtr layer;
+  // layer_step: the optimizer's new hyper-parameters (StepRequest.optimizer)
+  // and grad_scale (0 already made 1).
+  std::optional<OptimizerHyper> hyper;
+  float grad_scale = 1.0f;
   DType dtype = DType::kF32;  // spmm: out_dtype; cast: the target; clamp: x's
   // The result as validation describes it. Its nnz is an upper bound where
   // only the data can tell (conversions from dense, pruning).
-  TensorDesc out;
+  TensorDesc out;         // layer_step: none (HasResult)
   bool exact_nnz = true;  // false: out.nnz is an upper bound
   int64_t out_bytes = 0;
   double work = 0;    // estimated scalar operations (server/request_cost.h)

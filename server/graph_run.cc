@@ -4,7 +4,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "server/graph_op_checks.h"
 #include "server/op_result.h"
@@ -55,15 +58,18 @@ class Executor {
           StrCat(step.field, ".", GraphOpKindName(step.kind), " ('", step.label, "')");
       if (absl::Status c = CancelStatus(); !c.ok()) {
         ForgetLayerCalls(kept_);
-        return absl::Status(c.code(), StrCat(c.message(), " (stopped before ", where, "; ", s,
-                                             " of ", count, " ops done)"));
+        return WithLayerUpdates(
+            absl::Status(c.code(), StrCat(c.message(), " (stopped before ", where, "; ", s, " of ",
+                                          count, " ops done)")),
+            updates_);
       }
       const auto start = std::chrono::steady_clock::now();
-      absl::StatusOr<Tensor> out = RunStep(step);
+      absl::StatusOr<Tensor> out = RunStep(s, step);
       if (!out.ok()) {
         ForgetLayerCalls(kept_);
-        return WithField(where, out.status());
+        return WithLayerUpdates(WithField(where, out.status()), updates_);
       }
+      if (UpdatesLayer(step.kind)) updates_.push_back(where);
       const double ms = MillisecondsSince(start);
       result.elapsed_ms.push_back(ms);
       result.compute_ms += ms;
@@ -72,6 +78,8 @@ class Executor {
     }
     for (int s : plan_.outputs) result.outputs.push_back(std::move(values_[s]));
     result.kept_calls = std::move(kept_);
+    result.layer_updates = std::move(updates_);
+    result.layer_steps = std::move(steps_);
     return result;
   }
 
@@ -96,7 +104,31 @@ class Executor {
     if (step.last_use < 0 && !step.kept) values_[s] = Tensor();
   }
 
-  absl::StatusOr<Tensor> RunStep(const PlanStep& step) {
+  // As Training.Backward with want_dx, under the layer's mutex. The call is
+  // consumed: no longer this graph's to forget.
+  absl::StatusOr<Tensor> LayerBackward(const PlanStep& step) {
+    const std::string& call_id = step.op->layer_backward().call_id();
+    std::lock_guard lock(step.layer->mu);
+    ASSIGN_OR_RETURN(std::optional<Tensor> dx,
+                     step.layer->layer.Backward(backend_, In(step, 0), call_id, /*want_dx=*/true));
+    std::erase_if(kept_, [&](const KeptLayerCall& c) {
+      return c.layer == step.layer && c.call_id == call_id;
+    });
+    if (!dx.has_value()) return absl::InternalError("the layer returned no dX although asked to");
+    return *std::move(dx);
+  }
+
+  // As Training.Step, under the layer's mutex. No result (an empty tensor).
+  absl::StatusOr<Tensor> LayerStep(int s, const PlanStep& step) {
+    std::lock_guard lock(step.layer->mu);
+    if (step.hyper.has_value()) RETURN_IF_ERROR(step.layer->layer.SetOptimizer(*step.hyper));
+    ASSIGN_OR_RETURN(const train::StepReport report,
+                     step.layer->layer.Step(backend_, step.grad_scale));
+    steps_.push_back({s, step.layer->id, report});
+    return Tensor();
+  }
+
+  absl::StatusOr<Tensor> RunStep(int s, const PlanStep& step) {
     const v1::GraphOp& op = *step.op;
     switch (step.kind) {
       case GraphOpKind::kSpmm: {
@@ -189,6 +221,10 @@ class Executor {
         if (y.ok() && !call_id.empty()) kept_.push_back({step.layer, call_id});
         return y;
       }
+      case GraphOpKind::kLayerBackward:
+        return LayerBackward(step);
+      case GraphOpKind::kLayerStep:
+        return LayerStep(s, step);
     }
     return absl::InternalError("unknown graph op kind");
   }
@@ -225,7 +261,9 @@ class Executor {
   }
 
   const GraphPlan& plan_;
-  std::vector<KeptLayerCall> kept_;  // forward calls kept so far
+  std::vector<KeptLayerCall> kept_;   // forward calls kept so far (and not consumed)
+  std::vector<std::string> updates_;  // layer_backward and layer_step steps run
+  std::vector<LayerStepRun> steps_;
   Backend& backend_;
   std::vector<Tensor> values_;  // per step; empty once freed
   std::map<int64_t, Tensor> identities_;
@@ -238,6 +276,15 @@ void ForgetLayerCalls(const std::vector<KeptLayerCall>& calls) {
     std::lock_guard lock(c.layer->mu);
     (void)c.layer->layer.Forget(c.call_id);  // NOT_FOUND: consumed meanwhile
   }
+}
+
+absl::Status WithLayerUpdates(const absl::Status& status, const std::vector<std::string>& updates) {
+  if (status.ok() || updates.empty()) return status;
+  std::string list;
+  for (const std::string& u : updates) list = list.empty() ? u : StrCat(list, ", ", u);
+  return absl::Status(
+      status.code(),
+      StrCat(status.message(), " [not undone: layer updates already applied by ", list, "]"));
 }
 
 absl::StatusOr<GraphRunResult> ExecuteGraphPlan(const GraphPlan& plan, Backend& backend) {

@@ -100,11 +100,23 @@ absl::Status DoRun(ServiceContext& ctx, const Caller& caller, const v1::RunReque
     timing->set_elapsed_ms(run.elapsed_ms[s]);
   }
   response->set_compute_ms(run.compute_ms);
+  for (const LayerStepRun& s : run.layer_steps) {
+    v1::GraphLayerStepResult* r = response->add_layer_steps();
+    r->set_op(plan.steps[s.step].label);
+    r->set_layer(s.layer_id);
+    v1::StepResponse* step = r->mutable_step();
+    step->set_step(s.report.step);
+    step->set_nnz(s.report.nnz);
+    step->set_sparsity(s.report.sparsity);
+    step->set_pruned(s.report.pruned);
+    step->set_dropped(s.report.dropped);
+    step->set_grown(s.report.grown);
+  }
   if (absl::Status delivered =
           DeliverOutputs(ctx, caller, request, std::move(run.outputs), response);
       !delivered.ok()) {
     ForgetLayerCalls(run.kept_calls);  // the client never saw this call
-    return delivered;
+    return WithLayerUpdates(delivered, run.layer_updates);
   }
   response->set_elapsed_ms(MillisecondsSince(start));
   return absl::OkStatus();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -13,6 +15,7 @@
 #include "server/tensor_access.h"
 #include "server/training_requests.h"
 #include "sparsed/api/proto_convert.h"
+#include "sparsed/backend.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -30,6 +33,96 @@ std::string Op(int i) { return StrCat("ops[", i, "]"); }
 absl::Status WithSuffix(const absl::Status& status, std::string_view suffix) {
   if (status.ok() || suffix.empty()) return status;
   return absl::Status(status.code(), StrCat(status.message(), suffix));
+}
+
+// Asks a layer about a forward call an earlier request kept, which
+// train::SparseLinear tells only through Backward: run on this backend,
+// Backward checks the call id, then dY against the kept call's shape, and
+// stops at its first computation, which this backend refuses. It computes
+// everything before it changes the layer, so the probe changes nothing.
+class ProbeBackend final : public Backend {
+ public:
+  explicit ProbeBackend(Device device) : device_(std::move(device)) {}
+
+  // Whether `status` is this backend's refusal (Backward got that far).
+  static bool Reached(const absl::Status& status) {
+    return status.code() == absl::StatusCode::kAborted && status.message() == kStop;
+  }
+
+  std::string_view name() const override { return "graph-validation-probe"; }
+  Device device() const override { return device_; }
+  absl::StatusOr<Tensor> Spmm(const SpmmArgs&) override { return Stop(); }
+  absl::StatusOr<Tensor> Convert(const Tensor&, Format, const ConvertOptions&) override {
+    return Stop();
+  }
+  absl::StatusOr<Tensor> Transpose(const Tensor&) override { return Stop(); }
+  absl::StatusOr<Tensor> Prune(const Tensor&, const PruneOptions&) override { return Stop(); }
+  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override { return Stop(); }
+  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override { return Stop(); }
+  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override { return Stop(); }
+  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override { return Stop(); }
+  absl::Status Axpby(float, const Tensor&, float, Tensor&) override { return Stop(); }
+  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override { return Stop(); }
+  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override { return Stop(); }
+  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override { return Stop(); }
+  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
+    return Stop();
+  }
+
+ private:
+  static constexpr char kStop[] = "graph validation probe: nothing runs";
+  static absl::Status Stop() { return absl::AbortedError(kStop); }
+  Device device_;
+};
+
+// OK when `layer` keeps forward call `call_id` and `dy` fits it; NOT_FOUND
+// when it keeps no such call; INVALID_ARGUMENT (the layer's message, naming
+// both shapes) when dy does not fit.
+absl::Status ProbeKeptCall(StoredLayer& layer, const Device& device, const Tensor& dy,
+                           const std::string& call_id) {
+  ProbeBackend probe(device);
+  std::lock_guard lock(layer.mu);
+  absl::StatusOr<std::optional<Tensor>> r =
+      layer.layer.Backward(probe, dy, call_id, /*want_dx=*/true);
+  if (ProbeBackend::Reached(r.status())) return absl::OkStatus();
+  if (r.ok()) return absl::InternalError("a layer's backward ran on the validation probe");
+  return r.status();
+}
+
+// Whether `layer` keeps forward call `call_id` (a dY of 0 rows that fits no
+// call's shape: NOT_FOUND is the only answer that means no).
+absl::StatusOr<bool> KeepsCall(StoredLayer& layer, const Device& device,
+                               const std::string& call_id) {
+  int64_t out_features = 0;
+  {
+    std::lock_guard lock(layer.mu);
+    out_features = layer.layer.config().out_features;
+  }
+  ASSIGN_OR_RETURN(
+      const Tensor empty,
+      Tensor::Allocate(
+          TensorDesc{Format::kDense, DType::kF32, DType::kI32, {0, out_features + 1}, 0}, device));
+  const absl::Status s = ProbeKeptCall(layer, device, empty, call_id);
+  if (absl::IsNotFound(s)) return false;
+  if (s.ok() || absl::IsInvalidArgument(s)) return true;  // the call's shape is not [0, out + 1]
+  return s;
+}
+
+const v1::LayerRef& LayerRefOf(const v1::GraphOp& op, GraphOpKind kind) {
+  switch (kind) {
+    case GraphOpKind::kLayerBackward:
+      return op.layer_backward().layer();
+    case GraphOpKind::kLayerStep:
+      return op.layer_step().layer();
+    default:
+      return op.layer_forward().layer();
+  }
+}
+
+// "layer l-0123456789abcdef ('fc')".
+std::string LayerWhat(const StoredLayer& layer) {
+  return layer.name.empty() ? StrCat("layer ", layer.id)
+                            : StrCat("layer ", layer.id, " ('", layer.name, "')");
 }
 
 // What an `output` name, a repeat's carry or one of its params stands for.
@@ -96,8 +189,19 @@ class Validator {
   // Names, op kinds, repeat shapes and the expanded size; nothing resolved.
   absl::Status CheckStructure() {
     if (request_.ops_size() == 0) return Invalid("ops is empty: a graph needs at least one op");
-    if (request_.outputs_size() == 0) {
-      return Invalid("outputs is empty: name at least one op whose result to hold or return");
+    // (A repeat body's are refused later, naming the op.)
+    const auto trains_op = [](const v1::GraphOp& op) {
+      return op.has_layer_backward() || op.has_layer_step();
+    };
+    const bool trains =
+        std::any_of(request_.ops().begin(), request_.ops().end(), [&](const v1::GraphOp& op) {
+          return trains_op(op) ||
+                 std::any_of(op.repeat().body().begin(), op.repeat().body().end(), trains_op);
+        });
+    if (request_.outputs_size() == 0 && !trains) {
+      return Invalid(
+          "outputs is empty: name at least one op whose result to hold or return (only a "
+          "graph with a layer_backward or layer_step may have none)");
     }
     int64_t total = 0, biggest = 0;
     int biggest_op = -1;
@@ -271,44 +375,160 @@ class Validator {
       step.in[k] = b->input;
       infos[k] = OperandInfo{b->desc, b->what, b->exact};
     }
-    if (kind == GraphOpKind::kLayerForward) {
-      const std::string lf = StrCat(field, ".layer_forward.layer");
-      if (layers_ == nullptr) {
-        return absl::FailedPreconditionError(StrCat(lf, ": this daemon runs no training layers"));
-      }
-      absl::StatusOr<LayerPtr> layer =
-          ResolveLayer(*layers_, caller_, op.layer_forward().layer(), lf);
-      if (!layer.ok()) {
-        // NOT_FOUND does not say which op asked; INVALID_ARGUMENT already does.
-        return WithSuffix(layer.status().code() == absl::StatusCode::kNotFound
-                              ? WithField(lf, layer.status())
-                              : layer.status(),
-                          suffix);
-      }
-      step.layer = *std::move(layer);
-      const std::string& call_id = op.layer_forward().call_id();
-      if (!call_id.empty()) {
-        const std::string cf = StrCat(field, ".layer_forward.call_id");
-        if (!suffix.empty()) {
-          return Invalid(StrCat(cf, " = '", call_id,
-                                "': a repeat body runs once per iteration, "
-                                "so every iteration would keep the same call id (call ids "
-                                "are for top-level ops)",
-                                suffix));
-        }
-        if (absl::Status s = CheckCallId(call_id, /*may_be_empty=*/false); !s.ok()) {
-          return WithField(cf, s);
-        }
-        if (!kept_calls_.insert({step.layer->id, call_id}).second) {
-          return Invalid(StrCat(cf, " = '", call_id, "' is used twice for layer ", step.layer->id,
-                                " in this graph (each forward call keeps its "
-                                "own activations)"));
-        }
-      }
-    }
+    if (IsLayerKind(kind)) RETURN_IF_ERROR(AddLayer(op, kind, field, suffix, step));
     RETURN_IF_ERROR(WithSuffix(CheckGraphOp(infos, field, step), suffix));
+    if (kind == GraphOpKind::kLayerBackward) {
+      RETURN_IF_ERROR(CheckBackwardCall(op.layer_backward(), field, infos[0], step));
+    }
     plan_.steps.push_back(std::move(step));
     return static_cast<int>(plan_.steps.size()) - 1;
+  }
+
+  static bool IsLayerKind(GraphOpKind kind) {
+    return kind == GraphOpKind::kLayerForward || UpdatesLayer(kind);
+  }
+
+  // Resolves the layer of a layer op through the caller's tenant and checks
+  // what its call id allows: forward calls kept in this graph are unique per
+  // layer and fit under max_pending; backward and step are top-level ops.
+  absl::Status AddLayer(const v1::GraphOp& op, GraphOpKind kind, const std::string& field,
+                        std::string_view suffix, PlanStep& step) {
+    const std::string of = StrCat(field, ".", GraphOpKindName(kind));
+    const std::string lf = StrCat(of, ".layer");
+    if (layers_ == nullptr) {
+      return absl::FailedPreconditionError(StrCat(lf, ": this daemon runs no training layers"));
+    }
+    absl::StatusOr<LayerPtr> layer = ResolveLayer(*layers_, caller_, LayerRefOf(op, kind), lf);
+    if (!layer.ok()) {
+      // NOT_FOUND does not say which op asked; INVALID_ARGUMENT already does.
+      return WithSuffix(
+          absl::IsNotFound(layer.status()) ? WithField(lf, layer.status()) : layer.status(),
+          suffix);
+    }
+    step.layer = *std::move(layer);
+    if (UpdatesLayer(kind) && !suffix.empty()) {
+      return Invalid(StrCat(of,
+                            kind == GraphOpKind::kLayerBackward
+                                ? ": a repeat body runs once per iteration, so every iteration "
+                                  "would consume the same call (layer_backward is for top-level "
+                                  "ops)"
+                                : ": layer_step is for top-level ops (a repeat body runs once "
+                                  "per iteration)",
+                            suffix));
+    }
+    const std::string cf = StrCat(of, ".call_id");
+    if (kind == GraphOpKind::kLayerBackward) {
+      const std::string& call_id = op.layer_backward().call_id();
+      if (absl::Status s = CheckCallId(call_id, /*may_be_empty=*/false); !s.ok()) {
+        return WithField(cf, s);
+      }
+      if (const auto it = consumed_.find({step.layer->id, call_id}); it != consumed_.end()) {
+        return Invalid(StrCat(cf, " = '", call_id, "': ", it->second, " consumes this call of ",
+                              LayerWhat(*step.layer),
+                              " already (a backward consumes its forward call)"));
+      }
+      return absl::OkStatus();
+    }
+    if (kind != GraphOpKind::kLayerForward) return absl::OkStatus();
+    const std::string& call_id = op.layer_forward().call_id();
+    if (call_id.empty()) return absl::OkStatus();
+    if (!suffix.empty()) {
+      return Invalid(StrCat(cf, " = '", call_id,
+                            "': a repeat body runs once per iteration, "
+                            "so every iteration would keep the same call id (call ids "
+                            "are for top-level ops)",
+                            suffix));
+    }
+    if (absl::Status s = CheckCallId(call_id, /*may_be_empty=*/false); !s.ok()) {
+      return WithField(cf, s);
+    }
+    const std::pair<std::string, std::string> key{step.layer->id, call_id};
+    if (kept_calls_.contains(key)) {
+      return Invalid(StrCat(cf, " = '", call_id, "' is used twice for layer ", step.layer->id,
+                            " in this graph (each forward call keeps its "
+                            "own activations)"));
+    }
+    // A call an earlier request kept (and no backward here consumes before
+    // this op) would make the forward fail half-way through the graph.
+    if (!consumed_.contains(key)) {
+      ASSIGN_OR_RETURN(const bool kept, KeepsCall(*step.layer, device_, call_id));
+      if (kept) {
+        return absl::AlreadyExistsError(
+            StrCat(cf, " = '", call_id, "': ", LayerWhat(*step.layer),
+                   " keeps this call already (from an earlier request; run its backward or "
+                   "Training.ForgetCall first)"));
+      }
+    }
+    RETURN_IF_ERROR(CountPending(*step.layer, +1, cf));
+    kept_calls_[key] = static_cast<int>(plan_.steps.size());
+    return absl::OkStatus();
+  }
+
+  // A layer_backward's call: kept by a layer_forward before it in this graph
+  // (grad_out must have that forward's output shape) or by an earlier
+  // request (the layer checks grad_out against it), and not consumed yet.
+  absl::Status CheckBackwardCall(const v1::GraphLayerBackward& b, const std::string& field,
+                                 const OperandInfo& grad_out, const PlanStep& step) {
+    const std::string of = StrCat(field, ".layer_backward");
+    const std::string& call_id = b.call_id();
+    StoredLayer& layer = *step.layer;
+    const std::pair<std::string, std::string> key{layer.id, call_id};
+    if (const auto it = kept_calls_.find(key); it != kept_calls_.end()) {
+      const PlanStep& forward = plan_.steps[it->second];
+      if (grad_out.desc->shape != forward.out.shape) {
+        return Invalid(StrCat(of, ".grad_out: ", grad_out.what, " is ",
+                              ShapeString(grad_out.desc->shape), " but call '", call_id, "' of ",
+                              LayerWhat(layer), " (", forward.field, " '", forward.label,
+                              "') has the output shape ", ShapeString(forward.out.shape)));
+      }
+    } else {
+      // The layer sees grad_out itself when it is held or inline, else
+      // scratch of its description (nothing reads it; freed at once).
+      Tensor scratch;
+      const Tensor* dy = step.in[0].tensor != nullptr ? &step.in[0].tensor->tensor : nullptr;
+      if (dy == nullptr) {
+        absl::StatusOr<Tensor> t = Tensor::Allocate(*grad_out.desc, device_);
+        if (!t.ok()) return WithField(StrCat(of, ".grad_out"), t.status());
+        scratch = *std::move(t);
+        dy = &scratch;
+      }
+      const absl::Status s = ProbeKeptCall(layer, device_, *dy, call_id);
+      if (absl::IsNotFound(s)) {
+        return absl::NotFoundError(
+            StrCat(of, ".call_id = '", call_id, "': ", LayerWhat(layer),
+                   " keeps no such forward call (keep one with a layer_forward call_id "
+                   "before this op, or with Training.Forward)"));
+      }
+      if (absl::IsInvalidArgument(s)) {
+        return Invalid(StrCat(of, ".grad_out: ", grad_out.what, " is ",
+                              ShapeString(grad_out.desc->shape), " but does not fit call '",
+                              call_id, "' of ", LayerWhat(layer),
+                              " (kept by an earlier request): ", s.message()));
+      }
+      RETURN_IF_ERROR(s);
+    }
+    consumed_[key] = field;
+    return CountPending(layer, -1, StrCat(of, ".call_id"));
+  }
+
+  // The forward calls `layer` keeps once this graph's ops so far have run,
+  // against its max_pending.
+  absl::Status CountPending(StoredLayer& layer, int delta, const std::string& cf) {
+    auto it = pending_.find(layer.id);
+    int64_t max_pending = 0;
+    {
+      std::lock_guard lock(layer.mu);
+      if (it == pending_.end()) it = pending_.emplace(layer.id, layer.layer.pending()).first;
+      max_pending = layer.layer.config().max_pending;
+    }
+    it->second += delta;
+    if (delta > 0 && it->second > max_pending) {
+      return absl::ResourceExhaustedError(
+          StrCat(cf, ": ", LayerWhat(layer), " would keep ", it->second,
+                 " forward calls, more than its max_pending = ", max_pending,
+                 " (run their backward or Training.ForgetCall first)"));
+    }
+    return absl::OkStatus();
   }
 
   Binding StepBinding(int step, std::string what) {
@@ -372,6 +592,10 @@ class Validator {
                                  const Scope& scope) {
     if (auto it = scope.local.find(name); it != scope.local.end()) return it->second;
     if (auto it = top_steps_.find(name); it != top_steps_.end()) {
+      if (const PlanStep& s = plan_.steps[it->second]; !HasResult(s.kind)) {
+        return Invalid(StrCat(field, ": '", name, "' is ", s.field, ", a ", GraphOpKindName(s.kind),
+                              ", which has no result to read"));
+      }
       return StepBinding(it->second, StrCat("output '", name, "'"));
     }
     const NameSite* site = FindSite(name, scope.top);
@@ -426,6 +650,11 @@ class Validator {
                               seen->second, "])"));
       }
       PlanStep& step = plan_.steps[it->second];
+      if (!HasResult(step.kind)) {
+        return Invalid(StrCat(of, ".output = '", o.output(), "' is ", step.field, ", a ",
+                              GraphOpKindName(step.kind),
+                              ", which has no result (RunResponse.layer_steps reports it)"));
+      }
       if (o.inline_()) {
         if (!o.name().empty() || o.labels_size() > 0) {
           return Invalid(StrCat(of, ": name and labels are for held outputs (inline is set)"));
@@ -515,7 +744,11 @@ class Validator {
   std::map<std::string, std::vector<NameSite>> local_names_;  // repeats' local names
   std::map<std::string, int> top_steps_;  // top-level op name -> its result's step
   std::map<const v1::GraphOperand*, TensorPtr> resolved_;
-  std::set<std::pair<std::string, std::string>> kept_calls_;  // (layer id, call id)
+  // (layer id, call id) -> the layer_forward step that keeps it.
+  std::map<std::pair<std::string, std::string>, int> kept_calls_;
+  // (layer id, call id) -> the field of the layer_backward that consumes it.
+  std::map<std::pair<std::string, std::string>, std::string> consumed_;
+  std::map<std::string, int64_t> pending_;  // layer id -> calls kept after the ops so far
 };
 
 }  // namespace

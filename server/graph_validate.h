@@ -10,8 +10,10 @@
 //   ops[3].spmm.b: output 'h2' is 512x1024 but a (output 'h1') is 1200x1024; ...
 //   ops[0].repeat.bindings has 5 entries but times = 6 (one per iteration)
 // with codes INVALID_ARGUMENT (malformed graph), NOT_FOUND (unknown held
-// tensor), ALREADY_EXISTS (a held output's name is taken) and
-// RESOURCE_EXHAUSTED (memory, work, inline results too large).
+// tensor or layer, a forward call a layer does not keep), ALREADY_EXISTS (a
+// held output's name is taken, a forward call id a layer keeps already) and
+// RESOURCE_EXHAUSTED (memory, work, inline results too large, more kept
+// forward calls than a layer's max_pending).
 #pragma once
 
 #include <cstdint>
@@ -43,8 +45,9 @@ struct GraphLimits {
 // The plan of `request` for `caller` on `device` (where held operands must be
 // and inline ones are copied to). The plan points into `request`, which must
 // outlive it, and holds the resolved tensors and layers. `layers`: the
-// caller's training layers for layer_forward ops (nullptr: such an op is
-// FAILED_PRECONDITION).
+// caller's training layers for layer_forward, layer_backward and layer_step
+// ops (nullptr: such an op is FAILED_PRECONDITION). Validation changes no
+// layer (it reads their kept calls under each layer's mutex).
 absl::StatusOr<GraphPlan> ValidateGraph(const v1::RunRequest& request, const TensorStore& store,
                                         const LayerStore* layers, const Caller& caller,
                                         const Device& device, const GraphLimits& limits);

@@ -214,9 +214,41 @@ class GraphVsSingleCallsTest(DaemonTestCase):
         np.testing.assert_array_equal(got["h"], a.astype(np.float16))
 
 
+def layer_state(c, layer):
+    """What a graph may change in a layer: its parameters (exact bytes), the
+    gradient accumulators, its step and its kept calls."""
+    w = c.layer_parameter(layer, "weight")
+    info = c.get_layer(layer)
+    return (w.indptr.tobytes(), w.indices.tobytes(), w.data.tobytes(),
+            c.layer_parameter(layer, "bias").tobytes(),
+            c.layer_parameter(layer, "weight_grad").tobytes(),
+            c.layer_parameter(layer, "bias_grad").tobytes(),
+            info.step, info.pending_calls)
+
+
+def training_graph(layer, x, target, call_id, step=None, outputs=("y", "g", "dx")):
+    """forward(call_id) -> the MSE loss gradient 2/N (y - target) -> backward
+    -> step, one Run; y, g (the gradient) and dX inline."""
+    step = {} if step is None else step
+    return {
+        "ops": [
+            {"name": "y", "layer_forward": {"layer": layer, "x": x, "callId": call_id}},
+            {"name": "d", "add": {"x": out("y"), "y": target, "beta": -1}},
+            {"name": "g", "scale": {"x": out("d"), "factor": 2.0 / 60}},
+            {"name": "dx", "layer_backward": {"layer": layer, "callId": call_id,
+                                              "gradOut": out("g")}},
+            {"name": "s", "layer_step": dict({"layer": layer}, **step)},
+        ],
+        "outputs": [{"output": o, "inline": True} for o in outputs],
+    }
+
+
 class LayerForwardTest(DaemonTestCase):
     """Training layers inside a graph: two layers in one Run against the same
-    two Training.Forward calls (bit for bit), both against NumPy."""
+    two Training.Forward calls (bit for bit), both against NumPy; a whole
+    training step (forward, loss gradient, backward, step) in one Run against
+    the same Training calls one by one (bit for bit) and against NumPy; every
+    rule of layer_backward and layer_step refused before anything runs."""
 
     def test_two_layers_in_one_run(self):
         c = self.client
@@ -251,6 +283,137 @@ class LayerForwardTest(DaemonTestCase):
         self.expect_error({"ops": [{"name": "y", "layer_forward": {
             "layer": {"name": "g/fc3"}, "x": inline(x)}}], "outputs": [{"output": "y"}]},
             grpc.StatusCode.INVALID_ARGUMENT, "ops[0].layer_forward.x", "in_features")
+
+
+    def test_training_step_in_one_run_equals_training_calls(self):
+        c = self.client
+        kw = dict(sparsity=0.5, relu=True, seed=21, optimizer={"kind": "sgd", "lr": 0.05,
+                                                                "momentum": 0.9})
+        c.create_layer(12, 5, name="g/ta", **kw)
+        c.create_layer(12, 5, name="g/tb", **kw)
+        rng = np.random.default_rng(8)
+        adam = {"kind": "adam", "lr": 0.02}
+        for it in range(3):
+            x = rng.standard_normal((6, 12)).astype(np.float32)
+            t = rng.standard_normal((6, 5)).astype(np.float32)
+            # Iteration 1 switches to Adam, as Step's optimizer field does.
+            step = {"gradScale": 0.5, "optimizer": {"kind": "ADAM", "lr": 0.02}} if it == 1 else {}
+            call_id = "step%d" % it
+            r = self.run_graph(training_graph({"name": "g/ta"}, inline(x), inline(t), call_id,
+                                              step))
+            y, g, dx = (sc.from_inline(res.inline) for res in r.results)
+            self.assertEqual([o.kind for o in r.ops], ["layer_forward", "add", "scale",
+                                                       "layer_backward", "layer_step"])
+            # The same step through Training, fed the graph's loss gradient.
+            np.testing.assert_array_equal(c.layer_forward("g/tb", x, call_id=call_id), y)
+            np.testing.assert_array_equal(
+                c.layer_backward("g/tb", g, call_id, want_dx=True), dx)
+            want = c.layer_step("g/tb", grad_scale=0.5 if it == 1 else 1.0,
+                                optimizer=adam if it == 1 else None)
+            self.assertEqual(len(r.layer_steps), 1)
+            self.assertEqual(r.layer_steps[0].op, "s")
+            self.assertEqual(r.layer_steps[0].layer, c.get_layer("g/ta").id)
+            self.assertEqual(r.layer_steps[0].step, want)
+            self.assertEqual(layer_state(c, "g/ta"), layer_state(c, "g/tb"), "iteration %d" % it)
+            # The loss gradient itself against NumPy.
+            np.testing.assert_allclose(g, (2.0 / 60) * (y.astype(np.float64) - t),
+                                       rtol=1e-6, atol=1e-7)
+        self.assertEqual(c.get_layer("g/ta").step, 3)
+        self.assertEqual(c.get_layer("g/ta").pending_calls, 0)
+
+    def test_training_step_against_numpy(self):
+        c = self.client
+        info = c.create_layer(10, 4, sparsity=0.6, name="g/np", relu=True, seed=5,
+                              optimizer={"kind": "sgd", "lr": 0.1})
+        rng = np.random.default_rng(9)
+        x = rng.standard_normal((7, 10)).astype(np.float32)
+        g = rng.standard_normal((7, 4)).astype(np.float32)
+        w0 = c.layer_parameter(info, "weight")
+        b0 = c.layer_parameter(info, "bias").astype(np.float64)
+        # The loss gradient as an input; the layer by its LayerInfo (client.run).
+        r = c.run({"ops": [
+            {"name": "y", "layer_forward": {"layer": info, "x": x, "callId": "k"}},
+            {"name": "dx", "layer_backward": {"layer": info, "callId": "k", "gradOut": g}},
+            {"name": "s", "layer_step": {"layer": info}}],
+            "outputs": [{"output": "y", "inline": True}, {"output": "dx", "inline": True}]})
+        y, dx = r[0], r[1]
+        self.assertEqual(r.layer_steps["s"].step, 1)
+        w = w0.toarray().astype(np.float64)
+        mask = w0.toarray() != 0
+        y_ref = np.maximum(x @ w.T + b0, 0)
+        dz = g * (y_ref > 0)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dx, dz @ w, rtol=1e-5, atol=1e-6)
+        w1 = c.layer_parameter(info, "weight")
+        np.testing.assert_array_equal(w1.indices, w0.indices)  # the pattern stays
+        np.testing.assert_allclose(w1.toarray(), (w - 0.1 * (dz.T @ x)) * mask,
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c.layer_parameter(info, "bias"), b0 - 0.1 * dz.sum(0),
+                                   rtol=1e-5, atol=1e-6)
+
+    def test_backward_of_a_call_kept_by_training_forward(self):
+        c = self.client
+        c.create_layer(8, 3, sparsity=0.5, name="g/early", seed=2)
+        x = np.ones((4, 8), np.float32)
+        c.layer_forward("g/early", x, call_id="e")
+        before = layer_state(c, "g/early")
+        bad = {"ops": [{"name": "dx", "layer_backward": {
+            "layer": {"name": "g/early"}, "callId": "e",
+            "gradOut": inline(np.ones((2, 3), np.float32))}}], "outputs": [{"output": "dx"}]}
+        self.expect_error(bad, grpc.StatusCode.INVALID_ARGUMENT,
+                          "ops[0].layer_backward.grad_out", "[2, 3]", "[4, 3]")
+        self.assertEqual(layer_state(c, "g/early"), before)
+        good = copy.deepcopy(bad)
+        good["ops"][0]["layer_backward"]["gradOut"] = inline(np.ones((4, 3), np.float32))
+        good["outputs"][0]["inline"] = True
+        r = self.run_graph(good)
+        self.assertEqual(sc.from_inline(r.results[0].inline).shape, (4, 8))
+        self.assertEqual(c.get_layer("g/early").pending_calls, 0)
+
+    def test_training_rules_refused_before_anything_runs(self):
+        c = self.client
+        c.create_layer(12, 5, sparsity=0.5, name="g/tv", relu=True, seed=6)
+        x, t = inline(np.ones((6, 12), np.float32)), inline(np.zeros((6, 5), np.float32))
+        g3 = inline(np.ones((3, 5), np.float32))
+        layer = {"name": "g/tv"}
+        fwd = {"name": "y", "layer_forward": {"layer": layer, "x": x, "callId": "c"}}
+
+        def bwd(name="dx", call_id="c", grad=None, on=layer):
+            return {"name": name, "layer_backward": {"layer": on, "callId": call_id,
+                                                     "gradOut": grad or out("g")}}
+        valid = training_graph(layer, x, t, "c")
+        before = layer_state(c, "g/tv")
+        inv, nf = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+        cases = [
+            ({"ops": [fwd, bwd(on={"name": "g/none"}, grad=t)]}, nf,
+             ["ops[1].layer_backward.layer", "g/none"]),
+            ({"ops": [{"name": "s", "layer_step": {"layer": {"name": "g/none"}}}]}, nf,
+             ["ops[0].layer_step.layer", "g/none"]),
+            ({"ops": [fwd, bwd(grad=g3)]}, inv,
+             ["ops[1].layer_backward.grad_out", "[3, 5]", "[6, 5]"]),
+            ({"ops": [fwd, bwd(grad=x)]}, inv,
+             ["ops[1].layer_backward.grad_out is dense f32 [6, 12]", "out_features = 5"]),
+            ({"ops": [fwd, bwd(call_id="ghost", grad=t)]}, nf,
+             ["ops[1].layer_backward.call_id = 'ghost'"]),
+            ({"ops": [fwd, bwd(call_id="", grad=t)]}, inv, ["ops[1].layer_backward.call_id"]),
+            ({"ops": [fwd, bwd("d1", grad=t), bwd("d2", grad=t)]}, inv,
+             ["ops[2].layer_backward.call_id = 'c': ops[1] consumes this call"]),
+            ({"ops": [{"name": "s", "layer_step": {"layer": layer,
+                                                   "optimizer": {"lr": -1}}}]}, inv,
+             ["ops[0].layer_step.optimizer.lr"]),
+            (dict(valid, outputs=[{"output": "s"}]), inv,
+             ["outputs[0].output = 's'", "layer_step, which has no result"]),
+            # A valid training step whose last op is refused: nothing runs.
+            (dict(valid, ops=valid["ops"] + [{"name": "z", "relu": {"x": out("s")}}]), inv,
+             ["ops[5].relu.x: 's' is ops[4], a layer_step"]),
+        ]
+        for graph, code, pieces in cases:
+            graph.setdefault("outputs", [])
+            self.expect_error(graph, code, *pieces)
+            self.assertEqual(layer_state(c, "g/tv"), before, graph)
+        # And the valid one runs once.
+        self.run_graph(valid)
+        self.assertEqual(c.get_layer("g/tv").step, 1)
 
 
 class DnnTest(DaemonTestCase):

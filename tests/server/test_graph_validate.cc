@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -701,6 +703,372 @@ TEST_F(GraphLayerTest, CallIdsAreCheckedBeforeRunning) {
               absl::StatusCode::kInvalidArgument, {"ops[0].layer_forward.call_id"});
   std::lock_guard lock(layer_->mu);
   EXPECT_EQ(layer_->layer.pending(), 0);
+}
+
+// ---- layer_backward and layer_step -----------------------------------------
+
+// What a graph may change in a layer, copied out for comparison.
+struct LayerSnapshot {
+  Tensor weight, bias, weight_grad, bias_grad;
+  int64_t step = 0, pending = 0;
+};
+
+LayerSnapshot Snap(StoredLayer& stored) {
+  std::lock_guard lock(stored.mu);
+  const train::SparseLinear& l = stored.layer;
+  LayerSnapshot s;
+  s.weight = l.weight().Clone().value();
+  s.bias = l.bias()->Clone().value();
+  s.weight_grad = l.weight_grad().Clone().value();
+  s.bias_grad = l.bias_grad()->Clone().value();
+  s.step = l.step();
+  s.pending = l.pending();
+  return s;
+}
+
+void ExpectSameLayer(const LayerSnapshot& a, const LayerSnapshot& b, const std::string& what) {
+  EXPECT_TRUE(SameBits(a.weight, b.weight)) << what;
+  EXPECT_TRUE(SameBits(a.bias, b.bias)) << what;
+  EXPECT_TRUE(SameBits(a.weight_grad, b.weight_grad)) << what;
+  EXPECT_TRUE(SameBits(a.bias_grad, b.bias_grad)) << what;
+  EXPECT_EQ(a.step, b.step) << what;
+  EXPECT_EQ(a.pending, b.pending) << what;
+}
+
+// Training layers and their gradients in graphs: "fc" (16 -> 5, bias, ReLU)
+// from GraphLayerTest, the target "t" and a gradient "g" of its output shape
+// for x's 6 rows, and "g3" for 3 rows.
+class GraphTrainingTest : public GraphLayerTest {
+ protected:
+  void SetUp() override {
+    GraphLayerTest::SetUp();
+    Hold("t", Dense(6, 5, 0.75f));
+    Hold("g", Dense(6, 5, 0.25f));
+    Hold("g3", Dense(3, 5, 0.25f));
+  }
+  LayerPtr MakeLayer(const std::string& name, const std::string& tenant, int64_t max_pending = 64) {
+    train::LayerConfig c;
+    c.in_features = 16;
+    c.out_features = 5;
+    c.sparsity = 0.5;
+    c.relu = true;
+    c.seed = 11;
+    c.max_pending = max_pending;
+    c.optimizer.kind = OptimizerKind::kSgd;
+    c.optimizer.lr = 0.1f;
+    c.optimizer.momentum = 0.9f;
+    auto layer = train::SparseLinear::Create(*backend_, c);
+    EXPECT_TRUE(layer.ok()) << layer.status();
+    auto stored = layers_.Insert(tenant, std::move(layer).value(), name);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return *stored;
+  }
+  const Tensor& Held(const std::string& name) {
+    return (*store_.FindByName(caller_.tenant, name))->tensor;
+  }
+};
+
+// forward(call_id) -> the MSE loss gradient 2/N (y - t) -> backward -> step.
+std::string TrainingGraph(const std::string& layer, const std::string& call_id) {
+  return StrCat(R"({"ops": [
+      {"name": "y", "layer_forward": {"layer": {"name": ")",
+                layer, R"("}, "x": {"ref": {"name": "x"}}, "callId": ")", call_id, R"("}},
+      {"name": "d", "add": {"x": {"output": "y"}, "y": {"ref": {"name": "t"}}, "beta": -1}},
+      {"name": "g", "scale": {"x": {"output": "d"}, "factor": 0.0666666}},
+      {"name": "dx", "layer_backward": {"layer": {"name": ")",
+                layer, R"("}, "callId": ")", call_id, R"(",
+                                        "gradOut": {"output": "g"}}},
+      {"name": "s", "layer_step": {"layer": {"name": ")",
+                layer, R"("}, "gradScale": 0.5,
+                                   "optimizer": {"kind": "ADAM", "lr": 0.05}}}],
+      "outputs": [{"output": "y"}, {"output": "g"}, {"output": "dx"}]})");
+}
+
+TEST_F(GraphTrainingTest, ATrainingStepEqualsTheLayerCalledDirectly) {
+  const LayerPtr graph_layer = MakeLayer("a", caller_.tenant);
+  const LayerPtr direct = MakeLayer("b", caller_.tenant);
+  OptimizerHyper adam;
+  adam.kind = OptimizerKind::kAdam;
+  adam.lr = 0.05f;
+  for (int it = 0; it < 2; ++it) {
+    const std::string call_id = StrCat("c", it);
+    auto plan = Validate(TrainingGraph("a", call_id));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    ASSERT_EQ(plan->steps.size(), 5u);
+    EXPECT_EQ(plan->steps[3].out.shape, (std::vector<int64_t>{6, 16}));  // dX
+    EXPECT_EQ(plan->steps[4].out_bytes, 0);                              // the step: no result
+    auto run = ExecuteGraphPlan(*plan, *backend_);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_TRUE(run->kept_calls.empty());  // the backward consumed the call
+    EXPECT_EQ(run->layer_updates, (std::vector<std::string>{"ops[3].layer_backward ('dx')",
+                                                            "ops[4].layer_step ('s')"}));
+    ASSERT_EQ(run->layer_steps.size(), 1u);
+    EXPECT_EQ(run->layer_steps[0].report.step, it + 1);
+
+    // The same sequence on the twin layer, fed the graph's loss gradient.
+    const Tensor& g = run->outputs[1];
+    absl::StatusOr<Tensor> y;
+    absl::StatusOr<std::optional<Tensor>> dx;
+    absl::StatusOr<train::StepReport> report;
+    Tensor w_before;
+    {
+      std::lock_guard lock(direct->mu);
+      w_before = Convert(direct->layer.weight(), Format::kDense).value();
+      y = direct->layer.Forward(*backend_, Held("x"), call_id);
+      ASSERT_TRUE(y.ok()) << y.status();
+      dx = direct->layer.Backward(*backend_, g, call_id, true);
+      ASSERT_TRUE(dx.ok()) << dx.status();
+      ASSERT_TRUE(direct->layer.SetOptimizer(adam).ok());
+      report = direct->layer.Step(*backend_, 0.5f);
+      ASSERT_TRUE(report.ok()) << report.status();
+    }
+    EXPECT_TRUE(SameBits(run->outputs[0], *y)) << it;
+    EXPECT_TRUE(SameBits(run->outputs[2], **dx)) << it;
+    EXPECT_EQ(run->layer_steps[0].report.step, report->step);
+    EXPECT_EQ(run->layer_steps[0].report.nnz, report->nnz);
+    ExpectSameLayer(Snap(*graph_layer), Snap(*direct), StrCat("iteration ", it));
+
+    // Independently: g = 0.0666666 (y - t) and dX = (g ⊙ [y > 0]) · W in float64.
+    const auto yv = run->outputs[0].data<float>("values");
+    const auto tv = Held("t").data<float>("values");
+    const auto gv = g.data<float>("values");
+    const auto wv = w_before.data<float>("values");
+    const auto dxv = run->outputs[2].data<float>("values");
+    for (int i = 0; i < 6; ++i) {
+      for (int o = 0; o < 5; ++o) {
+        const double want = 0.0666666 * (double(yv[i * 5 + o]) - tv[i * 5 + o]);
+        EXPECT_NEAR(gv[i * 5 + o], want, 1e-6) << i << "," << o;
+      }
+      for (int k = 0; k < 16; ++k) {
+        double acc = 0;
+        for (int o = 0; o < 5; ++o) {
+          if (yv[i * 5 + o] > 0) acc += double(gv[i * 5 + o]) * wv[o * 16 + k];
+        }
+        EXPECT_NEAR(dxv[i * 16 + k], acc, 1e-6) << i << "," << k;
+      }
+    }
+  }
+  EXPECT_EQ(Snap(*graph_layer).step, 2);
+}
+
+TEST_F(GraphTrainingTest, ABackwardOfACallAnEarlierRequestKept) {
+  {
+    std::lock_guard lock(layer_->mu);
+    ASSERT_TRUE(layer_->layer.Forward(*backend_, Held("x"), "early").ok());
+  }
+  const LayerSnapshot kept = Snap(*layer_);
+  // Three rows of gradient for a call of six: held, and as an op's output.
+  ExpectError(R"({"ops": [{"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+                  "callId": "early", "gradOut": {"ref": {"name": "g3"}}}}],
+                  "outputs": [{"output": "dx"}]})",
+              absl::StatusCode::kInvalidArgument,
+              {"ops[0].layer_backward.grad_out: tensor 'g3' is [3, 5] but does not fit call "
+               "'early' of layer",
+               "kept by an earlier request", "[6, 5]"});
+  ExpectError(R"({"ops": [{"name": "h", "scale": {"x": {"ref": {"name": "g3"}}, "factor": 2}},
+                  {"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+                  "callId": "early", "gradOut": {"output": "h"}}}],
+                  "outputs": [{"output": "dx"}]})",
+              absl::StatusCode::kInvalidArgument,
+              {"ops[1].layer_backward.grad_out: output 'h' is [3, 5]", "[6, 5]"});
+  // A forward may not keep that id again while it is kept.
+  ExpectError(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
+                  "x": {"ref": {"name": "x"}}, "callId": "early"}}],
+                  "outputs": [{"output": "y"}]})",
+              absl::StatusCode::kAlreadyExists,
+              {"ops[0].layer_forward.call_id = 'early'", "keeps this call already"});
+  ExpectSameLayer(Snap(*layer_), kept, "after the refusals");
+
+  // The right shape runs, consumes the call and accumulates the gradients.
+  auto plan = Validate(R"({"ops": [{"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+                  "callId": "early", "gradOut": {"ref": {"name": "g"}}}}],
+                  "outputs": [{"output": "dx", "inline": true}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->outputs[0].desc().shape, (std::vector<int64_t>{6, 16}));
+  const LayerSnapshot after = Snap(*layer_);
+  EXPECT_EQ(after.pending, 0);
+  EXPECT_FALSE(SameBits(after.weight_grad, kept.weight_grad));
+  EXPECT_TRUE(SameBits(after.weight, kept.weight));
+  // Once consumed, the call is gone.
+  ExpectError(R"({"ops": [{"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+                  "callId": "early", "gradOut": {"ref": {"name": "g"}}}}],
+                  "outputs": [{"output": "dx"}]})",
+              absl::StatusCode::kNotFound,
+              {"ops[0].layer_backward.call_id = 'early'", "keeps no such forward call"});
+}
+
+TEST_F(GraphTrainingTest, EveryRuleIsCheckedBeforeAnythingRuns) {
+  const LayerPtr other = MakeLayer("theirs", "other-tenant");
+  const LayerSnapshot before = Snap(*layer_);
+  const LayerSnapshot other_before = Snap(*other);
+  const std::string fwd =
+      R"({"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+          "callId": "c"}})";
+  using C = absl::StatusCode;
+  const std::vector<std::tuple<std::string, C, std::vector<std::string>>> cases = {
+      {R"([{"name": "dx", "layer_backward": {"layer": {"name": "nope"}, "callId": "c",
+           "gradOut": {"ref": {"name": "g"}}}}])",
+       C::kNotFound,
+       {"ops[0].layer_backward.layer", "nope"}},
+      {R"([{"name": "s", "layer_step": {"layer": {"name": "nope"}}}])",
+       C::kNotFound,
+       {"ops[0].layer_step.layer", "nope"}},
+      // Another tenant's layer is as unknown as a missing one.
+      {R"([{"name": "dx", "layer_backward": {"layer": {"name": "theirs"}, "callId": "c",
+           "gradOut": {"ref": {"name": "g"}}}}])",
+       C::kNotFound,
+       {"ops[0].layer_backward.layer", "theirs"}},
+      {StrCat(R"([{"name": "s", "layer_step": {"layer": {"id": ")", other->id, R"("}}}])"),
+       C::kNotFound,
+       {"ops[0].layer_step.layer", other->id}},
+      {R"([{"name": "s", "layer_step": {}}])",
+       C::kInvalidArgument,
+       {"ops[0].layer_step.layer names no layer"}},
+      {R"([{"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "c"}}])",
+       C::kInvalidArgument,
+       {"ops[0].layer_backward.grad_out is missing"}},
+      {R"([{"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+           "gradOut": {"ref": {"name": "g"}}}}])",
+       C::kInvalidArgument,
+       {"ops[0].layer_backward.call_id: call_id is missing"}},
+      {StrCat("[", fwd, R"(, {"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+           "callId": "c", "gradOut": {"ref": {"name": "x"}}}}])"),
+       C::kInvalidArgument,
+       {"ops[1].layer_backward.grad_out is dense f32 [6, 16]", "out_features = 5",
+        "grad_out is tensor 'x'"}},
+      {StrCat("[", fwd, R"(, {"name": "dx", "layer_backward": {"layer": {"name": "fc"},
+           "callId": "c", "gradOut": {"ref": {"name": "g3"}}}}])"),
+       C::kInvalidArgument,
+       {"ops[1].layer_backward.grad_out: tensor 'g3' is [3, 5] but call 'c' of layer",
+        "(ops[0] 'y') has the output shape [6, 5]"}},
+      {R"([{"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "ghost",
+           "gradOut": {"ref": {"name": "g"}}}}])",
+       C::kNotFound,
+       {"ops[0].layer_backward.call_id = 'ghost'", "keeps no such forward call"}},
+      // The forward comes after the backward: not kept yet when it runs.
+      {StrCat(R"([{"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "c",
+           "gradOut": {"ref": {"name": "g"}}}}, )",
+              fwd, "]"),
+       C::kNotFound,
+       {"ops[0].layer_backward.call_id = 'c'"}},
+      {StrCat("[", fwd, R"(, {"name": "d1", "layer_backward": {"layer": {"name": "fc"},
+           "callId": "c", "gradOut": {"ref": {"name": "g"}}}},
+           {"name": "d2", "layer_backward": {"layer": {"name": "fc"}, "callId": "c",
+           "gradOut": {"ref": {"name": "g"}}}}])"),
+       C::kInvalidArgument,
+       {"ops[2].layer_backward.call_id = 'c': ops[1] consumes this call", "already"}},
+      {R"([{"name": "r", "repeat": {"times": 2, "init": {"ref": {"name": "g"}}, "carry": "c",
+           "bindings": [{}, {}], "body": [{"name": "b", "layer_backward": {
+           "layer": {"name": "fc"}, "callId": "k", "gradOut": {"output": "c"}}}]}}])",
+       C::kInvalidArgument,
+       {"ops[0].repeat.body[0].layer_backward", "top-level", "(iteration 0)"}},
+      {R"([{"name": "r", "repeat": {"times": 1, "init": {"ref": {"name": "g"}}, "carry": "c",
+           "bindings": [{}], "body": [{"name": "z", "relu": {"x": {"output": "c"}}},
+           {"name": "s", "layer_step": {"layer": {"name": "fc"}}}]}}])",
+       C::kInvalidArgument,
+       {"ops[0].repeat.body[1].layer_step", "top-level"}},
+      {R"([{"name": "s", "layer_step": {"layer": {"name": "fc"}, "gradScale": "Infinity"}}])",
+       C::kInvalidArgument,
+       {"ops[0].layer_step.grad_scale = inf is not finite"}},
+      {R"([{"name": "s", "layer_step": {"layer": {"name": "fc"},
+           "optimizer": {"kind": "ADAM", "beta1": 1.5}}}])",
+       C::kInvalidArgument,
+       {"ops[0].layer_step.optimizer.beta1"}},
+      {R"([{"name": "s", "layer_step": {"layer": {"name": "fc"}}},
+           {"name": "z", "relu": {"x": {"output": "s"}}}])",
+       C::kInvalidArgument,
+       {"ops[1].relu.x: 's' is ops[0], a layer_step, which has no result"}},
+  };
+  for (const auto& [ops, code, pieces] : cases) {
+    ExpectError(StrCat(R"({"ops": )", ops, "}"), code, pieces);
+  }
+  ExpectError(R"({"ops": [{"name": "s", "layer_step": {"layer": {"name": "fc"}}}],
+                  "outputs": [{"output": "s"}]})",
+              C::kInvalidArgument,
+              {"outputs[0].output = 's' is ops[0], a layer_step, which has no result"});
+  // A training step refused by its last op: nothing before it has run.
+  ExpectError(R"({"ops": [
+      {"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "c"}},
+      {"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "c",
+                                        "gradOut": {"ref": {"name": "g"}}}},
+      {"name": "s", "layer_step": {"layer": {"name": "fc"}}},
+      {"name": "z", "relu": {"x": {"output": "nothing"}}}], "outputs": [{"output": "dx"}]})",
+              C::kInvalidArgument, {"ops[3].relu.x: no op is named 'nothing'"});
+  ExpectSameLayer(Snap(*layer_), before, "fc");
+  ExpectSameLayer(Snap(*other), other_before, "the other tenant's layer");
+}
+
+TEST_F(GraphTrainingTest, ForwardCallsFitUnderMaxPending) {
+  const LayerPtr small = MakeLayer("small", caller_.tenant, /*max_pending=*/1);
+  const LayerSnapshot before = Snap(*small);
+  const std::string two_forwards = R"({"ops": [
+      {"name": "y1", "layer_forward": {"layer": {"name": "small"}, "x": {"ref": {"name": "x"}},
+                                       "callId": "a"}},
+      {"name": "y2", "layer_forward": {"layer": {"name": "small"}, "x": {"ref": {"name": "x"}},
+                                       "callId": "b"}}], "outputs": [{"output": "y2"}]})";
+  ExpectError(two_forwards, absl::StatusCode::kResourceExhausted,
+              {"ops[1].layer_forward.call_id", "would keep 2 forward calls", "max_pending = 1"});
+  ExpectSameLayer(Snap(*small), before, "small");
+  // A backward between them frees the room.
+  auto plan = Validate(R"({"ops": [
+      {"name": "y1", "layer_forward": {"layer": {"name": "small"}, "x": {"ref": {"name": "x"}},
+                                       "callId": "a"}},
+      {"name": "d1", "layer_backward": {"layer": {"name": "small"}, "callId": "a",
+                                        "gradOut": {"ref": {"name": "g"}}}},
+      {"name": "y2", "layer_forward": {"layer": {"name": "small"}, "x": {"ref": {"name": "x"}},
+                                       "callId": "b"}}], "outputs": []})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(Snap(*small).pending, 1);  // "b", kept for a later request
+}
+
+TEST_F(GraphTrainingTest, AFailureAfterAStepNamesWhatStaysApplied) {
+  const LayerSnapshot before = Snap(*layer_);
+  // Converting to 1:2 needs at most one non-zero per pair: only the data tells.
+  auto plan = Validate(R"({"ops": [
+      {"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "c"}},
+      {"name": "y2", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "kept"}},
+      {"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "c",
+                                        "gradOut": {"ref": {"name": "g"}}}},
+      {"name": "s", "layer_step": {"layer": {"name": "fc"}}},
+      {"name": "n", "convert": {"source": {"ref": {"name": "x"}}, "to": "NM", "n": 1, "m": 2}}],
+      "outputs": [{"output": "dx"}, {"output": "n"}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()),
+              AllOf(HasSubstr("ops[4].convert ('n'): "),
+                    HasSubstr("[not undone: layer updates already applied by ops[2].layer_backward "
+                              "('dx'), ops[3].layer_step ('s')]")));
+  // The step stays; the forward call the graph kept and did not consume is forgotten.
+  const LayerSnapshot after = Snap(*layer_);
+  EXPECT_EQ(after.step, before.step + 1);
+  EXPECT_FALSE(SameBits(after.weight, before.weight));
+  EXPECT_EQ(after.pending, 0);
+}
+
+TEST_F(GraphTrainingTest, ATrainingGraphMayHaveNoOutputs) {
+  auto plan = Validate(R"({"ops": [
+      {"name": "y", "layer_forward": {"layer": {"name": "fc"}, "x": {"ref": {"name": "x"}},
+                                      "callId": "c"}},
+      {"name": "dx", "layer_backward": {"layer": {"name": "fc"}, "callId": "c",
+                                        "gradOut": {"ref": {"name": "g"}}}},
+      {"name": "s", "layer_step": {"layer": {"name": "fc"}}}]})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(plan->outputs.empty());
+  auto run = ExecuteGraphPlan(*plan, *backend_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(Snap(*layer_).step, 1);
+  ExpectError(R"({"ops": [{"name": "y", "layer_forward": {"layer": {"name": "fc"},
+                  "x": {"ref": {"name": "x"}}, "callId": "c"}}]})",
+              absl::StatusCode::kInvalidArgument, {"outputs is empty"});
 }
 
 TEST_F(GraphLayerTest, WithoutLayersTheOpIsAFailedPrecondition) {

@@ -478,11 +478,13 @@ def dense_matmul(options, a, b, transpose_a=False, transpose_b=False, row_begin=
 class RunResult:
     """What Graphs.Run returned: `results` in the order of the request's
     outputs (TensorInfo for held ones, data for inline ones), `compute_ms`,
-    `elapsed_ms`, and the RunResponse as `response` (per-op timings)."""
+    `elapsed_ms`, `layer_steps` ({op name: the StepResponse of that
+    layer_step}), and the RunResponse as `response` (per-op timings)."""
 
     def __init__(self, results, response):
         self.results, self.response = results, response
         self.compute_ms, self.elapsed_ms = response.compute_ms, response.elapsed_ms
+        self.layer_steps = {s.op: s.step for s in response.layer_steps}
 
     def __iter__(self):
         return iter(self.results)
@@ -496,7 +498,9 @@ class RunResult:
 
 def _graph_json(x, options):
     """The graph dict with client objects made JSON: data (NumPy, SciPy,
-    torch, NMTensor, ...) becomes {"inline": ...}, a TensorInfo {"ref": ...}."""
+    torch, NMTensor, ...) becomes {"inline": ...}, a TensorInfo {"ref": ...},
+    a LayerInfo (layer_forward / layer_backward / layer_step "layer") its
+    LayerRef {"id": ...}."""
     if isinstance(x, dict):
         return {k: _graph_json(v, options) for k, v in x.items()}
     if isinstance(x, (builtins.list, tuple)):  # `list` is the builder below
@@ -505,6 +509,8 @@ def _graph_json(x, options):
         return x
     if isinstance(x, pb.TensorInfo):
         return {"ref": {"id": x.id}}
+    if isinstance(x, training_pb.LayerInfo):
+        return {"id": x.id}
     return {"inline": json_format.MessageToDict(
         interop.inline_tensor(x, dtype=options.dtype, canonicalize=options.canonicalize),
         preserving_proto_field_name=True)}
