@@ -15,7 +15,6 @@
 #include "server/tensor_access.h"
 #include "server/training_requests.h"
 #include "sparsed/api/proto_convert.h"
-#include "sparsed/backend.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
@@ -35,77 +34,17 @@ absl::Status WithSuffix(const absl::Status& status, std::string_view suffix) {
   return absl::Status(status.code(), StrCat(status.message(), suffix));
 }
 
-// Asks a layer about a forward call an earlier request kept, which
-// train::SparseLinear tells only through Backward: run on this backend,
-// Backward checks the call id, then dY against the kept call's shape, and
-// stops at its first computation, which this backend refuses. It computes
-// everything before it changes the layer, so the probe changes nothing.
-class ProbeBackend final : public Backend {
- public:
-  explicit ProbeBackend(Device device) : device_(std::move(device)) {}
-
-  // Whether `status` is this backend's refusal (Backward got that far).
-  static bool Reached(const absl::Status& status) {
-    return status.code() == absl::StatusCode::kAborted && status.message() == kStop;
-  }
-
-  std::string_view name() const override { return "graph-validation-probe"; }
-  Device device() const override { return device_; }
-  absl::StatusOr<Tensor> Spmm(const SpmmArgs&) override { return Stop(); }
-  absl::StatusOr<Tensor> Convert(const Tensor&, Format, const ConvertOptions&) override {
-    return Stop();
-  }
-  absl::StatusOr<Tensor> Transpose(const Tensor&) override { return Stop(); }
-  absl::StatusOr<Tensor> Prune(const Tensor&, const PruneOptions&) override { return Stop(); }
-  absl::StatusOr<Tensor> Sddmm(const SddmmArgs&) override { return Stop(); }
-  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs&) override { return Stop(); }
-  absl::Status OptimizerUpdate(const OptimizerUpdateArgs&) override { return Stop(); }
-  absl::StatusOr<TopKResult> TopK(const Tensor&, int64_t, TopKOrder) override { return Stop(); }
-  absl::Status Axpby(float, const Tensor&, float, Tensor&) override { return Stop(); }
-  absl::StatusOr<Tensor> ReluBackward(const Tensor&, const Tensor&) override { return Stop(); }
-  absl::StatusOr<Tensor> ColumnSums(const Tensor&) override { return Stop(); }
-  absl::Status GrowthScores(Tensor&, const Tensor&, int64_t) override { return Stop(); }
-  absl::StatusOr<Tensor> GatherOrZero(const Tensor&, const std::vector<int64_t>&) override {
-    return Stop();
-  }
-
- private:
-  static constexpr char kStop[] = "graph validation probe: nothing runs";
-  static absl::Status Stop() { return absl::AbortedError(kStop); }
-  Device device_;
-};
-
-// OK when `layer` keeps forward call `call_id` and `dy` fits it; NOT_FOUND
-// when it keeps no such call; INVALID_ARGUMENT (the layer's message, naming
-// both shapes) when dy does not fit.
-absl::Status ProbeKeptCall(StoredLayer& layer, const Device& device, const Tensor& dy,
-                           const std::string& call_id) {
-  ProbeBackend probe(device);
-  std::lock_guard lock(layer.mu);
-  absl::StatusOr<std::optional<Tensor>> r =
-      layer.layer.Backward(probe, dy, call_id, /*want_dx=*/true);
-  if (ProbeBackend::Reached(r.status())) return absl::OkStatus();
-  if (r.ok()) return absl::InternalError("a layer's backward ran on the validation probe");
-  return r.status();
-}
-
-// Whether `layer` keeps forward call `call_id` (a dY of 0 rows that fits no
-// call's shape: NOT_FOUND is the only answer that means no).
-absl::StatusOr<bool> KeepsCall(StoredLayer& layer, const Device& device,
-                               const std::string& call_id) {
+// What `layer` holds for forward call `call_id` (kept by an earlier request):
+// the call's batch, and the layer's out_features, so that a layer_backward's
+// grad_out fits the call exactly when it is [batch, out_features]. Read under
+// the layer's mutex; nothing is run or allocated.
+struct KeptCall {
+  std::optional<int64_t> batch;  // nullopt: the layer keeps no such call
   int64_t out_features = 0;
-  {
-    std::lock_guard lock(layer.mu);
-    out_features = layer.layer.config().out_features;
-  }
-  ASSIGN_OR_RETURN(
-      const Tensor empty,
-      Tensor::Allocate(
-          TensorDesc{Format::kDense, DType::kF32, DType::kI32, {0, out_features + 1}, 0}, device));
-  const absl::Status s = ProbeKeptCall(layer, device, empty, call_id);
-  if (absl::IsNotFound(s)) return false;
-  if (s.ok() || absl::IsInvalidArgument(s)) return true;  // the call's shape is not [0, out + 1]
-  return s;
+};
+KeptCall FindKeptCall(StoredLayer& layer, const std::string& call_id) {
+  std::lock_guard lock(layer.mu);
+  return KeptCall{layer.layer.KeptCallBatch(call_id), layer.layer.config().out_features};
 }
 
 const v1::LayerRef& LayerRefOf(const v1::GraphOp& op, GraphOpKind kind) {
@@ -451,8 +390,7 @@ class Validator {
     // A call an earlier request kept (and no backward here consumes before
     // this op) would make the forward fail half-way through the graph.
     if (!consumed_.contains(key)) {
-      ASSIGN_OR_RETURN(const bool kept, KeepsCall(*step.layer, device_, call_id));
-      if (kept) {
+      if (FindKeptCall(*step.layer, call_id).batch.has_value()) {
         return absl::AlreadyExistsError(
             StrCat(cf, " = '", call_id, "': ", LayerWhat(*step.layer),
                    " keeps this call already (from an earlier request; run its backward or "
@@ -466,7 +404,8 @@ class Validator {
 
   // A layer_backward's call: kept by a layer_forward before it in this graph
   // (grad_out must have that forward's output shape) or by an earlier
-  // request (the layer checks grad_out against it), and not consumed yet.
+  // request (grad_out must be [batch, out_features] of the call, the batch
+  // from SparseLinear::KeptCallBatch), and not consumed yet.
   absl::Status CheckBackwardCall(const v1::GraphLayerBackward& b, const std::string& field,
                                  const OperandInfo& grad_out, const PlanStep& step) {
     const std::string of = StrCat(field, ".layer_backward");
@@ -482,30 +421,24 @@ class Validator {
                               "') has the output shape ", ShapeString(forward.out.shape)));
       }
     } else {
-      // The layer sees grad_out itself when it is held or inline, else
-      // scratch of its description (nothing reads it; freed at once).
-      Tensor scratch;
-      const Tensor* dy = step.in[0].tensor != nullptr ? &step.in[0].tensor->tensor : nullptr;
-      if (dy == nullptr) {
-        absl::StatusOr<Tensor> t = Tensor::Allocate(*grad_out.desc, device_);
-        if (!t.ok()) return WithField(StrCat(of, ".grad_out"), t.status());
-        scratch = *std::move(t);
-        dy = &scratch;
-      }
-      const absl::Status s = ProbeKeptCall(layer, device_, *dy, call_id);
-      if (absl::IsNotFound(s)) {
+      // Backward would check dY (dense f32 [*, out_features] by now, on this
+      // device) against the call's [batch, out_features]; refuse here what
+      // it would refuse, in its words ("dy.shape = ... must be ...").
+      const KeptCall kept = FindKeptCall(layer, call_id);
+      if (!kept.batch.has_value()) {
         return absl::NotFoundError(
             StrCat(of, ".call_id = '", call_id, "': ", LayerWhat(layer),
                    " keeps no such forward call (keep one with a layer_forward call_id "
                    "before this op, or with Training.Forward)"));
       }
-      if (absl::IsInvalidArgument(s)) {
-        return Invalid(StrCat(of, ".grad_out: ", grad_out.what, " is ",
-                              ShapeString(grad_out.desc->shape), " but does not fit call '",
-                              call_id, "' of ", LayerWhat(layer),
-                              " (kept by an earlier request): ", s.message()));
+      const std::vector<int64_t> want{*kept.batch, kept.out_features};
+      if (grad_out.desc->shape != want) {
+        return Invalid(
+            StrCat(of, ".grad_out: ", grad_out.what, " is ", ShapeString(grad_out.desc->shape),
+                   " but does not fit call '", call_id, "' of ", LayerWhat(layer),
+                   " (kept by an earlier request): dy.shape = ", ShapeString(grad_out.desc->shape),
+                   " must be ", ShapeString(want)));
       }
-      RETURN_IF_ERROR(s);
     }
     consumed_[key] = field;
     return CountPending(layer, -1, StrCat(of, ".call_id"));

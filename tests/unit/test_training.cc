@@ -13,6 +13,7 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <set>
 #include <vector>
@@ -648,6 +649,44 @@ TEST_F(TrainingTest, PendingCallsAreBounded) {
   EXPECT_EQ(layer->pending(), 0);
   EXPECT_EQ(layer->Backward(*backend_, dy, "c", false).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(TrainingTest, KeptCallBatchTellsTheKeptCalls) {
+  auto layer = SparseLinear::Create(*backend_, SmallConfig(4, 3, 0.5, 2));
+  ASSERT_TRUE(layer.ok());
+  const SparseLinear& view = *layer;  // the accessor is const
+  EXPECT_EQ(view.KeptCallBatch("a"), std::nullopt);
+  ASSERT_TRUE(layer->Forward(*backend_, Dense({2, 4}, RandomFloats(8, 3)), "a").ok());
+  ASSERT_TRUE(layer->Forward(*backend_, Dense({5, 4}, RandomFloats(20, 4)), "b").ok());
+  ASSERT_TRUE(layer->Forward(*backend_, Dense({0, 4}, {}), "empty").ok());
+  ASSERT_TRUE(layer->Forward(*backend_, Dense({3, 4}, RandomFloats(12, 5)), "").ok());
+  // A kept call -> its batch (0 rows is still a kept call).
+  EXPECT_EQ(view.KeptCallBatch("a"), std::optional<int64_t>(2));
+  EXPECT_EQ(view.KeptCallBatch("b"), std::optional<int64_t>(5));
+  EXPECT_EQ(view.KeptCallBatch("empty"), std::optional<int64_t>(0));
+  // Unknown ids, and inference (an empty id keeps nothing) -> none.
+  EXPECT_EQ(view.KeptCallBatch("zzz"), std::nullopt);
+  EXPECT_EQ(view.KeptCallBatch(""), std::nullopt);
+  EXPECT_EQ(layer->pending(), 3);
+
+  // A refused Backward (dY of another batch) keeps the call; its batch is
+  // what Backward takes.
+  EXPECT_EQ(
+      layer->Backward(*backend_, Dense({3, 3}, RandomFloats(9, 6)), "a", false).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(view.KeptCallBatch("a"), std::optional<int64_t>(2));
+  // Consumed by Backward -> none; the others stay.
+  ASSERT_TRUE(layer->Backward(*backend_, Dense({2, 3}, RandomFloats(6, 7)), "a", false).ok());
+  EXPECT_EQ(view.KeptCallBatch("a"), std::nullopt);
+  EXPECT_EQ(view.KeptCallBatch("b"), std::optional<int64_t>(5));
+  // Dropped by Forget -> none.
+  ASSERT_TRUE(layer->Forget("b").ok());
+  EXPECT_EQ(view.KeptCallBatch("b"), std::nullopt);
+  EXPECT_EQ(view.KeptCallBatch("empty"), std::optional<int64_t>(0));
+  EXPECT_EQ(layer->pending(), 1);
+  // The id can be kept again, with another batch.
+  ASSERT_TRUE(layer->Forward(*backend_, Dense({7, 4}, RandomFloats(28, 8)), "a").ok());
+  EXPECT_EQ(view.KeptCallBatch("a"), std::optional<int64_t>(7));
 }
 
 TEST_F(TrainingTest, DenseGradientBeforeBackward) {

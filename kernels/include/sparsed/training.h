@@ -125,6 +125,16 @@ class SparseLinear {
                                                  const std::string& call_id, bool want_dx);
   // Drops a kept forward call; NOT_FOUND when unknown.
   absl::Status Forget(const std::string& call_id);
+  // The batch (rows of X) of kept forward call `call_id`: Backward(call_id)
+  // then takes a dY of exactly [batch, out_features] (dense f32 on the
+  // layer's device). nullopt when the layer keeps no such call: never kept
+  // (an empty call_id included), consumed by Backward or dropped by Forget.
+  // A batch of 0 is a kept call. Reads only, allocates nothing, runs nothing
+  // on a backend. Not thread-safe, like every method here: the caller
+  // serialises it with the layer's other calls (the daemon holds the
+  // layer's StoredLayer::mu), and the answer holds only until the next
+  // Forward, Backward or Forget on this layer.
+  std::optional<int64_t> KeptCallBatch(const std::string& call_id) const;
   // Applies the optimizer to the accumulated gradients times grad_scale,
   // zeroes them, then runs gradual pruning and RigL where due at the new step.
   absl::StatusOr<StepReport> Step(Backend& backend, float grad_scale = 1.0f);

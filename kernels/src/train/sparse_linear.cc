@@ -304,6 +304,13 @@ absl::Status SparseLinear::Forget(const std::string& call_id) {
   return absl::OkStatus();
 }
 
+std::optional<int64_t> SparseLinear::KeptCallBatch(const std::string& call_id) const {
+  // The batch Backward checks dY against (the kept X's rows).
+  const auto it = impl_->pending.find(call_id);
+  if (it == impl_->pending.end()) return std::nullopt;
+  return it->second.x.desc().rows();
+}
+
 absl::StatusOr<StepReport> SparseLinear::Step(Backend& backend, float grad_scale) {
   Impl& L = *impl_;
   RETURN_IF_ERROR(CheckBackend(backend, L));
