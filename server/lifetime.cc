@@ -73,7 +73,10 @@ Lifetime ResolveLifetime(const CallLifetime& call, const std::string& name, int6
       !call.session_id.empty() && (call.mode == CallLifetime::Mode::kSession ||
                                    (call.mode == CallLifetime::Mode::kDefault && name.empty()));
   if (in_session) life.session_id = call.session_id;
-  if (call.ttl_ms > 0) life.expires_unix_ms = now_unix_ms + call.ttl_ms;
+  if (call.ttl_ms > 0) {
+    life.ttl_ms = call.ttl_ms;
+    life.expires_unix_ms = now_unix_ms + call.ttl_ms;  // until the store inserts it
+  }
   return life;
 }
 

@@ -15,6 +15,11 @@ int64_t NowUnixMs() {
       .count();
 }
 
+// A TTL counts from the insert: the same clock reading as created_unix_ms.
+void StartLifetime(StoredTensor& t) {
+  if (t.lifetime.ttl_ms > 0) t.lifetime.expires_unix_ms = t.created_unix_ms + t.lifetime.ttl_ms;
+}
+
 }  // namespace
 
 void TensorStore::SetTenantLimits(int64_t max_tensors, int64_t max_bytes, TenantQuotas* refusals) {
@@ -81,6 +86,7 @@ absl::StatusOr<TensorPtr> TensorStore::Insert(const std::string& tenant, Tensor 
   entry->tenant = tenant;
   entry->labels = std::move(labels);
   entry->created_unix_ms = NowUnixMs();
+  StartLifetime(*entry);
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(index_.CheckNameFree(entry->tenant, entry->name));
   RETURN_IF_ERROR(CheckRoomLocked(entry->tenant, 1, entry->tensor.bytes()));
@@ -121,6 +127,7 @@ absl::StatusOr<std::vector<TensorPtr>> TensorStore::InsertAll(std::vector<NewTen
     entry->tenant = std::move(t.tenant);
     entry->lifetime = std::move(t.lifetime);
     entry->created_unix_ms = now;
+    StartLifetime(*entry);
     entry->id = index_.NewId();
     Account(*entry, +1);
     index_.Add(entry);

@@ -23,6 +23,9 @@ namespace sparsed::server {
 struct Lifetime {
   std::string session_id;       // "" = belongs to no session
   int64_t expires_unix_ms = 0;  // 0 = never
+  // A TTL (0: none). The store sets expires_unix_ms = created + ttl_ms when
+  // it inserts the tensor, so that expiry and creation read one clock.
+  int64_t ttl_ms = 0;
 };
 
 struct StoredTensor {
