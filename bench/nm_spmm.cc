@@ -261,7 +261,7 @@ int Main(int argc, char** argv) {
       std::vector<Contender> cs;
       cs.push_back({"cublas_dense"});
       for (const cuda::NmTcVariant* v : cuda::NmTcVariants()) {
-        if (!v->Supports(problem(0))) continue;
+        if (v->min_arch() > ctx.arch || !v->Supports(problem(0))) continue;
         Contender c{std::string(v->name()), v};
         for (int copy = 0; copy < copies; ++copy) {
           c.plans.push_back(Must(v->Prepare(problem(copy), ctx, ws)));
@@ -306,7 +306,7 @@ int Main(int argc, char** argv) {
           best = static_cast<int>(i);
         }
         const bool bad = cs[i].error > kTolerance;
-        std::printf("%6lld %6lld %6lld  %-14s %10.4f %9.1f %8.2f %9.2e%s\n", (long long)o,
+        std::printf("%6lld %6lld %6lld  %-20s %10.4f %9.1f %8.2f %9.2e%s\n", (long long)o,
                     (long long)k, (long long)t, cs[i].name.c_str(), med, flops / med * 1e-9,
                     base / med, cs[i].error, bad ? "  WRONG" : "");
         if (out_csv.is_open()) {
@@ -316,7 +316,7 @@ int Main(int argc, char** argv) {
       }
       if (best >= 0) {
         const double med = Median(cs[best].ms);
-        std::printf("%6lld %6lld %6lld  %-14s %10.4f %9.1f %8.2f  (%s)\n", (long long)o,
+        std::printf("%6lld %6lld %6lld  %-20s %10.4f %9.1f %8.2f  (%s)\n", (long long)o,
                     (long long)k, (long long)t, "nm_best", med, flops / med * 1e-9, base / med,
                     cs[best].name.c_str());
         if (out_csv.is_open()) {

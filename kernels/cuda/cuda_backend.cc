@@ -56,6 +56,7 @@ class CudaBackend final : public Backend {
     tuners_.poison = poison_;
     tuners_.tensor_cores = o.bsr_tensor_cores;
     tuners_.forced = o.force_variant;
+    tuners_.nm_wgmma = o.nm_wgmma;
   }
 
   std::string_view name() const override { return "cuda"; }

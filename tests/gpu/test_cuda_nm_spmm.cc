@@ -1,4 +1,4 @@
-// 2:4 SpMM on sparse tensor cores (the nm_tc_* variants) against a naive
+// 2:4 SpMM on sparse tensor cores (the nm_tc_* and nm_wg_* variants) against a naive
 // float64 dense product computed here from the same (exactly
 // representable) values: every tile forced, both operand orders (W·op(B)
 // and op(X)·Wᵀ, the F.linear shape) with the dense operand stored either
@@ -8,7 +8,9 @@
 // outputs poisoned before each run. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 
 #include "../unit/kernels_test_util.h"
@@ -76,25 +78,62 @@ Nm RandomNm24(int64_t rows, int64_t cols, DType dtype, std::mt19937_64& rng) {
   return out;
 }
 
+// A random n:m (n ≠ 2 or m ≠ 4: one stored position per kept value), with
+// about a tenth of the kept values zero.
+Nm RandomNm(int64_t rows, int64_t cols, int n, int m, DType dtype, std::mt19937_64& rng) {
+  if (n == 2 && m == 4) return RandomNm24(rows, cols, dtype, rng);
+  const int64_t groups = cols / m;
+  TensorDesc d{Format::kNm, DType::kF32, DType::kI32, {rows, cols}, rows * groups * n};
+  d.nm_n = n;
+  d.nm_m = m;
+  Tensor t = test::MustAllocate(d);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::bernoulli_distribution zero(0.1);
+  std::span<float> vals = t.data<float>("values");
+  std::span<int32_t> meta = t.data<int32_t>("meta");
+  std::vector<int> all(m);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      std::iota(all.begin(), all.end(), 0);
+      std::shuffle(all.begin(), all.end(), rng);
+      std::sort(all.begin(), all.begin() + n);
+      for (int s = 0; s < n; ++s) {
+        meta[(r * groups + g) * n + s] = all[s];
+        vals[(r * groups + g) * n + s] = zero(rng) ? 0.0f : u(rng);
+      }
+    }
+  }
+  Nm out;
+  out.t = Cast(t, dtype);
+  const std::vector<float> back = test::GetValues(Cast(out.t, DType::kF32));
+  out.dense.assign(rows * cols, 0.0);
+  for (int64_t e = 0; e < rows * groups * n; ++e) {
+    const int64_t r = e / (groups * n), g = (e / n) % groups;
+    out.dense[r * cols + g * m + meta[e]] = back[e];
+  }
+  return out;
+}
+
 struct Case {
   int64_t m, k, n;       // of C = op(A)·op(B)
   bool w_is_a = true;    // W = A (W·op(B)); else W = B transposed (op(X)·Wᵀ)
   bool dense_t = false;  // the dense operand stored transposed
   DType dtype = DType::kBF16, out = DType::kBF16;
   bool beta = false, bias = false, relu = false, clamp = false;
+  int nm_n = 2, nm_m = 4;  // W's pattern
 };
 
 std::string Name(const Case& c) {
-  return StrCat(c.m, "x", c.k, "x", c.n, c.w_is_a ? " W·op(B)" : " op(X)·Wt",
-                c.dense_t ? " dense_t" : "", " ", DTypeName(c.dtype), ">", DTypeName(c.out),
-                c.beta ? " beta" : "", c.bias ? " bias" : "", c.relu ? " relu" : "",
-                c.clamp ? " clamp" : "");
+  return StrCat(c.nm_n, ":", c.nm_m, " ", c.m, "x", c.k, "x", c.n,
+                c.w_is_a ? " W·op(B)" : " op(X)·Wt", c.dense_t ? " dense_t" : "", " ",
+                DTypeName(c.dtype), ">", DTypeName(c.out), c.beta ? " beta" : "",
+                c.bias ? " bias" : "", c.relu ? " relu" : "", c.clamp ? " clamp" : "");
 }
 
 void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
   SCOPED_TRACE(Name(cs));
   // W is [m, k] (W = A) or [n, k] (W = B, used transposed).
-  Nm w = RandomNm24(cs.w_is_a ? cs.m : cs.n, cs.k, cs.dtype, rng);
+  Nm w = RandomNm(cs.w_is_a ? cs.m : cs.n, cs.k, cs.nm_n, cs.nm_m, cs.dtype, rng);
   // The dense operand: op(B) [k, n] or op(X) [m, k], stored transposed if asked.
   int64_t dr = cs.w_is_a ? cs.k : cs.m, dc = cs.w_is_a ? cs.n : cs.k;
   if (cs.dense_t) std::swap(dr, dc);
@@ -161,9 +200,11 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
   }
 }
 
+// "tuned": the default tuner; "tuned_wgmma": with the wgmma tiles enabled.
 std::unique_ptr<Backend> MakeGpu(const std::string& variant) {
   CudaBackendOptions options;
-  options.force_variant = variant;
+  options.force_variant = variant.starts_with("tuned") ? "" : variant;
+  options.nm_wgmma = variant == "tuned_wgmma";
   options.poison_outputs = true;
   absl::StatusOr<std::unique_ptr<Backend>> b = MakeCudaBackend(options);
   EXPECT_TRUE(b.ok()) << b.status();
@@ -174,7 +215,7 @@ class NmTcVariantTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!HaveGpu()) GTEST_SKIP() << "no GPU is present";
-    gpu_ = MakeGpu(GetParam() == "tuned" ? "" : GetParam());
+    gpu_ = MakeGpu(GetParam());
     ASSERT_NE(gpu_, nullptr);
   }
   std::unique_ptr<Backend> gpu_;
@@ -208,6 +249,57 @@ TEST_P(NmTcVariantTest, ShapesFormsTypesAndEpilogues) {
   }
 }
 
+// Prefill-like shapes in the two forms whose dense operand is stored [n][k]
+// (what the wgmma tiles take): several CTA tiles each way, edges in m, n
+// and k (k not a multiple of 64, nor of 16: the unaligned copy paths), and
+// a k long enough that the tiles split it across CTAs.
+TEST_P(NmTcVariantTest, PrefillShapesNMajorDense) {
+  std::mt19937_64 rng(std::random_device{}());
+  struct Shape {
+    int64_t m, k, n;
+  };
+  const Shape shapes[] = {{320, 1000, 264}, {192, 2048, 256}, {257, 512, 300}, {64, 128, 64}};
+  int i = 0;
+  for (const Shape& s : shapes) {
+    for (const bool w_is_a : {true, false}) {
+      Case c{s.m, s.k, s.n};
+      c.w_is_a = w_is_a;
+      c.dense_t = w_is_a;  // B stored [n][k], or X [m][k] row-major
+      c.dtype = i % 2 == 0 ? DType::kBF16 : DType::kF16;
+      const DType outs[] = {DType::kBF16, DType::kF32, DType::kF16};
+      c.out = outs[i % 3];
+      c.beta = c.bias = c.relu = c.clamp = (i % 3 == 1);
+      ++i;
+      Check(*gpu_, c, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Wider patterns: n ≤ 2 with m a multiple of 4 run on the 2:4 tiles after a
+// repack on the device; 4:8 and 3:4 (no such mapping) take the CUDA-core
+// kernel. Both operand orders, a decode and a prefill size.
+TEST_P(NmTcVariantTest, WiderPatterns) {
+  std::mt19937_64 rng(std::random_device{}());
+  const int patterns[][2] = {{1, 4}, {2, 8}, {1, 8}, {2, 16}, {2, 32}, {4, 8}, {3, 4}};
+  int i = 0;
+  for (const auto& nm : patterns) {
+    for (const bool w_is_a : {true, false}) {
+      Case c{w_is_a ? 96 : 5, 256, w_is_a ? 130 : 72};
+      c.w_is_a = w_is_a;
+      c.dense_t = w_is_a && i % 2 == 0;
+      c.nm_n = nm[0];
+      c.nm_m = nm[1];
+      c.dtype = i % 2 == 0 ? DType::kBF16 : DType::kF16;
+      c.out = i % 3 == 0 ? DType::kF32 : c.dtype;
+      c.bias = c.relu = i % 2 == 1;
+      ++i;
+      Check(*gpu_, c, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 // Decode sizes on the F.linear shape: 1–64 tokens on a wide k (split-k).
 TEST_P(NmTcVariantTest, DecodeSizes) {
   std::mt19937_64 rng(std::random_device{}());
@@ -223,6 +315,7 @@ TEST_P(NmTcVariantTest, DecodeSizes) {
 std::vector<std::string> Variants() {
   std::vector<std::string> v = CudaSpmmVariantNames(Format::kNm);
   v.push_back("tuned");
+  v.push_back("tuned_wgmma");
   return v;
 }
 

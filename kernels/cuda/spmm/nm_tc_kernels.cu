@@ -10,8 +10,8 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <atomic>
 
+#include "spmm/nm_tc_common.cuh"
 #include "spmm/nm_tc_kernels.h"
 #include "spmm/ptx_copy.cuh"
 
@@ -43,24 +43,14 @@ __device__ __forceinline__ void MmaSp(float* d, const unsigned* a, const unsigne
   }
 }
 
-// Zero nibbles (groups past k, rows past m: zero-filled words) become 0b0100,
-// positions 0 and 1, which the instruction accepts; their values are zero.
-__device__ __forceinline__ unsigned FixPaddingNibbles(unsigned w) {
-  const unsigned nonzero = (w | (w >> 1) | (w >> 2) | (w >> 3)) & 0x11111111u;
-  return w | ((~nonzero & 0x11111111u) << 2);
-}
-
 struct Params {
   const u16* a;
   const unsigned* meta;
   const u16* b;
-  void* out;
-  float* partial;                // splits > 1: [splits, m, n]
-  i64 m, n, k, ldb, ldc, words;  // words: metadata words per row
-  int k_tiles_per_split;         // of WK · 64 logical k
-  int out_kind;                  // 0 f32, 1 bf16, 2 f16
-  bool c_trans, a_vec16, b_vec16;
-  Epilogue e;
+  NmOut o;                  // out and epilogue, or the split-k partials
+  i64 m, n, k, ldb, words;  // words: metadata words per row
+  int k_tiles_per_split;    // of WK · 64 logical k
+  bool a_vec16, b_vec16;
 };
 
 // One pipeline stage: WK · KS · 32 logical k (each of the WK warp groups
@@ -185,22 +175,6 @@ __device__ __forceinline__ void LoadTile(const Params& p, u16* as, u16* bs, unsi
       }
     }
   }
-}
-
-__device__ __forceinline__ void StoreOut(const Params& p, i64 idx, float v) {
-  if (p.out_kind == 0) {
-    static_cast<float*>(p.out)[idx] = v;
-  } else if (p.out_kind == 1) {
-    static_cast<__nv_bfloat16*>(p.out)[idx] = __float2bfloat16_rn(v);
-  } else {
-    static_cast<__half*>(p.out)[idx] = __float2half_rn(v);
-  }
-}
-
-// P's element (row, col) with the epilogue into out.
-__device__ __forceinline__ void Finish(const Params& p, i64 row, i64 col, float acc) {
-  const i64 idx = p.c_trans ? col * p.ldc + row : row * p.ldc + col;
-  StoreOut(p, idx, FinishEpilogue(p.e, acc, idx, p.c_trans ? row : col));
 }
 
 // WK > 1: the warps along k each take KS k32 steps of a stage, and their
@@ -333,36 +307,23 @@ __global__ void __launch_bounds__(WM* WN* WK * 32) NmTcKernel(Params p) {
   // Thread (g, tq) holds rows g and g + 8, columns 2tq and 2tq + 1 of each
   // 16 × 8 tile.
 #pragma unroll
-  for (int i = 0; i < kMt; ++i) {
+  for (int i = 0; i < kMt; ++i)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const i64 row = row0 + wm * kWarpM + i * 16 + g + h * 8;
-      if (row >= p.m) continue;
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int j = 0; j < kNt; ++j) {
-        const i64 col = n0 + wn * kWarpN + j * 8 + tq * 2;
-        if (col >= p.n) continue;
-        const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-        if (p.partial != nullptr) {
-          float* dst = p.partial + (static_cast<i64>(blockIdx.z) * p.m + row) * p.n + col;
-          dst[0] = v0;
-          if (col + 1 < p.n) dst[1] = v1;
-          continue;
-        }
-        Finish(p, row, col, v0);
-        if (col + 1 < p.n) Finish(p, row, col + 1, v1);
+        NmEmitPair(p.o, blockIdx.z, row0 + wm * kWarpM + i * 16 + g + h * 8,
+                   n0 + wn * kWarpN + j * 8 + tq * 2, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
       }
-    }
-  }
 }
 
-__global__ void NmTcFinishKernel(Params p, int splits) {
-  const i64 total = p.m * p.n;
+__global__ void NmTcFinishKernel(NmOut o, const float* partial, int splits) {
+  const i64 total = o.m * o.n;
   for (i64 idx = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += static_cast<i64>(gridDim.x) * blockDim.x) {
     float acc = 0.0f;
-    for (int z = 0; z < splits; ++z) acc += p.partial[z * total + idx];
-    Finish(p, idx / p.n, idx % p.n, acc);
+    for (int z = 0; z < splits; ++z) acc += partial[z * total + idx];
+    NmFinish(o, idx / o.n, idx % o.n, acc);
   }
 }
 
@@ -371,22 +332,17 @@ Params ParamsOf(const NmTcProblem& pr, int k_stage, int splits, float* partial) 
   p.a = static_cast<const u16*>(pr.a_values);
   p.meta = reinterpret_cast<const unsigned*>(pr.meta);
   p.b = static_cast<const u16*>(pr.b);
-  p.out = pr.out;
-  p.partial = splits > 1 ? partial : nullptr;
+  p.o = NmOutOf(pr, splits > 1 ? partial : nullptr);
   p.m = pr.m;
   p.n = pr.n;
   p.k = pr.k;
   p.ldb = pr.ldb;
-  p.ldc = pr.ldc;
   p.words = (pr.k / 4 + 7) / 8;
   const i64 k_tiles = (pr.k + k_stage - 1) / k_stage;
   p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
-  p.out_kind = pr.out_type == OutType::kF32 ? 0 : pr.out_type == OutType::kBF16 ? 1 : 2;
-  p.c_trans = pr.c_trans;
   auto aligned16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
   p.a_vec16 = pr.k % 16 == 0 && aligned16(pr.a_values);
   p.b_vec16 = pr.ldb % 8 == 0 && aligned16(pr.b) && (pr.b_nmajor ? pr.k % 8 == 0 : pr.n % 8 == 0);
-  p.e = pr.epilogue;
   return p;
 }
 
@@ -396,18 +352,9 @@ cudaError_t LaunchTile(const Params& p, int splits, cudaStream_t stream) {
   constexpr int kReduce = (WK - 1) * WM * WN * (BM / WM / 16) * (BN / WN / 8) * 4 * 32 * 4;
   constexpr int kSmem = kPipe > kReduce ? kPipe : kReduce;
   auto* kernel = NmTcKernel<kBf16, BM, BN, WM, WN, WK, KS, STAGES, B_NMAJOR>;
-  // The shared-memory limit is raised once per device (it is per device,
-  // and the call costs host time on every decode-sized launch).
-  constexpr int kMaxDevices = 64;
-  static std::atomic<bool> raised[kMaxDevices];
-  int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
+  const cudaError_t err =
+      EnsureDynamicSmem<NmTcKernel<kBf16, BM, BN, WM, WN, WK, KS, STAGES, B_NMAJOR>>(kSmem);
   if (err != cudaSuccess) return err;
-  if (device >= kMaxDevices || !raised[device].load(std::memory_order_acquire)) {
-    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-    if (err != cudaSuccess) return err;
-    if (device < kMaxDevices) raised[device].store(true, std::memory_order_release);
-  }
   const dim3 grid(static_cast<unsigned>((p.m + BM - 1) / BM),
                   static_cast<unsigned>((p.n + BN - 1) / BN), static_cast<unsigned>(splits));
   kernel<<<grid, WM * WN * WK * 32, kSmem, stream>>>(p);
@@ -480,13 +427,11 @@ cudaError_t LaunchNmTc(const NmTcProblem& pr, const NmTcTile& t, int splits, flo
 cudaError_t LaunchNmTcFinish(const NmTcProblem& pr, int splits, const float* partial,
                              cudaStream_t stream) {
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
-  Params p = ParamsOf(pr, 64, splits, const_cast<float*>(partial));
-  p.partial = const_cast<float*>(partial);
   const i64 total = pr.m * pr.n;
   const int threads = 256;
   const unsigned blocks =
       static_cast<unsigned>(std::min<i64>((total + threads - 1) / threads, 8192));
-  NmTcFinishKernel<<<blocks, threads, 0, stream>>>(p, splits);
+  NmTcFinishKernel<<<blocks, threads, 0, stream>>>(NmOutOf(pr, nullptr), partial, splits);
   return cudaGetLastError();
 }
 

@@ -1,6 +1,8 @@
-// The 2:4 tensor-core variants: one per compiled tile (nm_tc_kernels.cu).
-// Each splits k across CTAs when its tiles alone would not fill the GPU
-// (decode-sized n), reducing the f32 partials in a second pass.
+// The 2:4 tensor-core variants: one per compiled tile, mma.sp
+// (nm_tc_kernels.cu, sm_80 on) and wgmma.sp (nm_wgmma_kernels_sm90a.cu,
+// compute capability 9.0 only). Each splits k across CTAs when its tiles
+// alone would not fill the GPU (decode-sized n), reducing the f32 partials
+// in a second pass.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include "cuda_check.h"
 #include "sparsed/str_cat.h"
 #include "spmm/nm_tc_spmm.h"
+#include "spmm/nm_wgmma_kernels.h"
 
 namespace sparsed::cuda {
 namespace {
@@ -20,6 +23,32 @@ struct SplitPlan : Plan {
   int splits = 1;
   float* partial = nullptr;
 };
+
+// Splits of k so that about two waves of bm × bn CTAs run, each split
+// keeping at least four pipeline stages of k_stage.
+int SplitsFor(const NmTcProblem& p, int bm, int bn, int k_stage, int num_sms) {
+  const int64_t ctas = ((p.m + bm - 1) / bm) * ((p.n + bn - 1) / bn);
+  const int64_t k_tiles = (p.k + k_stage - 1) / k_stage;
+  const int64_t want = (2 * std::max(num_sms, 1) + ctas - 1) / ctas;
+  return static_cast<int>(std::clamp<int64_t>(std::min(want, k_tiles / 4), 1, 32));
+}
+
+absl::StatusOr<Plan*> PrepareSplits(const NmTcProblem& p, int splits, Workspace& ws) {
+  auto plan = std::make_unique<SplitPlan>();
+  plan->splits = splits;
+  if (plan->splits > 1) {
+    ASSIGN_OR_RETURN(plan->partial, ws.AllocArray<float>(plan->splits * p.m * p.n));
+  }
+  return ws.Keep(std::move(plan));
+}
+
+absl::Status FinishSplits(const NmTcProblem& p, const SplitPlan& plan, const ExecContext& ctx) {
+  if (plan.splits > 1) {
+    CUDA_RETURN_IF_ERROR(kernels::LaunchNmTcFinish(p, plan.splits, plan.partial, ctx.stream),
+                         "nm split-k reduction launch");
+  }
+  return absl::OkStatus();
+}
 
 class NmTensorCore final : public NmTcVariant {
  public:
@@ -38,38 +67,57 @@ class NmTensorCore final : public NmTcVariant {
     return tile_.bn <= std::max<int64_t>(8, 2 * p.n);
   }
 
-  // Splits of k so that about two waves of CTAs run, each split keeping at
-  // least four pipeline stages of k.
-  int SplitsFor(const NmTcProblem& p, int num_sms) const {
-    const int64_t ctas = ((p.m + tile_.bm - 1) / tile_.bm) * ((p.n + tile_.bn - 1) / tile_.bn);
-    const int64_t k_tiles = (p.k + kernels::NmTcKTile(tile_) - 1) / kernels::NmTcKTile(tile_);
-    const int64_t want = (2 * std::max(num_sms, 1) + ctas - 1) / ctas;
-    return static_cast<int>(std::clamp<int64_t>(std::min(want, k_tiles / 4), 1, 32));
-  }
-
   absl::StatusOr<Plan*> Prepare(const NmTcProblem& p, const ExecContext& ctx,
                                 Workspace& ws) const override {
-    auto plan = std::make_unique<SplitPlan>();
-    plan->splits = SplitsFor(p, ctx.num_sms);
-    if (plan->splits > 1) {
-      ASSIGN_OR_RETURN(plan->partial, ws.AllocArray<float>(plan->splits * p.m * p.n));
-    }
-    return ws.Keep(std::move(plan));
+    return PrepareSplits(
+        p, SplitsFor(p, tile_.bm, tile_.bn, kernels::NmTcKTile(tile_), ctx.num_sms), ws);
   }
 
   absl::Status Run(const NmTcProblem& p, Plan* plan, const ExecContext& ctx) const override {
     const auto* sp = static_cast<const SplitPlan*>(plan);
     CUDA_RETURN_IF_ERROR(kernels::LaunchNmTc(p, tile_, sp->splits, sp->partial, ctx.stream),
                          "nm tensor-core launch");
-    if (sp->splits > 1) {
-      CUDA_RETURN_IF_ERROR(kernels::LaunchNmTcFinish(p, sp->splits, sp->partial, ctx.stream),
-                           "nm split-k reduction launch");
-    }
-    return absl::OkStatus();
+    return FinishSplits(p, *sp, ctx);
   }
 
  private:
   kernels::NmTcTile tile_;
+  std::string name_;
+};
+
+// Hopper's warpgroup sparse MMA, for prefill-sized products with the
+// activation stored [n][k] (the F.linear shape): nm_wg_<bm>x<bn>_s<stages>w<wait>.
+class NmWgmma final : public NmTcVariant {
+ public:
+  explicit NmWgmma(kernels::NmWgTile tile)
+      : tile_(tile),
+        name_(StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
+  std::string_view name() const override { return name_; }
+  int min_arch() const override { return 90; }
+
+  bool Supports(const NmTcProblem& p) const override {
+    return kernels::NmWgSupports(p) && tile_.bn <= std::max<int64_t>(64, 2 * p.n);
+  }
+
+  absl::StatusOr<Plan*> Prepare(const NmTcProblem& p, const ExecContext& ctx,
+                                Workspace& ws) const override {
+    // sm_90a code loads on compute capability 9.0 alone.
+    if (ctx.arch != 90) {
+      return absl::UnimplementedError(
+          StrCat(name_, " needs compute capability 9.0, not ", ctx.arch));
+    }
+    return PrepareSplits(p, SplitsFor(p, tile_.bm, tile_.bn, kernels::kNmWgKTile, ctx.num_sms), ws);
+  }
+
+  absl::Status Run(const NmTcProblem& p, Plan* plan, const ExecContext& ctx) const override {
+    const auto* sp = static_cast<const SplitPlan*>(plan);
+    CUDA_RETURN_IF_ERROR(kernels::LaunchNmWg(p, tile_, sp->splits, sp->partial, ctx.stream),
+                         "nm wgmma launch");
+    return FinishSplits(p, *sp, ctx);
+  }
+
+ private:
+  kernels::NmWgTile tile_;
   std::string name_;
 };
 
@@ -83,8 +131,11 @@ const char* OutName(OutType t) {
 }  // namespace
 
 const std::vector<const NmTcVariant*>& NmTcVariants() {
-  static const std::vector<std::unique_ptr<NmTensorCore>> owned = [] {
-    std::vector<std::unique_ptr<NmTensorCore>> v;
+  static const std::vector<std::unique_ptr<NmTcVariant>> owned = [] {
+    std::vector<std::unique_ptr<NmTcVariant>> v;
+    for (const kernels::NmWgTile& t : kernels::NmWgTiles()) {
+      v.push_back(std::make_unique<NmWgmma>(t));
+    }
     for (const kernels::NmTcTile& t : kernels::NmTcTiles()) {
       v.push_back(std::make_unique<NmTensorCore>(t));
     }

@@ -16,6 +16,7 @@
 #include "spmm/blocked_spmm_kernels.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_kernels.h"
+#include "spmm/nm_repack.h"
 #include "util_kernels.h"
 
 namespace sparsed::cuda {
@@ -285,24 +286,27 @@ absl::StatusOr<bool> BsrSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners
 
 // 2:4 on sparse tensor cores: W = A not transposed (P = W·op(B)), or W = B
 // transposed (C = op(D)·Wᵀ, computed as Cᵀ = W·op(D)ᵀ: the F.linear shape),
-// 16-bit values of one type on both sides. Returns false (nothing queued)
-// for any other form, which the general paths take.
+// 16-bit values of one type on both sides. N:M with n ≤ 2 and m a multiple
+// of 4 (1:4, 2:8, 2:16, …) is repacked as 2:4 into the workspace first.
+// Returns false (nothing queued) for any other form, which the general paths
+// take.
 absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners& tuners,
                                       const ExecContext& ctx, Workspace& ws) {
   if (tuners.nm == nullptr) return false;
   const bool a_sparse = IsSparse(args.a->format());
   const Tensor& w = a_sparse ? *args.a : *args.b;
   const Tensor& d = a_sparse ? *args.b : *args.a;
-  if (w.format() != Format::kNm || !w.desc().nm_packed_2_4()) return false;
+  const TensorDesc& wd = w.desc();
+  if (w.format() != Format::kNm || wd.nm_n > 2 || wd.nm_m % 4 != 0) return false;
   if (a_sparse ? args.transpose_a : !args.transpose_b) return false;
-  const DType wt = w.desc().dtype;
+  const DType wt = wd.dtype;
   if ((wt != DType::kBF16 && wt != DType::kF16) || d.desc().dtype != wt) return false;
   const int64_t m = out.desc().shape[0], n = out.desc().shape[1];
   NmTcProblem p;
   p.type = wt == DType::kBF16 ? ValueType::kBF16 : ValueType::kF16;
   p.a_values = w.component("values")->data();
   p.meta = w.component("meta")->as<int32_t>();
-  p.k = w.desc().cols();
+  p.k = wd.cols();
   p.b = d.component("values")->data();
   p.ldb = d.desc().shape[1];
   if (a_sparse) {
@@ -321,14 +325,31 @@ absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const S
                : args.out_dtype == DType::kBF16 ? OutType::kBF16
                                                 : OutType::kF32;
   p.epilogue = EpilogueOf(args);
-  const std::vector<const NmTcVariant*>& variants = NmTcVariants();
+  // The wgmma tiles only when enabled, or the one forced by name.
+  std::vector<const NmTcVariant*> variants;
+  for (const NmTcVariant* v : NmTcVariants()) {
+    if (tuners.nm_wgmma || !v->name().starts_with("nm_wg_") || v->name() == tuners.forced) {
+      variants.push_back(v);
+    }
+  }
   const bool usable = std::any_of(variants.begin(), variants.end(), [&](const NmTcVariant* v) {
     return v->min_arch() <= ctx.arch && v->Supports(p);
   });
   if (!usable) return false;
+  if (!wd.nm_packed_2_4()) {
+    const int64_t rows = wd.shape[0];
+    ASSIGN_OR_RETURN(uint16_t * values24, ws.AllocArray<uint16_t>(rows * (p.k / 2)));
+    ASSIGN_OR_RETURN(int32_t * meta24, ws.AllocArray<int32_t>(rows * ((p.k / 4 + 7) / 8)));
+    CUDA_RETURN_IF_ERROR(
+        kernels::LaunchNmRepackTo24(static_cast<const uint16_t*>(p.a_values), p.meta, wd.nm_n,
+                                    wd.nm_m, rows, p.k, values24, meta24, ctx.stream),
+        "n:m → 2:4 repack launch");
+    p.a_values = values24;
+    p.meta = meta24;
+  }
   ASSIGN_OR_RETURN(TuneOutcome outcome,
                    tuners.nm->Run(p, NmTcTuneKey(tuners.device_desc, p), variants, ctx, ws));
-  spdlog::debug("spmm nm2:4 {}x{}x{} ran {}", p.m, p.k, p.n, outcome.variant);
+  spdlog::debug("spmm nm{}:{} {}x{}x{} ran {}", wd.nm_n, wd.nm_m, p.m, p.k, p.n, outcome.variant);
   return true;
 }
 

@@ -38,6 +38,7 @@ struct SpmmTuners {
   bool poison = false;      // poison temporaries too (tests)
   bool tensor_cores = false;  // tune among the tensor-core BSR variants
   std::string forced;         // a forced variant name (runs even when tensor_cores is off)
+  bool nm_wgmma = false;      // tune among the wgmma.sp (nm_wg_*) 2:4 variants
 };
 
 // Computes args (already checked by CheckSpmm, operands on ctx's device)

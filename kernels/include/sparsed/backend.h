@@ -81,6 +81,10 @@ struct CudaBackendOptions {
   // Whether the tuner chooses among the tensor-core BSR kernels (JIT). Off
   // by default until verified on the device; force_variant runs one anyway.
   bool bsr_tensor_cores = false;
+  // Whether the tuner chooses among the wgmma.sp 2:4 kernels (nm_wg_*,
+  // compute capability 9.0). Off until their swizzled layout is verified on
+  // the device; force_variant runs one anyway.
+  bool nm_wgmma = false;
   int64_t kernel_cache_bytes = int64_t{1} << 30;
   // Called after every successful compilation with its wall time (metrics).
   std::function<void(double seconds)> on_kernel_compile;

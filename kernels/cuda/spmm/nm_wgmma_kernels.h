@@ -1,0 +1,36 @@
+// 2:4 SpMM on Hopper's warpgroup sparse tensor cores (wgmma.mma_async.sp
+// m64nNk32, sm_90a only): the prefill-sized tiles. Same problem and output
+// contract as the mma.sp kernels (nm_tc_kernels.h), for the one operand
+// layout large products take: op(B) stored [n][k] (b_nmajor, the F.linear
+// activation X [tokens, k]), which the instruction reads as it lies.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "spmm/nm_tc_kernels.h"
+
+namespace sparsed::cuda::kernels {
+
+// A CTA tile: bm rows of A (bm / 64 warpgroups, one m64 wgmma each) × bn
+// columns of P, 64 logical k per stage, `stages` deep, with up to `wait`
+// wgmma groups left in flight while the next stage is issued.
+struct NmWgTile {
+  int bm, bn, stages, wait;
+};
+// The tiles compiled (nm_wgmma_kernels_sm90a.cu).
+const std::vector<NmWgTile>& NmWgTiles();
+inline constexpr int kNmWgKTile = 64;
+
+// Whether the wgmma kernels take p (b_nmajor, 16-bit values, k % 4 == 0).
+bool NmWgSupports(const NmTcProblem& p);
+
+// Queues the product for one tile (a compute capability 9.0 device is the
+// caller's to check: the code is sm_90a). splits > 1 writes f32 partials to
+// `partial` [splits, m, n] for LaunchNmTcFinish. cudaErrorInvalidValue for
+// a tile not in NmWgTiles() or a problem NmWgSupports refuses.
+cudaError_t LaunchNmWg(const NmTcProblem& p, const NmWgTile& tile, int splits, float* partial,
+                       cudaStream_t stream);
+
+}  // namespace sparsed::cuda::kernels

@@ -1,0 +1,392 @@
+// 2:4 × dense on Hopper's warpgroup sparse tensor cores (wgmma.mma_async.sp
+// m64nNk32, bf16/f16, f32 accumulation). Contract in nm_wgmma_kernels.h.
+// Compiled for sm_90a only (kernels/CMakeLists.txt gives it its own object
+// library).
+//
+// Per CTA: bm / 64 warpgroups, each holding a 64 × bn accumulator tile
+// (bn / 2 f32 registers per thread). Per 64-deep stage of logical k, A
+// contributes bm rows × 32 stored values and two metadata words per row,
+// op(B) bn rows × 64 values. Both operands lie in shared memory row after
+// row (A: 64 bytes a row, op(B): 128 bytes), their 16-byte chunks permuted
+// within each 8-row atom as the instruction's 64-byte and 128-byte swizzle
+// modes read them. The permutation is what keeps both sides free of bank
+// conflicts: the eight chunks one global row gives (one coalesced read) land
+// in eight distinct banks groups, and so do the tensor core's reads. (An
+// unswizzled layout, measured on an H100, ran 4× slower than cuBLAS.)
+#include <algorithm>
+
+#include "spmm/nm_tc_common.cuh"
+#include "spmm/nm_wgmma_kernels.h"
+#include "spmm/ptx_copy.cuh"
+#include "spmm/wgmma_sp.cuh"
+
+namespace sparsed::cuda::kernels {
+namespace {
+
+using u16 = unsigned short;
+using i64 = long long;
+using namespace sparsed::cuda::ptx;
+
+struct Params {
+  const u16* a;
+  const unsigned* meta;
+  const u16* b;
+  NmOut o;                  // out and epilogue, or the split-k partials
+  i64 m, n, k, ldb, words;  // words: metadata words per row
+  int k_tiles_per_split;    // of 64 logical k
+  int m_tiles, n_tiles;
+  bool a_vec16, b_vec16;
+};
+
+// One stage in shared memory (bytes): A [bm][64 B] (32 stored values a
+// row), op(B) [bn][128 B] (64 k a row), then the metadata words [bm][2],
+// padded so that every stage's op(B) starts on a 1024-byte swizzle atom.
+template <int BM, int BN>
+struct WgLayout {
+  static constexpr int kA = BM * 64, kB = BN * 128, kMeta = (BM * 8 + 1023) / 1024 * 1024;
+  static constexpr int kStage = kA + kB + kMeta;
+  static_assert(kA % 1024 == 0 && kStage % 1024 == 0, "swizzle atoms must stay aligned");
+};
+
+// Byte offsets of row r's 16-byte chunk c: A rows of 64 bytes in the 64-byte
+// swizzle (chunk bits 4-5 XOR address bits 7-8), op(B) rows of 128 bytes in
+// the 128-byte swizzle (bits 4-6 XOR bits 7-9).
+__device__ __forceinline__ unsigned ASwizzled(int r, int c) {
+  return static_cast<unsigned>(r * 64 + ((c ^ ((r >> 1) & 3)) << 4));
+}
+__device__ __forceinline__ unsigned BSwizzled(int r, int c) {
+  return static_cast<unsigned>(r * 128 + ((c ^ (r & 7)) << 4));
+}
+
+// A K-major shared-memory matrix descriptor in a swizzle mode (1: 128-byte,
+// 2: 64-byte): start address, the byte offset between 8-row groups (SBO),
+// in 16-byte units; the leading offset is unused when one instruction's k
+// fits the swizzle width, as here. Advancing the start by a k offset within
+// the atom is how the k32 steps of a stage are addressed.
+__device__ __forceinline__ uint64_t Desc(unsigned addr, unsigned sbo, uint64_t mode) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (uint64_t{1} << 16) |
+         (static_cast<uint64_t>(sbo >> 4) << 32) | (mode << 62);
+}
+
+// cp.async writes through the generic proxy, wgmma reads through the async
+// proxy: each thread fences its landed copies before the barrier.
+__device__ __forceinline__ void FenceProxyAsync() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgmmaFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgmmaCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void WgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+template <int BM, int BN, int THREADS>
+__device__ __forceinline__ void LoadStage(const Params& p, unsigned char* stage, i64 kt, i64 row0,
+                                          i64 n0) {
+  using L = WgLayout<BM, BN>;
+  const unsigned a_s = SmemAddr(stage), b_s = a_s + L::kA, m_s = b_s + L::kB;
+  const int tid = threadIdx.x;
+  const i64 a_ld = p.k / 2, a_col0 = kt * 32;  // stored values
+  if (p.a_vec16) {
+    for (int c = tid; c < BM * 4; c += THREADS) {
+      const int r = c >> 2, ch = c & 3;
+      const i64 gr = row0 + r, gc = a_col0 + ch * 8;
+      const i64 left = gr < p.m ? a_ld - gc : 0;
+      const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
+      CpAsync16(a_s + ASwizzled(r, ch), bytes > 0 ? p.a + gr * a_ld + gc : p.a, bytes);
+    }
+  } else {  // pairs of stored values (a_ld is even)
+    for (int c = tid; c < BM * 16; c += THREADS) {
+      const int r = c >> 4, pr = c & 15;
+      const i64 gr = row0 + r, gc = a_col0 + pr * 2;
+      const bool ok = gr < p.m && gc < a_ld;
+      CpAsync4(a_s + ASwizzled(r, pr >> 2) + (pr & 3) * 4, ok ? p.a + gr * a_ld + gc : p.a,
+               ok ? 4 : 0);
+    }
+  }
+  for (int c = tid; c < BM * 2; c += THREADS) {
+    const int r = c >> 1, w = c & 1;
+    const i64 gr = row0 + r, gw = kt * 2 + w;
+    const bool ok = gr < p.m && gw < p.words;
+    CpAsync4(m_s + c * 4, ok ? p.meta + gr * p.words + gw : p.meta, ok ? 4 : 0);
+  }
+  const i64 k0 = kt * kNmWgKTile;
+  if (p.b_vec16) {
+    for (int c = tid; c < BN * 8; c += THREADS) {
+      const int nn = c >> 3, ch = c & 7;
+      const i64 gn = n0 + nn, gk = k0 + ch * 8;
+      const i64 left = gn < p.n ? p.k - gk : 0;
+      const int bytes = left >= 8 ? 16 : left > 0 ? static_cast<int>(left) * 2 : 0;
+      CpAsync16(b_s + BSwizzled(nn, ch), bytes > 0 ? p.b + gn * p.ldb + gk : p.b, bytes);
+    }
+  } else {  // unaligned rows: plain stores (fenced like the copies)
+    u16* bs = reinterpret_cast<u16*>(stage + L::kA);
+    for (int c = tid; c < BN * 64; c += THREADS) {
+      const int nn = c >> 6, kk = c & 63;
+      const i64 gn = n0 + nn, gk = k0 + kk;
+      bs[BSwizzled(nn, kk >> 3) / 2 + (kk & 7)] =
+          gn < p.n && gk < p.k ? p.b[gn * p.ldb + gk] : u16{0};
+    }
+  }
+}
+
+// Writes the CTA's finished tile (splits == 1) through shared memory, so
+// that out is stored 16 bytes at a time along its contiguous dimension (P's
+// rows when c_trans) rather than in the fragments' 4-byte pairs, which
+// fill half of each 32-byte sector. `tile` may alias the idle stages.
+template <int BM, int BN, int THREADS>
+__device__ __forceinline__ void StoreTileStaged(const Params& p, float* tile, const float* acc,
+                                                i64 row0, i64 n0, int r_lo, int tq) {
+  const NmOut& o = p.o;
+  const bool ct = o.c_trans;
+  const int fast = ct ? BM : BN, slow = ct ? BN : BM, ld = fast + 4;
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = r_lo + h * 8, c = j * 8 + tq * 2;
+      const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+      if (ct) {
+        tile[c * ld + r] = v0;
+        tile[(c + 1) * ld + r] = v1;
+      } else {
+        tile[r * ld + c] = v0;
+        tile[r * ld + c + 1] = v1;
+      }
+    }
+  __syncthreads();
+  const int chunks = fast / 8;
+  for (int idx = threadIdx.x; idx < slow * chunks; idx += THREADS) {
+    const int sl = idx / chunks, f0 = (idx % chunks) * 8;
+    // Element i of the chunk: P[row0 + f0 + i][n0 + sl] (c_trans) or
+    // P[row0 + sl][n0 + f0 + i]; out index base + i either way.
+    const i64 row = ct ? row0 + f0 : row0 + sl, col = ct ? n0 + sl : n0 + f0;
+    const i64 base = ct ? col * o.ldc + row : row * o.ldc + col;
+    const i64 fast_left = ct ? o.m - row : o.n - col;
+    const float* src = tile + sl * ld + f0;
+    if ((ct ? col : row) >= (ct ? o.n : o.m) || fast_left <= 0) continue;
+    if (fast_left >= 8 && (base & 7) == 0) {
+      float v[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        v[i] = FinishEpilogue(o.e, src[i], base + i, ct ? row + i : col + i);
+      if (o.kind == 0) {
+        float4* dst = reinterpret_cast<float4*>(static_cast<float*>(o.out) + base);
+        dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+        dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+      } else {
+        uint4 packed;
+        unsigned* w = reinterpret_cast<unsigned*>(&packed);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          if (o.kind == 1) {
+            const __nv_bfloat162 pair = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+            w[i] = *reinterpret_cast<const unsigned*>(&pair);
+          } else {
+            const __half2 pair = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+            w[i] = *reinterpret_cast<const unsigned*>(&pair);
+          }
+        }
+        *reinterpret_cast<uint4*>(static_cast<unsigned short*>(o.out) + base) = packed;
+      }
+    } else {
+      for (int i = 0; i < 8 && i < fast_left; ++i) {
+        NmFinish(o, ct ? row + i : row, ct ? col : col + i, src[i]);
+      }
+    }
+  }
+}
+
+template <bool kBf16, int BM, int BN, int STAGES, int WAIT>
+__global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
+  constexpr int kThreads = BM / 64 * 128;
+  constexpr int kAhead = STAGES - 1 - WAIT;  // stages loaded ahead of the one computed
+  static_assert(kAhead >= 1, "too few stages for the wgmma groups left in flight");
+  using L = WgLayout<BM, BN>;
+  extern __shared__ __align__(1024) unsigned char smem[];
+
+  // Grouped rasterisation: runs of kGroup row tiles sweep the column tiles
+  // together, so a wave's rows of A and columns of op(B) stay in L2.
+  constexpr int kGroup = 16;
+  const int per_group = kGroup * p.n_tiles;
+  const int pid = static_cast<int>(blockIdx.x);
+  const int first_m = pid / per_group * kGroup;
+  const int group_rows = min(p.m_tiles - first_m, kGroup);
+  const int in_group = pid % per_group;
+  const i64 row0 = static_cast<i64>(first_m + in_group % group_rows) * BM;
+  const i64 n0 = static_cast<i64>(in_group / group_rows) * BN;
+
+  const i64 k_tiles = (p.k + kNmWgKTile - 1) / kNmWgKTile;
+  const i64 t_begin = static_cast<i64>(blockIdx.z) * p.k_tiles_per_split;
+  const i64 t_end = min(k_tiles, t_begin + p.k_tiles_per_split);
+  const int tiles = t_end > t_begin ? static_cast<int>(t_end - t_begin) : 0;
+
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane / 4, tq = lane % 4;
+  const int r_lo = wg * 64 + warp * 16 + g;  // this thread's rows r_lo and r_lo + 8 of the tile
+
+  float acc[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
+
+  unsigned e_prev[2] = {0, 0};
+  uint64_t desc_prev[2][2] = {{0, 0}, {0, 0}};
+#pragma unroll
+  for (int s = 0; s < kAhead; ++s) {
+    if (s < tiles) LoadStage<BM, BN, kThreads>(p, smem + s * L::kStage, t_begin + s, row0, n0);
+    CpAsyncCommit();
+  }
+  for (int t = 0; t < tiles; ++t) {
+    // Stage t has landed, and every warpgroup has finished the wgmma that
+    // read the slot loaded next (WAIT groups back).
+    CpAsyncWait<kAhead - 1>();
+    FenceProxyAsync();
+    __syncthreads();
+    if (t + kAhead < tiles) {
+      LoadStage<BM, BN, kThreads>(p, smem + ((t + kAhead) % STAGES) * L::kStage,
+                                  t_begin + t + kAhead, row0, n0);
+    }
+    CpAsyncCommit();
+
+    const unsigned char* st = smem + (t % STAGES) * L::kStage;
+    const unsigned a_s = SmemAddr(st) + wg * 64 * 64;  // this warpgroup's 64 rows
+    const unsigned b_s = SmemAddr(st) + L::kA;
+    const unsigned* ms = reinterpret_cast<const unsigned*>(st + L::kA + L::kB);
+    // Threads 0 and 1 of a quad: k 0-15 (thread 0) or 16-31 (thread 1) of
+    // rows g (low half) and g + 8 (high half) of the warp's 16 rows, as
+    // for mma.sp m16n8k32 (test_mma_sp_layout checks both).
+    unsigned e[2];
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {
+      const unsigned w0 = FixPaddingNibbles(ms[r_lo * 2 + s]);
+      const unsigned w1 = FixPaddingNibbles(ms[(r_lo + 8) * 2 + s]);
+      e[s] = __byte_perm(w0, w1, tq & 1 ? 0x7632 : 0x5410);
+    }
+    uint64_t desc[2][2];
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {  // k32 step s: 32 bytes into A's rows, 64 into op(B)'s
+      desc[s][0] = Desc(a_s + s * 32, 8 * 64, 2);
+      desc[s][1] = Desc(b_s + s * 64, 8 * 128, 1);
+    }
+    WgmmaFence();
+#pragma unroll
+    for (int s = 0; s < 2; ++s) WgmmaSp<BN, kBf16>::Mma(acc, desc[s][0], desc[s][1], e[s], 1);
+    WgmmaCommit();
+    WgmmaWait<WAIT>();
+    // The registers a wgmma read must not be reused while it may still run:
+    // using the previous stage's after the wait keeps them apart from this
+    // stage's in the register allocation.
+    if constexpr (WAIT > 0) {
+      asm volatile("" ::"r"(e_prev[0]), "r"(e_prev[1]), "l"(desc_prev[0][0]), "l"(desc_prev[0][1]),
+                   "l"(desc_prev[1][0]), "l"(desc_prev[1][1]));
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        e_prev[s] = e[s];
+        desc_prev[s][0] = desc[s][0];
+        desc_prev[s][1] = desc[s][1];
+      }
+    }
+  }
+  WgmmaWait<0>();
+  CpAsyncWait<0>();
+
+  // Warp w of a warpgroup holds rows 16w + g and 16w + g + 8, columns
+  // 8j + 2tq and 8j + 2tq + 1 in acc[4j .. 4j + 3].
+  if (p.o.partial == nullptr) {
+    static_assert(
+        BN * (BM + 4) * 4 <= STAGES * L::kStage && BM * (BN + 4) * 4 <= STAGES * L::kStage,
+        "the staged tile must fit in the pipeline's shared memory");
+    __syncthreads();  // every warpgroup is done reading the stages
+    StoreTileStaged<BM, BN, kThreads>(p, reinterpret_cast<float*>(smem), acc, row0, n0, r_lo, tq);
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      NmEmitPair(p.o, blockIdx.z, row0 + r_lo + h * 8, n0 + j * 8 + tq * 2, acc[4 * j + 2 * h],
+                 acc[4 * j + 2 * h + 1]);
+    }
+}
+
+Params ParamsOf(const NmTcProblem& pr, int bm, int bn, int splits, float* partial) {
+  Params p{};
+  p.a = static_cast<const u16*>(pr.a_values);
+  p.meta = reinterpret_cast<const unsigned*>(pr.meta);
+  p.b = static_cast<const u16*>(pr.b);
+  p.o = NmOutOf(pr, splits > 1 ? partial : nullptr);
+  p.m = pr.m;
+  p.n = pr.n;
+  p.k = pr.k;
+  p.ldb = pr.ldb;
+  p.words = (pr.k / 4 + 7) / 8;
+  const i64 k_tiles = (pr.k + kNmWgKTile - 1) / kNmWgKTile;
+  p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
+  p.m_tiles = static_cast<int>((pr.m + bm - 1) / bm);
+  p.n_tiles = static_cast<int>((pr.n + bn - 1) / bn);
+  auto aligned16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  p.a_vec16 = pr.k % 16 == 0 && aligned16(pr.a_values);
+  p.b_vec16 = pr.ldb % 8 == 0 && pr.k % 8 == 0 && aligned16(pr.b);
+  return p;
+}
+
+template <bool kBf16, int BM, int BN, int ST, int WT>
+cudaError_t LaunchTile(const NmTcProblem& pr, int splits, float* partial, cudaStream_t stream) {
+  constexpr int kSmem = ST * WgLayout<BM, BN>::kStage;
+  cudaError_t err = EnsureDynamicSmem<NmWgKernel<kBf16, BM, BN, ST, WT>>(kSmem);
+  if (err != cudaSuccess) return err;
+  const Params p = ParamsOf(pr, BM, BN, splits, partial);
+  const dim3 grid(static_cast<unsigned>(static_cast<i64>(p.m_tiles) * p.n_tiles), 1,
+                  static_cast<unsigned>(splits));
+  NmWgKernel<kBf16, BM, BN, ST, WT><<<grid, BM / 64 * 128, kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+// Every compiled tile {bm, bn, stages, wgmma groups in flight}: one list
+// (X-macro) so that the tile list and the launch cannot disagree.
+#define SPARSED_NM_WG_TILES(X) \
+  X(128, 256, 4, 1)            \
+  X(128, 256, 5, 1)            \
+  X(128, 256, 4, 0)            \
+  X(128, 128, 4, 0)            \
+  X(128, 128, 6, 1)            \
+  X(64, 256, 5, 1)             \
+  X(64, 128, 6, 1)             \
+  X(128, 64, 6, 1)
+
+const std::vector<NmWgTile>& NmWgTiles() {
+#define SPARSED_NM_WG_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT},
+  static const std::vector<NmWgTile> tiles = {SPARSED_NM_WG_TILES(SPARSED_NM_WG_ENTRY)};
+#undef SPARSED_NM_WG_ENTRY
+  return tiles;
+}
+
+bool NmWgSupports(const NmTcProblem& p) {
+  return p.b_nmajor && p.type != ValueType::kF32 && p.k % 4 == 0 && p.m > 0 && p.n > 0 && p.k > 0;
+}
+
+cudaError_t LaunchNmWg(const NmTcProblem& pr, const NmWgTile& t, int splits, float* partial,
+                       cudaStream_t stream) {
+  if (pr.m == 0 || pr.n == 0) return cudaSuccess;
+  if (!NmWgSupports(pr) || splits < 1 || splits > 65535 || (splits > 1 && partial == nullptr) ||
+      ((pr.m + t.bm - 1) / t.bm) * ((pr.n + t.bn - 1) / t.bn) > (1ll << 31) - 1) {
+    return cudaErrorInvalidValue;
+  }
+  const bool bf16 = pr.type == ValueType::kBF16;
+#define SPARSED_NM_WG_LAUNCH(BM, BN, ST, WT)                                      \
+  if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {               \
+    return bf16 ? LaunchTile<true, BM, BN, ST, WT>(pr, splits, partial, stream)   \
+                : LaunchTile<false, BM, BN, ST, WT>(pr, splits, partial, stream); \
+  }
+  SPARSED_NM_WG_TILES(SPARSED_NM_WG_LAUNCH)
+#undef SPARSED_NM_WG_LAUNCH
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace sparsed::cuda::kernels
