@@ -21,9 +21,13 @@
 #include "format_test_util.h"
 #include "sparsed/checkpoint.h"
 #include "sparsed/str_cat.h"
+#include "status_test_util.h"
 
 namespace sparsed::checkpoint {
 namespace {
+
+using test::ReadFile;
+using test::WriteFile;
 
 using test::Encode;
 using test::ExpectSameTensor;
@@ -57,18 +61,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 struct Owned {
   std::string id, name;

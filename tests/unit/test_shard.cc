@@ -23,27 +23,16 @@
 #include "sparsed/shard.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/validate.h"
+#include "status_test_util.h"
 
 namespace sparsed {
 namespace {
 
+using test::Must;
+
 using test::Triplet;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-#define EXPECT_ERROR(expr, want_code, substr)                                     \
-  do {                                                                            \
-    const absl::Status _s = (expr);                                               \
-    EXPECT_EQ(_s.code(), want_code) << _s;                                        \
-    EXPECT_THAT(std::string(_s.message()), HasSubstr(substr)) << "in: " << #expr; \
-  } while (0)
-#define EXPECT_INVALID(expr, substr) EXPECT_ERROR(expr, absl::StatusCode::kInvalidArgument, substr)
-
-template <class T>
-T Must(absl::StatusOr<T> v) {
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? std::move(v).value() : T();
-}
 
 // Same description and the same bytes in every component.
 void ExpectIdentical(const Tensor& x, const Tensor& y) {

@@ -20,9 +20,14 @@
 #include "sparsed/shard.h"
 #include "sparsed/shard_checkpoint.h"
 #include "sparsed/str_cat.h"
+#include "status_test_util.h"
 
 namespace sparsed {
 namespace {
+
+using test::Must;
+using test::ReadFile;
+using test::WriteFile;
 
 using test::Encode;
 using test::ExpectSameTensor;
@@ -32,20 +37,6 @@ using test::RandomMatrix;
 using ::testing::HasSubstr;
 
 namespace fs = std::filesystem;
-
-#define EXPECT_ERROR(expr, want_code, substr)                                     \
-  do {                                                                            \
-    const absl::Status _s = (expr);                                               \
-    EXPECT_EQ(_s.code(), want_code) << _s;                                        \
-    EXPECT_THAT(std::string(_s.message()), HasSubstr(substr)) << "in: " << #expr; \
-  } while (0)
-#define EXPECT_INVALID(expr, substr) EXPECT_ERROR(expr, absl::StatusCode::kInvalidArgument, substr)
-
-template <class T>
-T Must(absl::StatusOr<T> v) {
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? std::move(v).value() : T();
-}
 
 class TempDir {
  public:
@@ -63,18 +54,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // A matrix with skewed rows: some empty, some long.
 Matrix SkewedMatrix(int64_t rows, int64_t cols, DType dt, std::mt19937_64& rng) {
