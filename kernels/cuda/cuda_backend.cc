@@ -57,6 +57,7 @@ class CudaBackend final : public Backend {
     tuners_.tensor_cores = o.bsr_tensor_cores;
     tuners_.forced = o.force_variant;
     tuners_.nm_wgmma = o.nm_wgmma;
+    tuners_.row_stats = &row_stats_;
   }
 
   std::string_view name() const override { return "cuda"; }
@@ -291,6 +292,7 @@ class CudaBackend final : public Backend {
   CsrSpmmTuner csr_tuner_;
   Tuner<BsrSpmmProblem> bsr_tuner_;
   Tuner<NmTcProblem> nm_tuner_;
+  RowStatsCache row_stats_;  // per held CSR: no statistics pass on its later calls
   SpmmTuners tuners_;
 };
 

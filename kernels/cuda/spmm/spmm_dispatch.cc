@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -445,7 +446,12 @@ absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n, const
     return NmSpmm(args, c, m, n, ctx, ws);
   }
   const Tensor* sparse_ptr = a_sparse ? args.a : args.b;
+  // The row statistics of a held CSR are remembered by its row-pointer
+  // buffer; a converted temporary's are not worth keeping (id 0).
+  uint64_t row_ptr_id = 0;
+  if (const Buffer* rp = sparse_ptr->component("row_ptr"); rp != nullptr) row_ptr_id = rp->id();
   if (sparse_format == Format::kBsr || sparse_format == Format::kNm) {
+    row_ptr_id = 0;
     // Other operand forms: the CSR machinery on a device CSR copy (the
     // zero fill dropped), kept alive until the workspace is synchronised.
     ASSIGN_OR_RETURN(Tensor csr, DeviceConvert(*sparse_ptr, Format::kCsr, {}, ctx, ws));
@@ -509,7 +515,13 @@ absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n, const
   p.col_idx = s.col_idx;
   p.a_values = s.values;
   p.b = d;
-  ASSIGN_OR_RETURN(p.stats, RowStatsOf(p.row_ptr, p.m, p.nnz, ctx, ws));
+  std::optional<RowStats> stats;
+  if (tuners.row_stats != nullptr) stats = tuners.row_stats->Find(row_ptr_id, p.m, p.nnz);
+  if (!stats) {
+    ASSIGN_OR_RETURN(stats, RowStatsOf(p.row_ptr, p.m, p.nnz, ctx, ws));
+    if (tuners.row_stats != nullptr) tuners.row_stats->Put(row_ptr_id, p.m, p.nnz, *stats);
+  }
+  p.stats = *stats;
   ASSIGN_OR_RETURN(TuneOutcome outcome, tuners.csr->Run(p, ctx, ws));
   spdlog::debug("spmm {}x{}x{} nnz {} ran {}", p.m, p.k, p.n, p.nnz, outcome.variant);
   if (transposed_out != nullptr) {

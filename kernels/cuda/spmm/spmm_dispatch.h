@@ -26,6 +26,7 @@
 #include "spmm/bsr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
 #include "spmm/nm_tc_spmm.h"
+#include "spmm/row_stats_cache.h"
 #include "spmm/tuner.h"
 
 namespace sparsed::cuda {
@@ -39,6 +40,7 @@ struct SpmmTuners {
   bool tensor_cores = false;  // tune among the tensor-core BSR variants
   std::string forced;         // a forced variant name (runs even when tensor_cores is off)
   bool nm_wgmma = false;      // tune among the wgmma.sp (nm_wg_*) 2:4 variants
+  RowStatsCache* row_stats = nullptr;  // null: computed on every call
 };
 
 // Computes args (already checked by CheckSpmm, operands on ctx's device)

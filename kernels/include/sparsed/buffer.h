@@ -93,11 +93,15 @@ class Buffer {
   static absl::StatusOr<Buffer> Allocate(int64_t bytes, Device device = Device::Cpu());
 
   Buffer(Buffer&& o) noexcept
-      : ptr_(std::move(o.ptr_)), size_(std::exchange(o.size_, 0)), device_(o.device_) {}
+      : ptr_(std::move(o.ptr_)),
+        size_(std::exchange(o.size_, 0)),
+        device_(o.device_),
+        id_(std::exchange(o.id_, 0)) {}
   Buffer& operator=(Buffer&& o) noexcept {
     ptr_ = std::move(o.ptr_);
     size_ = std::exchange(o.size_, 0);
     device_ = o.device_;
+    id_ = std::exchange(o.id_, 0);
     return *this;
   }
 
@@ -105,6 +109,12 @@ class Buffer {
   const void* data() const { return ptr_.get(); }
   int64_t size() const { return size_; }
   const Device& device() const { return device_; }
+  // Names this allocation for the process's lifetime (never reused, unlike
+  // an address; 0 for an empty buffer). Caches of what is derived from a
+  // buffer's contents key on it (the CUDA backend's row statistics), which
+  // is sound because index components are never rewritten once a tensor is
+  // built: every op writes its results into fresh buffers.
+  uint64_t id() const { return id_; }
 
   template <class T>
   T* as() {
@@ -119,6 +129,7 @@ class Buffer {
   std::unique_ptr<void, detail::BufferRelease> ptr_;
   int64_t size_ = 0;
   Device device_;
+  uint64_t id_ = 0;
 };
 
 }  // namespace sparsed

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include "sparsed/device_memory.h"
@@ -63,6 +64,8 @@ absl::StatusOr<Buffer> Buffer::Allocate(int64_t bytes, Device device) {
   Buffer buf;
   buf.device_ = device;
   if (bytes == 0) return buf;
+  static std::atomic<uint64_t> next_id{1};
+  buf.id_ = next_id.fetch_add(1, std::memory_order_relaxed);
   MemoryAccount& account = MemoryAccount::For(device);
   if (absl::Status s = account.Reserve(bytes); !s.ok()) return s;
   if (!device.is_cpu()) {
