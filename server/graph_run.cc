@@ -1,6 +1,5 @@
 #include "server/graph_run.h"
 
-#include <chrono>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -14,6 +13,7 @@
 #include "server/tensor_access.h"
 #include "server/training_requests.h"
 #include "sparsed/cancel.h"
+#include "sparsed/op_batch.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -52,6 +52,11 @@ class Executor {
     GraphRunResult result;
     result.elapsed_ms.reserve(plan_.steps.size());
     const int count = static_cast<int>(plan_.steps.size());
+    // Every step is queued in one batch (one CUDA stream, no host wait
+    // between steps); a return before Finish waits in the batch's destructor.
+    ASSIGN_OR_RETURN(std::unique_ptr<OpBatch> batch, backend_.BeginBatch());
+    batch_ = batch.get();
+    std::vector<int> marks = {batch->Mark()};
     for (int s = 0; s < count; ++s) {
       const PlanStep& step = plan_.steps[s];
       const std::string where =
@@ -63,18 +68,27 @@ class Executor {
                                           count, " ops done)")),
             updates_);
       }
-      const auto start = std::chrono::steady_clock::now();
       absl::StatusOr<Tensor> out = RunStep(s, step);
       if (!out.ok()) {
         ForgetLayerCalls(kept_);
         return WithLayerUpdates(WithField(where, out.status()), updates_);
       }
       if (UpdatesLayer(step.kind)) updates_.push_back(where);
-      const double ms = MillisecondsSince(start);
-      result.elapsed_ms.push_back(ms);
-      result.compute_ms += ms;
+      marks.push_back(batch->Mark());
       values_[s] = *std::move(out);
       Release(s);
+    }
+    if (absl::Status done = batch->Finish(); !done.ok()) {
+      ForgetLayerCalls(kept_);
+      return WithLayerUpdates(
+          absl::Status(done.code(), StrCat("an op queued on the device failed: ", done.message())),
+          updates_);
+    }
+    // Each step's time on the batch's queue (the device's, on CUDA).
+    for (int s = 0; s < count; ++s) {
+      const double ms = batch->MillisecondsBetween(marks[s], marks[s + 1]);
+      result.elapsed_ms.push_back(ms);
+      result.compute_ms += ms;
     }
     for (int s : plan_.outputs) result.outputs.push_back(std::move(values_[s]));
     result.kept_calls = std::move(kept_);
@@ -111,6 +125,7 @@ class Executor {
     std::lock_guard lock(step.layer->mu);
     ASSIGN_OR_RETURN(std::optional<Tensor> dx,
                      step.layer->layer.Backward(backend_, In(step, 0), call_id, /*want_dx=*/true));
+    RETURN_IF_ERROR(batch_->Finish());  // the layer is whole before its lock is let go
     std::erase_if(kept_, [&](const KeptLayerCall& c) {
       return c.layer == step.layer && c.call_id == call_id;
     });
@@ -124,6 +139,7 @@ class Executor {
     if (step.hyper.has_value()) RETURN_IF_ERROR(step.layer->layer.SetOptimizer(*step.hyper));
     ASSIGN_OR_RETURN(const train::StepReport report,
                      step.layer->layer.Step(backend_, step.grad_scale));
+    RETURN_IF_ERROR(batch_->Finish());  // the layer is whole before its lock is let go
     steps_.push_back({s, step.layer->id, report});
     return Tensor();
   }
@@ -219,6 +235,8 @@ class Executor {
         std::lock_guard lock(step.layer->mu);
         absl::StatusOr<Tensor> y = step.layer->layer.Forward(backend_, In(step, 0), call_id);
         if (y.ok() && !call_id.empty()) kept_.push_back({step.layer, call_id});
+        // The kept call is the layer's: complete before its lock is let go.
+        if (absl::Status done = batch_->Finish(); y.ok() && !done.ok()) return done;
         return y;
       }
       case GraphOpKind::kLayerBackward:
@@ -265,6 +283,7 @@ class Executor {
   std::vector<std::string> updates_;  // layer_backward and layer_step steps run
   std::vector<LayerStepRun> steps_;
   Backend& backend_;
+  OpBatch* batch_ = nullptr;    // Run's, while it runs
   std::vector<Tensor> values_;  // per step; empty once freed
   std::map<int64_t, Tensor> identities_;
 };

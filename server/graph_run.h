@@ -18,9 +18,16 @@
 // (gradients accumulated, its call consumed) or a layer_step (the update)
 // did stays, and the error names those ops.
 //
-// TODO(issue 16): on the CUDA backend, run the steps on one stream without
-// host synchronisation between them and replay a captured CUDA Graph for a
-// plan of the same signature (docs/API.md, "Graphs").
+// The steps run in one OpBatch (sparsed/op_batch.h): on the CUDA backend all
+// of them are queued on one stream with stream-ordered temporaries and no
+// host synchronisation between them, and the run waits once at the end; a
+// layer op waits for its own work before it lets its layer's lock go.
+// elapsed_ms is each step's time on the batch's queue (the device's time on
+// CUDA, CUDA events between steps). An error the device reports only when
+// the run waits names no step.
+//
+// TODO(issue 16): replay a captured CUDA Graph for a plan of the same
+// signature (docs/API.md, "Graphs").
 #pragma once
 
 #include <string>

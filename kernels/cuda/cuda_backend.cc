@@ -10,17 +10,18 @@
 #include <utility>
 
 #include "cuda_check.h"
+#include "cuda_op_batch.h"
 #include "exec_context.h"
 #include "format/device_format_ops.h"
 #include "format/hub.h"
+#include "jit/jit_cache.h"
 #include "sparsed/backend.h"
 #include "sparsed/str_cat.h"
-#include "jit/jit_cache.h"
 #include "spmm/bsr_spmm.h"
 #include "spmm/bsr_tc_generator.h"
-#include "spmm/nm_tc_spmm.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
+#include "spmm/nm_tc_spmm.h"
 #include "spmm/spmm_dispatch.h"
 #include "stream_pool.h"
 #include "train/device_train_ops.h"
@@ -92,23 +93,22 @@ class CudaBackend final : public Backend {
     ASSIGN_OR_RETURN(
         Tensor out,
         Tensor::Allocate({Format::kDense, args.out_dtype, DType::kI32, shape, 0}, device()));
-    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
-    const ExecContext ctx = WithJit(lease.context());
-    absl::Status status;
-    {
-      Workspace ws(ctx);
+    RETURN_IF_ERROR(OnDevice([&](const ExecContext& ctx, Workspace& ws) -> absl::Status {
       if (poison_ && out.bytes() > 0) {
         CUDA_RETURN_IF_ERROR(
             cudaMemsetAsync(out.component("values")->data(), 0xff, out.bytes(), ctx.stream),
             "cudaMemsetAsync(poison)");
       }
-      status = SpmmOnDevice(csr_args, out, tuners_, ctx, ws);
-      // Temporaries die with ws: the stream must be idle first, whatever happened.
-      const absl::Status synced = ws.Sync();
-      if (status.ok()) status = synced;
-    }
-    RETURN_IF_ERROR(status);
+      return SpmmOnDevice(csr_args, out, tuners_, ctx, ws);
+    }));
     return out;
+  }
+
+  absl::StatusOr<std::unique_ptr<OpBatch>> BeginBatch() override {
+    if (CudaOpBatch::Active(this) != nullptr) return MakeHostOpBatch();  // the outer one governs
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
+    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
+    return std::make_unique<CudaOpBatch>(this, std::move(lease), jit_.get());
   }
 
   std::vector<KernelCacheEntry> ListKernels() override { return jit_->List(); }
@@ -176,9 +176,10 @@ class CudaBackend final : public Backend {
           StrCat("order = ", static_cast<int>(order), " is not a TopKOrder"));
     }
     RETURN_IF_ERROR(Here({{&scores, "scores"}}));
-    return OnDevice([&](const ExecContext& ctx, Workspace& ws) {
-      return DeviceTopK(scores, k, order, ctx, ws);
-    });
+    // Answers on the host: waits for its result even inside a batch.
+    return OnDevice([&](const ExecContext& ctx,
+                        Workspace& ws) { return DeviceTopK(scores, k, order, ctx, ws); },
+                    /*host_result=*/true);
   }
   absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) override {
     RETURN_IF_ERROR(CheckAxpby(x, y));
@@ -235,14 +236,26 @@ class CudaBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  // Runs f(ctx, ws) on a leased stream of this device and synchronises; f
-  // returns absl::Status or absl::StatusOr<T>.
+  // Runs f(ctx, ws) on this device and returns what f returns (absl::Status
+  // or absl::StatusOr<T>). Inside this thread's batch on this backend
+  // (BeginBatch) it is queued on the batch's stream without waiting, unless
+  // `host_result` (f leaves its answer in host memory); otherwise on a leased
+  // stream, synchronised.
   template <class F>
-  auto OnDevice(F&& f)
+  auto OnDevice(F&& f, bool host_result = false)
       -> decltype(f(std::declval<const ExecContext&>(), std::declval<Workspace&>())) {
     CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
+    if (CudaOpBatch* batch = CudaOpBatch::Active(this); batch != nullptr) {
+      auto ws = std::make_unique<Workspace>(batch->context());
+      auto result = f(batch->context(), *ws);
+      absl::Status synced = absl::OkStatus();
+      if (host_result) synced = ws->Sync();
+      batch->Keep(std::move(ws));
+      if (StatusOf(result).ok() && !synced.ok()) return synced;
+      return result;
+    }
     ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
-    const ExecContext& ctx = lease.context();
+    const ExecContext ctx = WithJit(lease.context());
     Workspace ws(ctx);
     auto result = f(ctx, ws);
     // Temporaries die with ws: the stream must be idle first, whatever happened.
@@ -256,8 +269,8 @@ class CudaBackend final : public Backend {
     return s.status();
   }
 
-  // Runs f(t on this device, ctx, ws) on a leased stream and synchronises; a
-  // host tensor is copied to the device first.
+  // OnDevice with f(t on this device, ctx, ws); a host tensor is copied to
+  // the device first.
   template <class F>
   absl::StatusOr<Tensor> OnStream(const Tensor& t, F&& f) {
     if (!t.device().is_cpu() && !(t.device() == device())) {
@@ -271,17 +284,9 @@ class CudaBackend final : public Backend {
       ASSIGN_OR_RETURN(copy, t.CopyTo(device()));
     }
     const Tensor& src = t.device().is_cpu() ? copy : t;
-    ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
-    const ExecContext& ctx = lease.context();
-    absl::StatusOr<Tensor> result;
-    {
-      Workspace ws(ctx);
-      result = f(src, ctx, ws);
-      // Temporaries die with ws: the stream must be idle first, whatever happened.
-      const absl::Status synced = ws.Sync();
-      if (result.ok() && !synced.ok()) result = synced;
-    }
-    return result;
+    return OnDevice([&](const ExecContext& ctx, Workspace& ws) -> absl::StatusOr<Tensor> {
+      return f(src, ctx, ws);
+    });
   }
 
   int device_;

@@ -48,14 +48,39 @@ absl::StatusOr<DevicePool*> PoolFor(int device) {
   return pools[device];
 }
 
+// This thread's StreamOrderScope: the device it is for (-1: none) and its stream.
+struct StreamOrder {
+  int device = -1;
+  cudaStream_t stream = nullptr;
+};
+thread_local StreamOrder tls_order;
+
+// The stream this thread orders `device`'s memory work on, and whether it
+// is a scope's (no host synchronisation needed for allocation and free).
+cudaStream_t OrderStream(int device, const DevicePool& p, bool* scoped) {
+  *scoped = tls_order.device == device;
+  return *scoped ? tls_order.stream : p.stream;
+}
+
 }  // namespace
+
+StreamOrderScope::StreamOrderScope(int device, void* stream)
+    : prev_device_(tls_order.device), prev_stream_(tls_order.stream) {
+  tls_order = {device, static_cast<cudaStream_t>(stream)};
+}
+StreamOrderScope::~StreamOrderScope() {
+  tls_order = {prev_device_, static_cast<cudaStream_t>(prev_stream_)};
+}
 
 absl::StatusOr<void*> DeviceAllocate(int device, int64_t bytes) {
   ASSIGN_OR_RETURN(DevicePool * p, PoolFor(device));
   CUDA_RETURN_IF_ERROR(cudaSetDevice(device), "cudaSetDevice");
   void* ptr = nullptr;
-  cudaError_t err = cudaMallocAsync(&ptr, static_cast<size_t>(bytes), p->stream);
-  if (err == cudaSuccess) err = cudaStreamSynchronize(p->stream);
+  bool scoped = false;
+  const cudaStream_t stream = OrderStream(device, *p, &scoped);
+  cudaError_t err = cudaMallocAsync(&ptr, static_cast<size_t>(bytes), stream);
+  // Outside a scope the memory must be usable on any stream at once.
+  if (err == cudaSuccess && !scoped) err = cudaStreamSynchronize(stream);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();  // not sticky; clear it
     size_t free_b = 0, total_b = 0;
@@ -72,7 +97,8 @@ void DeviceFree(int device, void* ptr) {
   absl::StatusOr<DevicePool*> p = PoolFor(device);
   if (!p.ok() || ptr == nullptr) return;
   cudaSetDevice(device);
-  cudaFreeAsync(ptr, (*p)->stream);
+  bool scoped = false;
+  cudaFreeAsync(ptr, OrderStream(device, **p, &scoped));
 }
 
 absl::Status CopyBytes(void* dst, const Device& dst_device, const void* src,
@@ -90,10 +116,12 @@ absl::Status CopyBytes(void* dst, const Device& dst_device, const void* src,
   // non-blocking streams do not wait for the legacy stream, so a kernel could
   // read the destination early (seen on an H100). cudaMemcpyDefault infers
   // the direction from the pointers (unified addressing).
+  bool scoped = false;
+  const cudaStream_t stream = OrderStream(device, *p, &scoped);
   CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, p->stream),
+      cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, stream),
       "cudaMemcpyAsync");
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(p->stream), "cudaStreamSynchronize(copy)");
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "cudaStreamSynchronize(copy)");
   return absl::OkStatus();
 }
 

@@ -54,6 +54,10 @@ class Workspace {
     if (!p.ok()) return p.status();
     return static_cast<T*>(*p);
   }
+  // Frees the temporaries now (plans stay). Only where the work queued on
+  // the stream is ordered before the free: under a StreamOrderScope for the
+  // stream (CudaOpBatch), or after Sync.
+  void ReleaseBuffers() { buffers_.clear(); }
   Plan* Keep(std::unique_ptr<Plan> plan) {
     plans_.push_back(std::move(plan));
     return plans_.back().get();

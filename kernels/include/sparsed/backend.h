@@ -11,6 +11,7 @@
 #include "sparsed/convert.h"
 #include "sparsed/device.h"
 #include "sparsed/kernel_cache.h"
+#include "sparsed/op_batch.h"
 #include "sparsed/prune.h"
 #include "sparsed/str_cat.h"
 #include "sparsed/spmm.h"
@@ -64,6 +65,13 @@ class Backend {
         StrCat("the ", name(), " backend compiles no kernels at run time"));
   }
   virtual KernelCacheStats KernelCacheStatistics() { return {}; }
+
+  // Starts a batch (op_batch.h): the ops this thread calls until the batch
+  // is finished are queued without host synchronisation between them where
+  // the backend can (CUDA). A batch begun while this thread already has one
+  // on this backend is a plain host batch and the outer one governs.
+  // RESOURCE_EXHAUSTED when no stream frees up (as for an op).
+  virtual absl::StatusOr<std::unique_ptr<OpBatch>> BeginBatch() { return MakeHostOpBatch(); }
 };
 
 // Options of the CUDA backend.

@@ -25,5 +25,7 @@ absl::Status CopyBytes(void* dst_ptr, const Device& dst, const void* src_ptr, co
   return NoCuda(StrCat("copying from ", src.ToString(), " to ", dst.ToString()));
 }
 DevicePoolStats GetDevicePoolStats(int) { return {}; }
+StreamOrderScope::StreamOrderScope(int, void*) : prev_device_(-1), prev_stream_(nullptr) {}
+StreamOrderScope::~StreamOrderScope() = default;
 }  // namespace sparsed
 #endif
