@@ -170,6 +170,19 @@ struct Contender {
   double error = 0;
 };
 
+// Whether `name` starts with one of the comma-separated `prefixes` (all
+// names match an empty list).
+bool MatchesPrefix(std::string_view name, const std::string& prefixes) {
+  if (prefixes.empty()) return true;
+  size_t at = 0;
+  while (at <= prefixes.size()) {
+    const size_t end = std::min(prefixes.find(',', at), prefixes.size());
+    if (end > at && name.starts_with(std::string_view(prefixes).substr(at, end - at))) return true;
+    at = end + 1;
+  }
+  return false;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"2:4 tensor-core SpMM (X·Wᵀ) vs dense cuBLAS bf16"};
   std::string weights = "4096x4096,8192x8192,11008x4096,4096x11008";
@@ -182,6 +195,8 @@ int Main(int argc, char** argv) {
   app.add_option("--rounds", rounds);
   app.add_option("--warmup", warmup);
   app.add_flag("--quick", quick, "4096x4096 at 1, 64, 2048 tokens, 8 rounds");
+  std::string only;
+  app.add_option("--only", only, "comma-separated name prefixes of the tiles to run (all)");
   app.add_option("--csv", csv);
   CLI11_PARSE(app, argc, argv);
   if (quick) {
@@ -261,6 +276,7 @@ int Main(int argc, char** argv) {
       std::vector<Contender> cs;
       cs.push_back({"cublas_dense"});
       for (const cuda::NmTcVariant* v : cuda::NmTcVariants()) {
+        if (!MatchesPrefix(v->name(), only)) continue;
         if (v->min_arch() > ctx.arch || !v->Supports(problem(0))) continue;
         Contender c{std::string(v->name()), v};
         for (int copy = 0; copy < copies; ++copy) {

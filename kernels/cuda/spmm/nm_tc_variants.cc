@@ -86,17 +86,20 @@ class NmTensorCore final : public NmTcVariant {
 };
 
 // Hopper's warpgroup sparse MMA, for prefill-sized products with the
-// activation stored [n][k] (the F.linear shape): nm_wg_<bm>x<bn>_s<stages>w<wait>.
+// activation stored [n][k] (the F.linear shape): nm_wg_<bm>x<bn>_s<stages>w<wait>,
+// or nm_wg_<bm>x<bn>_s<stages>ws for the warp-specialised TMA kernel.
 class NmWgmma final : public NmTcVariant {
  public:
   explicit NmWgmma(kernels::NmWgTile tile)
       : tile_(tile),
-        name_(StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
+        name_(tile.ws ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "ws")
+                      : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
   std::string_view name() const override { return name_; }
   int min_arch() const override { return 90; }
 
   bool Supports(const NmTcProblem& p) const override {
-    return kernels::NmWgSupports(p) && tile_.bn <= std::max<int64_t>(64, 2 * p.n);
+    return (tile_.ws ? kernels::NmWsSupports(p) : kernels::NmWgSupports(p)) &&
+           tile_.bn <= std::max<int64_t>(64, 2 * p.n);
   }
 
   absl::StatusOr<Plan*> Prepare(const NmTcProblem& p, const ExecContext& ctx,

@@ -15,22 +15,35 @@ namespace sparsed::cuda::kernels {
 
 // A CTA tile: bm rows of A (bm / 64 warpgroups, one m64 wgmma each) × bn
 // columns of P, 64 logical k per stage, `stages` deep, with up to `wait`
-// wgmma groups left in flight while the next stage is issued.
+// wgmma groups left in flight while the next stage is issued. `ws`: the
+// warp-specialised kernel (nm_wgmma_ws_kernels_sm90a.cu: one more
+// warpgroup loads the stages with the tensor memory accelerator, the others
+// only multiply) instead of every thread loading with cp.async.
 struct NmWgTile {
   int bm, bn, stages, wait;
+  bool ws = false;
 };
-// The tiles compiled (nm_wgmma_kernels_sm90a.cu).
+// The tiles compiled, the cp.async ones then the warp-specialised ones.
 const std::vector<NmWgTile>& NmWgTiles();
 inline constexpr int kNmWgKTile = 64;
 
 // Whether the wgmma kernels take p (b_nmajor, 16-bit values, k % 4 == 0).
 bool NmWgSupports(const NmTcProblem& p);
+// Whether the warp-specialised ones do: also what the tensor maps need
+// (k % 16 == 0, ldb % 8 == 0, A and op(B) 16-byte aligned, sizes < 2^31).
+bool NmWsSupports(const NmTcProblem& p);
 
 // Queues the product for one tile (a compute capability 9.0 device is the
 // caller's to check: the code is sm_90a). splits > 1 writes f32 partials to
 // `partial` [splits, m, n] for LaunchNmTcFinish. cudaErrorInvalidValue for
 // a tile not in NmWgTiles() or a problem NmWgSupports refuses.
 cudaError_t LaunchNmWg(const NmTcProblem& p, const NmWgTile& tile, int splits, float* partial,
+                       cudaStream_t stream);
+
+// The warp-specialised half (nm_wgmma_ws_kernels_sm90a.cu), reached
+// through NmWgTiles() and LaunchNmWg.
+const std::vector<NmWgTile>& NmWsTiles();
+cudaError_t LaunchNmWs(const NmTcProblem& p, const NmWgTile& tile, int splits, float* partial,
                        cudaStream_t stream);
 
 }  // namespace sparsed::cuda::kernels

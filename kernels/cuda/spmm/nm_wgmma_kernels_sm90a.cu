@@ -15,74 +15,13 @@
 // unswizzled layout, measured on an H100, ran 4× slower than cuBLAS.)
 #include <algorithm>
 
-#include "spmm/nm_tc_common.cuh"
-#include "spmm/nm_wgmma_kernels.h"
-#include "spmm/ptx_copy.cuh"
+#include "spmm/nm_wgmma_common.cuh"
 #include "spmm/wgmma_sp.cuh"
 
 namespace sparsed::cuda::kernels {
 namespace {
 
-using u16 = unsigned short;
-using i64 = long long;
-using namespace sparsed::cuda::ptx;
-
-struct Params {
-  const u16* a;
-  const unsigned* meta;
-  const u16* b;
-  NmOut o;                  // out and epilogue, or the split-k partials
-  i64 m, n, k, ldb, words;  // words: metadata words per row
-  int k_tiles_per_split;    // of 64 logical k
-  int m_tiles, n_tiles;
-  bool a_vec16, b_vec16;
-};
-
-// One stage in shared memory (bytes): A [bm][64 B] (32 stored values a
-// row), op(B) [bn][128 B] (64 k a row), then the metadata words [bm][2],
-// padded so that every stage's op(B) starts on a 1024-byte swizzle atom.
-template <int BM, int BN>
-struct WgLayout {
-  static constexpr int kA = BM * 64, kB = BN * 128, kMeta = (BM * 8 + 1023) / 1024 * 1024;
-  static constexpr int kStage = kA + kB + kMeta;
-  static_assert(kA % 1024 == 0 && kStage % 1024 == 0, "swizzle atoms must stay aligned");
-};
-
-// Byte offsets of row r's 16-byte chunk c: A rows of 64 bytes in the 64-byte
-// swizzle (chunk bits 4-5 XOR address bits 7-8), op(B) rows of 128 bytes in
-// the 128-byte swizzle (bits 4-6 XOR bits 7-9).
-__device__ __forceinline__ unsigned ASwizzled(int r, int c) {
-  return static_cast<unsigned>(r * 64 + ((c ^ ((r >> 1) & 3)) << 4));
-}
-__device__ __forceinline__ unsigned BSwizzled(int r, int c) {
-  return static_cast<unsigned>(r * 128 + ((c ^ (r & 7)) << 4));
-}
-
-// A K-major shared-memory matrix descriptor in a swizzle mode (1: 128-byte,
-// 2: 64-byte): start address, the byte offset between 8-row groups (SBO),
-// in 16-byte units; the leading offset is unused when one instruction's k
-// fits the swizzle width, as here. Advancing the start by a k offset within
-// the atom is how the k32 steps of a stage are addressed.
-__device__ __forceinline__ uint64_t Desc(unsigned addr, unsigned sbo, uint64_t mode) {
-  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (uint64_t{1} << 16) |
-         (static_cast<uint64_t>(sbo >> 4) << 32) | (mode << 62);
-}
-
-// cp.async writes through the generic proxy, wgmma reads through the async
-// proxy: each thread fences its landed copies before the barrier.
-__device__ __forceinline__ void FenceProxyAsync() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgmmaFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgmmaCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void WgmmaWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
+using namespace wg;
 
 template <int BM, int BN, int THREADS>
 __device__ __forceinline__ void LoadStage(const Params& p, unsigned char* stage, i64 kt, i64 row0,
@@ -134,73 +73,6 @@ __device__ __forceinline__ void LoadStage(const Params& p, unsigned char* stage,
   }
 }
 
-// Writes the CTA's finished tile (splits == 1) through shared memory, so
-// that out is stored 16 bytes at a time along its contiguous dimension (P's
-// rows when c_trans) rather than in the fragments' 4-byte pairs, which
-// fill half of each 32-byte sector. `tile` may alias the idle stages.
-template <int BM, int BN, int THREADS>
-__device__ __forceinline__ void StoreTileStaged(const Params& p, float* tile, const float* acc,
-                                                i64 row0, i64 n0, int r_lo, int tq) {
-  const NmOut& o = p.o;
-  const bool ct = o.c_trans;
-  const int fast = ct ? BM : BN, slow = ct ? BN : BM, ld = fast + 4;
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = r_lo + h * 8, c = j * 8 + tq * 2;
-      const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-      if (ct) {
-        tile[c * ld + r] = v0;
-        tile[(c + 1) * ld + r] = v1;
-      } else {
-        tile[r * ld + c] = v0;
-        tile[r * ld + c + 1] = v1;
-      }
-    }
-  __syncthreads();
-  const int chunks = fast / 8;
-  for (int idx = threadIdx.x; idx < slow * chunks; idx += THREADS) {
-    const int sl = idx / chunks, f0 = (idx % chunks) * 8;
-    // Element i of the chunk: P[row0 + f0 + i][n0 + sl] (c_trans) or
-    // P[row0 + sl][n0 + f0 + i]; out index base + i either way.
-    const i64 row = ct ? row0 + f0 : row0 + sl, col = ct ? n0 + sl : n0 + f0;
-    const i64 base = ct ? col * o.ldc + row : row * o.ldc + col;
-    const i64 fast_left = ct ? o.m - row : o.n - col;
-    const float* src = tile + sl * ld + f0;
-    if ((ct ? col : row) >= (ct ? o.n : o.m) || fast_left <= 0) continue;
-    if (fast_left >= 8 && (base & 7) == 0) {
-      float v[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-        v[i] = FinishEpilogue(o.e, src[i], base + i, ct ? row + i : col + i);
-      if (o.kind == 0) {
-        float4* dst = reinterpret_cast<float4*>(static_cast<float*>(o.out) + base);
-        dst[0] = make_float4(v[0], v[1], v[2], v[3]);
-        dst[1] = make_float4(v[4], v[5], v[6], v[7]);
-      } else {
-        uint4 packed;
-        unsigned* w = reinterpret_cast<unsigned*>(&packed);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          if (o.kind == 1) {
-            const __nv_bfloat162 pair = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-            w[i] = *reinterpret_cast<const unsigned*>(&pair);
-          } else {
-            const __half2 pair = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
-            w[i] = *reinterpret_cast<const unsigned*>(&pair);
-          }
-        }
-        *reinterpret_cast<uint4*>(static_cast<unsigned short*>(o.out) + base) = packed;
-      }
-    } else {
-      for (int i = 0; i < 8 && i < fast_left; ++i) {
-        NmFinish(o, ct ? row + i : row, ct ? col : col + i, src[i]);
-      }
-    }
-  }
-}
-
 template <bool kBf16, int BM, int BN, int STAGES, int WAIT>
 __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
   constexpr int kThreads = BM / 64 * 128;
@@ -209,21 +81,9 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
   using L = WgLayout<BM, BN>;
   extern __shared__ __align__(1024) unsigned char smem[];
 
-  // Grouped rasterisation: runs of kGroup row tiles sweep the column tiles
-  // together, so a wave's rows of A and columns of op(B) stay in L2.
-  constexpr int kGroup = 16;
-  const int per_group = kGroup * p.n_tiles;
-  const int pid = static_cast<int>(blockIdx.x);
-  const int first_m = pid / per_group * kGroup;
-  const int group_rows = min(p.m_tiles - first_m, kGroup);
-  const int in_group = pid % per_group;
-  const i64 row0 = static_cast<i64>(first_m + in_group % group_rows) * BM;
-  const i64 n0 = static_cast<i64>(in_group / group_rows) * BN;
-
-  const i64 k_tiles = (p.k + kNmWgKTile - 1) / kNmWgKTile;
-  const i64 t_begin = static_cast<i64>(blockIdx.z) * p.k_tiles_per_split;
-  const i64 t_end = min(k_tiles, t_begin + p.k_tiles_per_split);
-  const int tiles = t_end > t_begin ? static_cast<int>(t_end - t_begin) : 0;
+  i64 row0 = 0, n0 = 0, t_begin = 0;
+  TileOrigin<BM, BN>(p, row0, n0);
+  const int tiles = SplitTiles(p, &t_begin);
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, tq = lane % 4;
@@ -256,16 +116,8 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
     const unsigned a_s = SmemAddr(st) + wg * 64 * 64;  // this warpgroup's 64 rows
     const unsigned b_s = SmemAddr(st) + L::kA;
     const unsigned* ms = reinterpret_cast<const unsigned*>(st + L::kA + L::kB);
-    // Threads 0 and 1 of a quad: k 0-15 (thread 0) or 16-31 (thread 1) of
-    // rows g (low half) and g + 8 (high half) of the warp's 16 rows, as
-    // for mma.sp m16n8k32 (test_mma_sp_layout checks both).
     unsigned e[2];
-#pragma unroll
-    for (int s = 0; s < 2; ++s) {
-      const unsigned w0 = FixPaddingNibbles(ms[r_lo * 2 + s]);
-      const unsigned w1 = FixPaddingNibbles(ms[(r_lo + 8) * 2 + s]);
-      e[s] = __byte_perm(w0, w1, tq & 1 ? 0x7632 : 0x5410);
-    }
+    StageMetadata(ms, r_lo, tq, e);
     uint64_t desc[2][2];
 #pragma unroll
     for (int s = 0; s < 2; ++s) {  // k32 step s: 32 bytes into A's rows, 64 into op(B)'s
@@ -301,7 +153,8 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
         BN * (BM + 4) * 4 <= STAGES * L::kStage && BM * (BN + 4) * 4 <= STAGES * L::kStage,
         "the staged tile must fit in the pipeline's shared memory");
     __syncthreads();  // every warpgroup is done reading the stages
-    StoreTileStaged<BM, BN, kThreads>(p, reinterpret_cast<float*>(smem), acc, row0, n0, r_lo, tq);
+    StoreTileStaged<BM, BN, kThreads>(p, reinterpret_cast<float*>(smem), acc, row0, n0, r_lo, tq,
+                                      threadIdx.x);
     return;
   }
 #pragma unroll
@@ -311,27 +164,6 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
       NmEmitPair(p.o, blockIdx.z, row0 + r_lo + h * 8, n0 + j * 8 + tq * 2, acc[4 * j + 2 * h],
                  acc[4 * j + 2 * h + 1]);
     }
-}
-
-Params ParamsOf(const NmTcProblem& pr, int bm, int bn, int splits, float* partial) {
-  Params p{};
-  p.a = static_cast<const u16*>(pr.a_values);
-  p.meta = reinterpret_cast<const unsigned*>(pr.meta);
-  p.b = static_cast<const u16*>(pr.b);
-  p.o = NmOutOf(pr, splits > 1 ? partial : nullptr);
-  p.m = pr.m;
-  p.n = pr.n;
-  p.k = pr.k;
-  p.ldb = pr.ldb;
-  p.words = (pr.k / 4 + 7) / 8;
-  const i64 k_tiles = (pr.k + kNmWgKTile - 1) / kNmWgKTile;
-  p.k_tiles_per_split = static_cast<int>((k_tiles + splits - 1) / splits);
-  p.m_tiles = static_cast<int>((pr.m + bm - 1) / bm);
-  p.n_tiles = static_cast<int>((pr.n + bn - 1) / bn);
-  auto aligned16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  p.a_vec16 = pr.k % 16 == 0 && aligned16(pr.a_values);
-  p.b_vec16 = pr.ldb % 8 == 0 && pr.k % 8 == 0 && aligned16(pr.b);
-  return p;
 }
 
 template <bool kBf16, int BM, int BN, int ST, int WT>
@@ -361,8 +193,12 @@ cudaError_t LaunchTile(const NmTcProblem& pr, int splits, float* partial, cudaSt
   X(128, 64, 6, 1)
 
 const std::vector<NmWgTile>& NmWgTiles() {
-#define SPARSED_NM_WG_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT},
-  static const std::vector<NmWgTile> tiles = {SPARSED_NM_WG_TILES(SPARSED_NM_WG_ENTRY)};
+#define SPARSED_NM_WG_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT, false},
+  static const std::vector<NmWgTile> tiles = [] {
+    std::vector<NmWgTile> v = {SPARSED_NM_WG_TILES(SPARSED_NM_WG_ENTRY)};
+    v.insert(v.end(), NmWsTiles().begin(), NmWsTiles().end());
+    return v;
+  }();
 #undef SPARSED_NM_WG_ENTRY
   return tiles;
 }
@@ -373,6 +209,7 @@ bool NmWgSupports(const NmTcProblem& p) {
 
 cudaError_t LaunchNmWg(const NmTcProblem& pr, const NmWgTile& t, int splits, float* partial,
                        cudaStream_t stream) {
+  if (t.ws) return LaunchNmWs(pr, t, splits, partial, stream);
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
   if (!NmWgSupports(pr) || splits < 1 || splits > 65535 || (splits > 1 && partial == nullptr) ||
       ((pr.m + t.bm - 1) / t.bm) * ((pr.n + t.bn - 1) / t.bn) > (1ll << 31) - 1) {
