@@ -59,6 +59,7 @@ class CudaBackend final : public Backend {
     tuners_.forced = o.force_variant;
     tuners_.nm_wgmma = o.nm_wgmma;
     tuners_.row_stats = &row_stats_;
+    tuners_.nm_repack = &nm_repack_;
   }
 
   std::string_view name() const override { return "cuda"; }
@@ -298,6 +299,7 @@ class CudaBackend final : public Backend {
   Tuner<BsrSpmmProblem> bsr_tuner_;
   Tuner<NmTcProblem> nm_tuner_;
   RowStatsCache row_stats_;  // per held CSR: no statistics pass on its later calls
+  NmRepackCache nm_repack_;  // per held 1:4, 2:8, …: repacked to 2:4 once
   SpmmTuners tuners_;
 };
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -121,6 +122,7 @@ struct Case {
   DType dtype = DType::kBF16, out = DType::kBF16;
   bool beta = false, bias = false, relu = false, clamp = false;
   int nm_n = 2, nm_m = 4;  // W's pattern
+  bool twice = false;      // multiply again: the same bits (a cached repack)
 };
 
 std::string Name(const Case& c) {
@@ -197,6 +199,17 @@ void Check(Backend& gpu, const Case& cs, std::mt19937_64& rng) {
       ASSERT_NEAR(v, e.value, out_tol * std::abs(e.value) + acc_tol * (e.magnitude + 1e-6))
           << "C[" << i << ", " << j << "]";
     }
+  }
+  if (cs.twice) {
+    absl::StatusOr<Tensor> again = gpu.Spmm(args);
+    ASSERT_TRUE(again.ok()) << again.status();
+    absl::StatusOr<Tensor> again_host = again->CopyTo(Device::Cpu());
+    ASSERT_TRUE(again_host.ok()) << again_host.status();
+    ASSERT_EQ(again_host->bytes(), host->bytes());
+    EXPECT_EQ(std::memcmp(again_host->component("values")->data(),
+                          host->component("values")->data(), host->bytes()),
+              0)
+        << "the second product of the same operands differs";
   }
 }
 
@@ -294,6 +307,25 @@ TEST_P(NmTcVariantTest, WiderPatterns) {
       c.out = i % 3 == 0 ? DType::kF32 : c.dtype;
       c.bias = c.relu = i % 2 == 1;
       ++i;
+      Check(*gpu_, c, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// A 2:8 weight is repacked to 2:4 once and kept by its buffers' ids: the
+// second product of each weight (from the kept repack) equals the first, and
+// each fresh weight of the same shape and pattern (likely at the address the
+// previous one freed) gets its own repack, never the previous one's.
+TEST_P(NmTcVariantTest, RepackedWeightsAreKeptPerTensor) {
+  std::mt19937_64 rng(std::random_device{}());
+  for (int round = 0; round < 3; ++round) {
+    for (const bool w_is_a : {false, true}) {
+      Case c{w_is_a ? 64 : 40, 256, w_is_a ? 40 : 64};
+      c.w_is_a = w_is_a;
+      c.nm_n = 2;
+      c.nm_m = 8;
+      c.twice = true;
       Check(*gpu_, c, rng);
       if (HasFatalFailure()) return;
     }

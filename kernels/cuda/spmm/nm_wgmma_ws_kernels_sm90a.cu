@@ -272,9 +272,9 @@ cudaError_t LaunchNmWs(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
     return cudaErrorInvalidValue;
   }
   const bool bf16 = pr.type == ValueType::kBF16;
-#define SPARSED_NM_WS_LAUNCH(BM, BN, ST)                                       \
-  if (t.bm == BM && t.bn == BN && t.stages == ST) {                            \
-    return bf16 ? LaunchWsTile<true, BM, BN, ST>(pr, splits, partial, stream)  \
+#define SPARSED_NM_WS_LAUNCH(BM, BN, ST)                                        \
+  if (t.bm == BM && t.bn == BN && t.stages == ST) {                             \
+    return bf16 ? LaunchWsTile<true, BM, BN, ST>(pr, splits, partial, stream)   \
                 : LaunchWsTile<false, BM, BN, ST>(pr, splits, partial, stream); \
   }
   SPARSED_NM_WS_TILES(SPARSED_NM_WS_LAUNCH)

@@ -18,6 +18,7 @@
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_kernels.h"
 #include "spmm/nm_repack.h"
+#include "spmm/nm_repack_cache.h"
 #include "util_kernels.h"
 
 namespace sparsed::cuda {
@@ -285,10 +286,61 @@ absl::StatusOr<bool> BsrSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners
   return true;
 }
 
+struct KeptRepack : Plan {
+  explicit KeptRepack(NmRepackCache::Ptr p) : packed(std::move(p)) {}
+  NmRepackCache::Ptr packed;
+};
+
+// The N:M weight `w` (n ≤ 2, m % 4 == 0) as packed 2:4: from `cache` when it
+// holds it (the stream made to wait for its copies), else repacked now into
+// new buffers and kept there (or, when the device has no room for them
+// outside the request, into the workspace, not kept). The result stays
+// alive with `ws`.
+absl::StatusOr<NmRepackCache::Ptr> RepackedTo24(const Tensor& w, NmRepackCache* cache,
+                                                const ExecContext& ctx, Workspace& ws) {
+  const TensorDesc& wd = w.desc();
+  const int64_t rows = wd.shape[0], k = wd.cols();
+  const NmRepackCache::Key key{w.component("values")->id(), w.component("meta")->id(), rows, k,
+                               static_cast<int>(wd.nm_n),   static_cast<int>(wd.nm_m)};
+  NmRepackCache::Ptr packed = cache != nullptr ? cache->Find(key) : nullptr;
+  if (packed != nullptr) {
+    RETURN_IF_ERROR(packed->UseOn(ctx.stream));
+  } else {
+    auto fresh = std::make_shared<NmRepackCache::Packed>();
+    const int64_t values_bytes = rows * (k / 2) * 2, meta_bytes = rows * ((k / 4 + 7) / 8) * 4;
+    absl::StatusOr<Buffer> values24 = Buffer::Allocate(values_bytes, Device::Cuda(ctx.device));
+    absl::StatusOr<Buffer> meta24 = Buffer::Allocate(meta_bytes, Device::Cuda(ctx.device));
+    const bool keep = cache != nullptr && values24.ok() && meta24.ok();
+    if (keep) {
+      fresh->values24 = *std::move(values24);
+      fresh->meta24 = *std::move(meta24);
+    } else {  // not kept: a request temporary like any other
+      ASSIGN_OR_RETURN(fresh->values24, Buffer::Allocate(values_bytes, Device::Cuda(ctx.device)));
+      ASSIGN_OR_RETURN(fresh->meta24, Buffer::Allocate(meta_bytes, Device::Cuda(ctx.device)));
+    }
+    CUDA_RETURN_IF_ERROR(
+        kernels::LaunchNmRepackTo24(static_cast<const uint16_t*>(w.component("values")->data()),
+                                    w.component("meta")->as<int32_t>(), wd.nm_n, wd.nm_m, rows, k,
+                                    fresh->values24.as<uint16_t>(), fresh->meta24.as<int32_t>(),
+                                    ctx.stream),
+        "n:m → 2:4 repack launch");
+    if (keep) {
+      CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&fresh->ready, cudaEventDisableTiming),
+                           "cudaEventCreate(repack)");
+      CUDA_RETURN_IF_ERROR(cudaEventRecord(fresh->ready, ctx.stream), "cudaEventRecord(repack)");
+      cache->Put(key, fresh);
+    }
+    packed = std::move(fresh);
+  }
+  ws.Keep(std::make_unique<KeptRepack>(packed));
+  return packed;
+}
+
 // 2:4 on sparse tensor cores: W = A not transposed (P = W·op(B)), or W = B
 // transposed (C = op(D)·Wᵀ, computed as Cᵀ = W·op(D)ᵀ: the F.linear shape),
 // 16-bit values of one type on both sides. N:M with n ≤ 2 and m a multiple
-// of 4 (1:4, 2:8, 2:16, …) is repacked as 2:4 into the workspace first.
+// of 4 (1:4, 2:8, 2:16, …) is repacked as 2:4 first, once per held weight
+// (RepackedTo24).
 // Returns false (nothing queued) for any other form, which the general paths
 // take.
 absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const SpmmTuners& tuners,
@@ -338,15 +390,9 @@ absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const S
   });
   if (!usable) return false;
   if (!wd.nm_packed_2_4()) {
-    const int64_t rows = wd.shape[0];
-    ASSIGN_OR_RETURN(uint16_t * values24, ws.AllocArray<uint16_t>(rows * (p.k / 2)));
-    ASSIGN_OR_RETURN(int32_t * meta24, ws.AllocArray<int32_t>(rows * ((p.k / 4 + 7) / 8)));
-    CUDA_RETURN_IF_ERROR(
-        kernels::LaunchNmRepackTo24(static_cast<const uint16_t*>(p.a_values), p.meta, wd.nm_n,
-                                    wd.nm_m, rows, p.k, values24, meta24, ctx.stream),
-        "n:m → 2:4 repack launch");
-    p.a_values = values24;
-    p.meta = meta24;
+    ASSIGN_OR_RETURN(NmRepackCache::Ptr packed, RepackedTo24(w, tuners.nm_repack, ctx, ws));
+    p.a_values = packed->values24.data();
+    p.meta = packed->meta24.as<int32_t>();
   }
   ASSIGN_OR_RETURN(TuneOutcome outcome,
                    tuners.nm->Run(p, NmTcTuneKey(tuners.device_desc, p), variants, ctx, ws));

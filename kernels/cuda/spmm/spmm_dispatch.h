@@ -25,6 +25,7 @@
 #include "sparsed/tensor.h"
 #include "spmm/bsr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
+#include "spmm/nm_repack_cache.h"
 #include "spmm/nm_tc_spmm.h"
 #include "spmm/row_stats_cache.h"
 #include "spmm/tuner.h"
@@ -41,6 +42,7 @@ struct SpmmTuners {
   std::string forced;         // a forced variant name (runs even when tensor_cores is off)
   bool nm_wgmma = false;      // tune among the wgmma.sp (nm_wg_*) 2:4 variants
   RowStatsCache* row_stats = nullptr;  // null: computed on every call
+  NmRepackCache* nm_repack = nullptr;  // null: N:M weights repacked to 2:4 on every call
 };
 
 // Computes args (already checked by CheckSpmm, operands on ctx's device)
