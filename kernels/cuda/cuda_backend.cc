@@ -60,6 +60,7 @@ class CudaBackend final : public Backend {
     tuners_.nm_wgmma = o.nm_wgmma;
     tuners_.row_stats = &row_stats_;
     tuners_.nm_repack = &nm_repack_;
+    tuners_.dense_gather = o.csr_dense_gather;
   }
 
   std::string_view name() const override { return "cuda"; }

@@ -7,8 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <atomic>
-
+#include "dynamic_smem.h"
 #include "epilogue.h"
 #include "spmm/nm_tc_kernels.h"
 
@@ -72,23 +71,6 @@ __device__ __forceinline__ void NmEmitPair(const NmOut& o, int split, long long 
   }
   NmFinish(o, row, col, v0);
   if (col + 1 < o.n) NmFinish(o, row, col + 1, v1);
-}
-
-// Raises kKernel's dynamic shared-memory limit to `bytes`, once per device
-// (the limit is per device, and the call costs host time on every
-// decode-sized launch).
-template <auto kKernel>
-cudaError_t EnsureDynamicSmem(int bytes) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<bool> raised[kMaxDevices];
-  int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  if (device < kMaxDevices && raised[device].load(std::memory_order_acquire)) return cudaSuccess;
-  err = cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (err != cudaSuccess) return err;
-  if (device < kMaxDevices) raised[device].store(true, std::memory_order_release);
-  return cudaSuccess;
 }
 
 }  // namespace sparsed::cuda::kernels

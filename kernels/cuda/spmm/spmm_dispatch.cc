@@ -17,6 +17,7 @@
 #include "spmm/blocked_spmm_kernels.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_kernels.h"
+#include "spmm/dense_csr_gather.h"
 #include "spmm/nm_repack.h"
 #include "spmm/nm_repack_cache.h"
 #include "util_kernels.h"
@@ -516,6 +517,18 @@ absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n, const
     s.type = dense_type = ValueType::kF32;
   }
   const int64_t d_rows = dense.desc().shape[0], d_cols = dense.desc().shape[1];
+
+  // D·Sᵀ (the F.linear form) in f32, gathered row by row (dense_csr_gather.h)
+  // when enabled: no transposes of D or C.
+  if (tuners.dense_gather && !a_sparse && args.transpose_b && !args.transpose_a &&
+      s.type == ValueType::kF32 && kernels::DenseCsrGatherRows(d_cols) > 0) {
+    CUDA_RETURN_IF_ERROR(
+        kernels::LaunchDenseCsrGather(static_cast<const float*>(d), d_rows, d_cols, s.row_ptr,
+                                      s.col_idx, static_cast<const float*>(s.values), s.rows,
+                                      EpilogueOf(args), c, ctx.stream),
+        "dense-csr gather launch");
+    return absl::OkStatus();
+  }
 
   // A transposed sparse operand (Sᵀ·op(B), or op(D)·S computed as
   // Sᵀ·op(D)ᵀ) is read as stored by the scatter kernel: no transpose of S.

@@ -43,6 +43,7 @@ struct SpmmTuners {
   bool nm_wgmma = false;      // tune among the wgmma.sp (nm_wg_*) 2:4 variants
   RowStatsCache* row_stats = nullptr;  // null: computed on every call
   NmRepackCache* nm_repack = nullptr;  // null: N:M weights repacked to 2:4 on every call
+  bool dense_gather = false;  // D·Sᵀ in f32 by the row-gather kernel (dense_csr_gather.h)
 };
 
 // Computes args (already checked by CheckSpmm, operands on ctx's device)

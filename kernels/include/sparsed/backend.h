@@ -93,6 +93,10 @@ struct CudaBackendOptions {
   // compute capability 9.0). Off until their swizzled layout is verified on
   // the device; force_variant runs one anyway.
   bool nm_wgmma = false;
+  // Whether D·Sᵀ with f32 values (the F.linear form with a CSR weight) takes
+  // the row-gather kernel (no transposes) instead of the CSR variants. Off
+  // until verified on the device.
+  bool csr_dense_gather = false;
   int64_t kernel_cache_bytes = int64_t{1} << 30;
   // Called after every successful compilation with its wall time (metrics).
   std::function<void(double seconds)> on_kernel_compile;
