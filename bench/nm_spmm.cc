@@ -45,7 +45,10 @@ cudaError_t LaunchSpin(cudaStream_t stream, int64_t ns);  // gpu_spin.cu
 
 namespace {
 
-constexpr double kTolerance = 2e-2;  // relative Frobenius error for a bf16 output
+// Relative Frobenius error against cuBLAS's bf16 output: correct tiles
+// measure 4e-5 to 8e-5 (both round the same f32 sums); a tile that drops
+// contributions measured 1e-3 to 0.3, which 2e-2 once let through.
+constexpr double kTolerance = 5e-4;
 
 // Owned device memory.
 struct DeviceBuffer {
@@ -318,10 +321,10 @@ int Main(int argc, char** argv) {
       int best = -1;
       for (size_t i = 0; i < cs.size(); ++i) {
         const double med = Median(cs[i].ms);
-        if (cs[i].variant != nullptr && (best < 0 || med < Median(cs[best].ms))) {
-          best = static_cast<int>(i);
-        }
         const bool bad = cs[i].error > kTolerance;
+        if (cs[i].variant != nullptr && !bad && (best < 0 || med < Median(cs[best].ms))) {
+          best = static_cast<int>(i);  // the fastest correct tile
+        }
         std::printf("%6lld %6lld %6lld  %-20s %10.4f %9.1f %8.2f %9.2e%s\n", (long long)o,
                     (long long)k, (long long)t, cs[i].name.c_str(), med, flops / med * 1e-9,
                     base / med, cs[i].error, bad ? "  WRONG" : "");

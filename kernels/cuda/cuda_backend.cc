@@ -43,6 +43,7 @@ class CudaBackend final : public Backend {
               std::unique_ptr<TuneDb> own_db, std::unique_ptr<JitCache> jit, int arch)
       : device_(o.device),
         poison_(o.poison_outputs),
+        stream_batches_(o.stream_batches),
         pool_(std::move(pool)),
         own_db_(std::move(own_db)),
         jit_(std::move(jit)),
@@ -107,7 +108,9 @@ class CudaBackend final : public Backend {
   }
 
   absl::StatusOr<std::unique_ptr<OpBatch>> BeginBatch() override {
-    if (CudaOpBatch::Active(this) != nullptr) return MakeHostOpBatch();  // the outer one governs
+    // The outer batch governs a nested one; without stream batches every op
+    // waits for itself.
+    if (!stream_batches_ || CudaOpBatch::Active(this) != nullptr) return MakeHostOpBatch();
     CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
     ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
     return std::make_unique<CudaOpBatch>(this, std::move(lease), jit_.get());
@@ -293,6 +296,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   bool poison_;
+  bool stream_batches_;
   std::unique_ptr<StreamPool> pool_;
   std::unique_ptr<TuneDb> own_db_;
   std::unique_ptr<JitCache> jit_;

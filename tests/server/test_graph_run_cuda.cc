@@ -227,7 +227,10 @@ TEST_F(GraphRunCudaTest, ABatchQueuesOpsAndFinishWaitsForThem) {
   auto p = a->data<float>("values");
   auto q = b->data<float>("values");
   ASSERT_EQ(p.size(), q.size());
-  for (size_t i = 0; i < p.size(); ++i) ASSERT_EQ(p[i], q[i]) << i;  // same kernels, same bits
+  // The same kernels; D·S scatters with atomics, so only the last bits may differ.
+  for (size_t i = 0; i < p.size(); ++i) {
+    ASSERT_NEAR(p[i], q[i], 1e-5f * std::max(1.0f, std::abs(p[i]))) << i;
+  }
 }
 
 }  // namespace

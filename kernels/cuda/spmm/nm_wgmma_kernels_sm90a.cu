@@ -124,11 +124,14 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
       desc[s][0] = Desc(a_s + s * 32, 8 * 64, 2);
       desc[s][1] = Desc(b_s + s * 64, 8 * 128, 1);
     }
+    FenceAccumulators<BN / 2>(acc);
     WgmmaFence();
 #pragma unroll
     for (int s = 0; s < 2; ++s) WgmmaSp<BN, kBf16>::Mma(acc, desc[s][0], desc[s][1], e[s], 1);
     WgmmaCommit();
+    FenceAccumulators<BN / 2>(acc);
     WgmmaWait<WAIT>();
+    FenceAccumulators<BN / 2>(acc);
     // The registers a wgmma read must not be reused while it may still run:
     // using the previous stage's after the wait keeps them apart from this
     // stage's in the register allocation.
@@ -144,6 +147,7 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
     }
   }
   WgmmaWait<0>();
+  FenceAccumulators<BN / 2>(acc);
   CpAsyncWait<0>();
 
   // Warp w of a warpgroup holds rows 16w + g and 16w + g + 8, columns

@@ -150,6 +150,7 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
     const unsigned b_s = SmemAddr(st) + L::kA;
     unsigned e[2];
     StageMetadata(reinterpret_cast<const unsigned*>(st + L::kA + L::kB), r_lo, tq, e);
+    FenceAccumulators<BN / 2>(acc);
     WgmmaFence();
 #pragma unroll
     for (int k = 0; k < 2; ++k) {  // k32 step k: 32 bytes into A's rows, 64 into op(B)'s
@@ -157,7 +158,9 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
                               e[k], 1);
     }
     WgmmaCommit();
+    FenceAccumulators<BN / 2>(acc);
     WgmmaWait<1>();
+    FenceAccumulators<BN / 2>(acc);
     // The previous stage's wgmma has completed: its slot may be refilled.
     // Its metadata registers are used here so that they stayed untouched
     // while it could still read them.
@@ -167,6 +170,7 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
     e_prev[1] = e[1];
   }
   WgmmaWait<0>();
+  FenceAccumulators<BN / 2>(acc);
 
   if (p.o.partial == nullptr) {
     static_assert(

@@ -97,6 +97,9 @@ struct CudaBackendOptions {
   // the row-gather kernel (no transposes) instead of the CSR variants. Off
   // until verified on the device.
   bool csr_dense_gather = false;
+  // Whether BeginBatch queues a batch's ops on one stream without host waits
+  // between them (false: each op waits for itself, as outside a batch).
+  bool stream_batches = true;
   int64_t kernel_cache_bytes = int64_t{1} << 30;
   // Called after every successful compilation with its wall time (metrics).
   std::function<void(double seconds)> on_kernel_compile;
