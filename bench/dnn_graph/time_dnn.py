@@ -2,7 +2,9 @@
 """Times the DNN example (make_dnn.py) through the daemon: the whole network
 in one Graphs.Run call, next to the same layers as single Compute.Spmm calls
 (each result held, fed to the next call and deleted after it; the last one
-inline), from the Python client. Checks that both give the same bits.
+inline), from the Python client. Checks that both give the same bits (on the
+CPU backend), or agree within 1e-5 relative (on a GPU, where the Y·W form
+scatters with atomics and the last bits vary).
 
     bench/dnn_graph/time_dnn.py --sparsed build/server/sparsed --layers 30
     bench/dnn_graph/time_dnn.py --server 127.0.0.1:50051 --layers 30
@@ -76,9 +78,11 @@ def measure(args, client):
                      statistics.median(server) if server else None))
     graph_out = one_run()[0]
     calls_out = single_calls()
-    same = np.asarray(graph_out, np.float32).tobytes() == np.asarray(calls_out,
-                                                                     np.float32).tobytes()
-    return rows, same
+    g = np.asarray(graph_out, np.float32)
+    c = np.asarray(calls_out, np.float32)
+    same = g.tobytes() == c.tobytes()
+    diff = float(np.max(np.abs(g.astype(np.float64) - c) / np.maximum(1.0, np.abs(c))))
+    return rows, (same, diff)
 
 
 def main():
@@ -111,8 +115,11 @@ def main():
         print("%-16s %12.2f %12.2f %16s %14.2f" % (label, med, low,
                                                    "%.2f" % server if server else "-",
                                                    med / a.layers))
-    print("results bit-identical: %s" % ("yes" if same else "NO"))
-    return 0 if same else 1
+    same, diff = same
+    print("results bit-identical: %s (max relative difference %.2e)" % ("yes" if same else "no",
+                                                                         diff))
+    ok = same or (a.device != "cpu" and diff <= 1e-5)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
