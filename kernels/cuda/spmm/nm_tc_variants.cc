@@ -92,8 +92,10 @@ class NmWgmma final : public NmTcVariant {
  public:
   explicit NmWgmma(kernels::NmWgTile tile)
       : tile_(tile),
-        name_(tile.ws ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "ws")
-                      : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
+        name_(tile.ws
+                  ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "ws",
+                           tile.wait == 0 ? "0" : "")
+                  : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
   std::string_view name() const override { return name_; }
   int min_arch() const override { return 90; }
 

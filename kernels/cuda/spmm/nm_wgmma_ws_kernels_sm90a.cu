@@ -78,7 +78,7 @@ __device__ __forceinline__ void TmaLoad2d(unsigned dst, const CUtensorMap* map, 
 // keeps what it was compiled with (up to 255).
 constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
 
-template <bool kBf16, int BM, int BN, int STAGES>
+template <bool kBf16, int BM, int BN, int STAGES, int WAIT>
 __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
     NmWsKernel(const __grid_constant__ WsMaps maps, const Params p) {
   constexpr int kConsumers = BM / 64;
@@ -159,15 +159,19 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
     }
     WgmmaCommit();
     FenceAccumulators<BN / 2>(acc);
-    WgmmaWait<1>();
+    WgmmaWait<WAIT>();
     FenceAccumulators<BN / 2>(acc);
-    // The previous stage's wgmma has completed: its slot may be refilled.
-    // Its metadata registers are used here so that they stayed untouched
-    // while it could still read them.
-    asm volatile("" ::"r"(e_prev[0]), "r"(e_prev[1]));
-    if (t > 0) MbarArrive(empty0 + 8 * ((t - 1) % STAGES));
-    e_prev[0] = e[0];
-    e_prev[1] = e[1];
+    if constexpr (WAIT == 0) {
+      MbarArrive(empty0 + 8 * s);  // this stage's wgmma has completed
+    } else {
+      // The previous stage's wgmma has completed: its slot may be refilled.
+      // Its metadata registers are used here so that they stayed untouched
+      // while it could still read them.
+      asm volatile("" ::"r"(e_prev[0]), "r"(e_prev[1]));
+      if (t > 0) MbarArrive(empty0 + 8 * ((t - 1) % STAGES));
+      e_prev[0] = e[0];
+      e_prev[1] = e[1];
+    }
   }
   WgmmaWait<0>();
   FenceAccumulators<BN / 2>(acc);
@@ -226,10 +230,10 @@ bool EncodeMap(CUtensorMap* map, bool bf16, const void* base, i64 rows, i64 cols
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <bool kBf16, int BM, int BN, int ST>
+template <bool kBf16, int BM, int BN, int ST, int WT>
 cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cudaStream_t stream) {
   constexpr int kSmem = ST * WgLayout<BM, BN>::kStage + 2 * ST * 8;
-  cudaError_t err = EnsureDynamicSmem<NmWsKernel<kBf16, BM, BN, ST>>(kSmem);
+  cudaError_t err = EnsureDynamicSmem<NmWsKernel<kBf16, BM, BN, ST, WT>>(kSmem);
   if (err != cudaSuccess) return err;
   const Params p = ParamsOf(pr, BM, BN, splits, partial);
   WsMaps maps{};
@@ -241,21 +245,24 @@ cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cuda
   }
   const dim3 grid(static_cast<unsigned>(static_cast<i64>(p.m_tiles) * p.n_tiles), 1,
                   static_cast<unsigned>(splits));
-  NmWsKernel<kBf16, BM, BN, ST><<<grid, (BM / 64 + 1) * 128, kSmem, stream>>>(maps, p);
+  NmWsKernel<kBf16, BM, BN, ST, WT><<<grid, (BM / 64 + 1) * 128, kSmem, stream>>>(maps, p);
   return cudaGetLastError();
 }
 
 }  // namespace
 
-// Every compiled warp-specialised tile {bm, bn, stages}.
+// Every compiled warp-specialised tile {bm, bn, stages, wgmma groups left in
+// flight}.
 #define SPARSED_NM_WS_TILES(X) \
-  X(128, 256, 4)               \
-  X(128, 256, 5)               \
-  X(128, 128, 6)               \
-  X(64, 256, 5)
+  X(128, 256, 4, 1)            \
+  X(128, 256, 5, 1)            \
+  X(128, 256, 5, 0)            \
+  X(128, 128, 6, 1)            \
+  X(64, 256, 5, 1)             \
+  X(64, 256, 5, 0)
 
 const std::vector<NmWgTile>& NmWsTiles() {
-#define SPARSED_NM_WS_ENTRY(BM, BN, ST) {BM, BN, ST, 1, true},
+#define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT, true},
   static const std::vector<NmWgTile> tiles = {SPARSED_NM_WS_TILES(SPARSED_NM_WS_ENTRY)};
 #undef SPARSED_NM_WS_ENTRY
   return tiles;
@@ -276,10 +283,10 @@ cudaError_t LaunchNmWs(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
     return cudaErrorInvalidValue;
   }
   const bool bf16 = pr.type == ValueType::kBF16;
-#define SPARSED_NM_WS_LAUNCH(BM, BN, ST)                                        \
-  if (t.bm == BM && t.bn == BN && t.stages == ST) {                             \
-    return bf16 ? LaunchWsTile<true, BM, BN, ST>(pr, splits, partial, stream)   \
-                : LaunchWsTile<false, BM, BN, ST>(pr, splits, partial, stream); \
+#define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT)                                        \
+  if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {                 \
+    return bf16 ? LaunchWsTile<true, BM, BN, ST, WT>(pr, splits, partial, stream)   \
+                : LaunchWsTile<false, BM, BN, ST, WT>(pr, splits, partial, stream); \
   }
   SPARSED_NM_WS_TILES(SPARSED_NM_WS_LAUNCH)
 #undef SPARSED_NM_WS_LAUNCH
