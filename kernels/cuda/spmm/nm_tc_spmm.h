@@ -19,7 +19,7 @@ using NmTcVariant = Variant<NmTcProblem>;
 // decode-sized (16 × 8, split along k so the weights stream through every
 // SM).
 const std::vector<const NmTcVariant*>& NmTcVariants();
-inline constexpr std::string_view kNmTcVariantSetVersion = "nm-tc-v5";
+inline constexpr std::string_view kNmTcVariantSetVersion = "nm-tc-v6";
 // "<device>|spmm|nm2:4|<dtype>><out>|<b_nmajor><c_trans>|m2^a|k2^b|n<bucket>|<version>"
 std::string NmTcTuneKey(const std::string& device_desc, const NmTcProblem& p);
 

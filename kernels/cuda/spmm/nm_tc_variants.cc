@@ -98,6 +98,7 @@ class NmWgmma final : public NmTcVariant {
                   : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
   std::string_view name() const override { return name_; }
   int min_arch() const override { return 90; }
+  bool experimental() const override { return !tile_.verified; }
 
   bool Supports(const NmTcProblem& p) const override {
     return (tile_.ws ? kernels::NmWsSupports(p) : kernels::NmWgSupports(p)) &&

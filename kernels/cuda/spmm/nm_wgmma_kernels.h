@@ -22,6 +22,9 @@ namespace sparsed::cuda::kernels {
 struct NmWgTile {
   int bm, bn, stages, wait;
   bool ws = false;
+  // Measured correct on a GPU (test_cuda_nm_spmm and bench_nm_spmm's check
+  // against cuBLAS); the others are experimental (the tuner's nm_wgmma).
+  bool verified = false;
 };
 // The tiles compiled, the cp.async ones then the warp-specialised ones.
 const std::vector<NmWgTile>& NmWgTiles();

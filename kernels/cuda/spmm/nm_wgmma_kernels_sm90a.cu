@@ -184,20 +184,18 @@ cudaError_t LaunchTile(const NmTcProblem& pr, int splits, float* partial, cudaSt
 
 }  // namespace
 
-// Every compiled tile {bm, bn, stages, wgmma groups in flight}: one list
-// (X-macro) so that the tile list and the launch cannot disagree.
+// Every compiled tile {bm, bn, stages, wgmma groups in flight, verified}:
+// one list (X-macro) so that the tile list and the launch cannot disagree.
+// Measured on an H100 (docs/PERFORMANCE.md): the tiles that keep a group in
+// flight lost contributions (relative error 0.02-0.35) except 64 x 128, and
+// were dropped; these three are correct.
 #define SPARSED_NM_WG_TILES(X) \
-  X(128, 256, 4, 1)            \
-  X(128, 256, 5, 1)            \
-  X(128, 256, 4, 0)            \
-  X(128, 128, 4, 0)            \
-  X(128, 128, 6, 1)            \
-  X(64, 256, 5, 1)             \
-  X(64, 128, 6, 1)             \
-  X(128, 64, 6, 1)
+  X(128, 256, 4, 0, true)      \
+  X(128, 128, 4, 0, true)      \
+  X(64, 128, 6, 1, true)
 
 const std::vector<NmWgTile>& NmWgTiles() {
-#define SPARSED_NM_WG_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT, false},
+#define SPARSED_NM_WG_ENTRY(BM, BN, ST, WT, OK) {BM, BN, ST, WT, false, OK},
   static const std::vector<NmWgTile> tiles = [] {
     std::vector<NmWgTile> v = {SPARSED_NM_WG_TILES(SPARSED_NM_WG_ENTRY)};
     v.insert(v.end(), NmWsTiles().begin(), NmWsTiles().end());
@@ -220,7 +218,7 @@ cudaError_t LaunchNmWg(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
     return cudaErrorInvalidValue;
   }
   const bool bf16 = pr.type == ValueType::kBF16;
-#define SPARSED_NM_WG_LAUNCH(BM, BN, ST, WT)                                      \
+#define SPARSED_NM_WG_LAUNCH(BM, BN, ST, WT, OK)                                  \
   if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {               \
     return bf16 ? LaunchTile<true, BM, BN, ST, WT>(pr, splits, partial, stream)   \
                 : LaunchTile<false, BM, BN, ST, WT>(pr, splits, partial, stream); \

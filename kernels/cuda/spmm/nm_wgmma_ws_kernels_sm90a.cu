@@ -252,17 +252,17 @@ cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cuda
 }  // namespace
 
 // Every compiled warp-specialised tile {bm, bn, stages, wgmma groups left in
-// flight}.
+// flight, verified}. Measured on an H100: 128 x 128 with a group in flight is
+// correct; with 256 columns and a group in flight results were wrong
+// (relative error 1e-3 to 2e-2) and those tiles were dropped; the 256-column
+// tiles that wait for every stage are not yet measured.
 #define SPARSED_NM_WS_TILES(X) \
-  X(128, 256, 4, 1)            \
-  X(128, 256, 5, 1)            \
-  X(128, 256, 5, 0)            \
-  X(128, 128, 6, 1)            \
-  X(64, 256, 5, 1)             \
-  X(64, 256, 5, 0)
+  X(128, 128, 6, 1, true)      \
+  X(128, 256, 5, 0, false)     \
+  X(64, 256, 5, 0, false)
 
 const std::vector<NmWgTile>& NmWsTiles() {
-#define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT) {BM, BN, ST, WT, true},
+#define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT, OK) {BM, BN, ST, WT, true, OK},
   static const std::vector<NmWgTile> tiles = {SPARSED_NM_WS_TILES(SPARSED_NM_WS_ENTRY)};
 #undef SPARSED_NM_WS_ENTRY
   return tiles;
@@ -283,7 +283,7 @@ cudaError_t LaunchNmWs(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
     return cudaErrorInvalidValue;
   }
   const bool bf16 = pr.type == ValueType::kBF16;
-#define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT)                                        \
+#define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT, OK)                                    \
   if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {                 \
     return bf16 ? LaunchWsTile<true, BM, BN, ST, WT>(pr, splits, partial, stream)   \
                 : LaunchWsTile<false, BM, BN, ST, WT>(pr, splits, partial, stream); \

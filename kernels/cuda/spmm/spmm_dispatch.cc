@@ -379,10 +379,10 @@ absl::StatusOr<bool> NmTensorCoreSpmm(const SpmmArgs& args, Tensor& out, const S
                : args.out_dtype == DType::kBF16 ? OutType::kBF16
                                                 : OutType::kF32;
   p.epilogue = EpilogueOf(args);
-  // The wgmma tiles only when enabled, or the one forced by name.
+  // Experimental (unverified) tiles only when asked for, or forced by name.
   std::vector<const NmTcVariant*> variants;
   for (const NmTcVariant* v : NmTcVariants()) {
-    if (tuners.nm_wgmma || !v->name().starts_with("nm_wg_") || v->name() == tuners.forced) {
+    if (tuners.nm_wgmma || !v->experimental() || v->name() == tuners.forced) {
       variants.push_back(v);
     }
   }

@@ -40,7 +40,7 @@ struct SpmmTuners {
   bool poison = false;      // poison temporaries too (tests)
   bool tensor_cores = false;  // tune among the tensor-core BSR variants
   std::string forced;         // a forced variant name (runs even when tensor_cores is off)
-  bool nm_wgmma = false;      // tune among the wgmma.sp (nm_wg_*) 2:4 variants
+  bool nm_wgmma = false;      // also tune among the unverified wgmma.sp (nm_wg_*) tiles
   RowStatsCache* row_stats = nullptr;  // null: computed on every call
   NmRepackCache* nm_repack = nullptr;  // null: N:M weights repacked to 2:4 on every call
   bool dense_gather = false;  // D·Sᵀ in f32 by the row-gather kernel (dense_csr_gather.h)

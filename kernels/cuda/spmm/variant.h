@@ -20,6 +20,9 @@ class Variant {
   virtual std::string_view name() const = 0;
   // Lowest compute capability (major * 10 + minor) the variant runs on.
   virtual int min_arch() const { return 0; }
+  // Not yet verified on a device: the tuner leaves it out unless asked to
+  // include such variants (or it is forced by name).
+  virtual bool experimental() const { return false; }
   // Whether this variant computes `p` (shapes, alignment, value types,
   // transposes, epilogue).
   virtual bool Supports(const Problem& p) const = 0;

@@ -89,9 +89,9 @@ struct CudaBackendOptions {
   // Whether the tuner chooses among the tensor-core BSR kernels (JIT). Off
   // by default until verified on the device; force_variant runs one anyway.
   bool bsr_tensor_cores = false;
-  // Whether the tuner chooses among the wgmma.sp 2:4 kernels (nm_wg_*,
-  // compute capability 9.0). Off until their swizzled layout is verified on
-  // the device; force_variant runs one anyway.
+  // Whether the tuner also chooses among the wgmma.sp 2:4 tiles (nm_wg_*,
+  // compute capability 9.0) not yet verified on a device; the verified ones
+  // are always candidates there. force_variant runs any one anyway.
   bool nm_wgmma = false;
   // Whether D·Sᵀ with f32 values (the F.linear form with a CSR weight) takes
   // the row-gather kernel (no transposes) instead of the CSR variants. Off
