@@ -46,6 +46,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dnn-batch", op_options.dnn_batch, "dnn_graph: rows of Y")
       ->capture_default_str();
+  app.add_option("--dnn-form", op_options.dnn_form,
+                 "dnn_graph: yw (Y·W) or ywt (W held transposed, Y·(Wᵀ)ᵀ: the F.linear form)")
+      ->capture_default_str();
+  app.add_flag("--dnn-keep", op_options.dnn_keep,
+               "dnn_graph: keep the result as a handle (deleted by the same request) instead of "
+               "returning it inline");
   app.add_option("--size-bytes", op_options.size_bytes, "Tensor size for upload/download")
       ->capture_default_str();
   app.add_option("--tiny-rows", op_options.tiny_rows,

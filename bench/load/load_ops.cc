@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "sparsed/backend.h"
 #include "sparsed/status.h"
 #include "sparsed/str_cat.h"
 
@@ -144,8 +145,8 @@ absl::StatusOr<Tensor> DnnWeight(int64_t neurons, int64_t per_row, uint32_t seed
 
 class DnnGraph final : public Op {
  public:
-  DnnGraph(int layers, int neurons, int batch)
-      : layers_(layers), neurons_(neurons), batch_(batch) {}
+  DnnGraph(int layers, int neurons, int batch, bool transposed, bool keep)
+      : layers_(layers), neurons_(neurons), batch_(batch), transposed_(transposed), keep_(keep) {}
   absl::Status SetUp(client::Client& c) override {
     ASSIGN_OR_RETURN(Tensor y0, DenseF32(batch_, neurons_, 5));
     for (float& v : y0.data<float>("values")) v = v > 0.5f ? 1.0f : 0.0f;  // sparse 0/1 input
@@ -165,6 +166,9 @@ class DnnGraph final : public Op {
     r->add_params("w");
     for (int i = 0; i < layers_; ++i) {
       ASSIGN_OR_RETURN(Tensor w, DnnWeight(neurons_, std::min(32, neurons_), 100 + i));
+      if (transposed_) {
+        ASSIGN_OR_RETURN(w, cpu_->Transpose(w));
+      }
       ASSIGN_OR_RETURN(v1::TensorInfo iw, c.Upload(w));
       ids_.push_back(iw.id());
       *r->add_bindings()->add_operands()->mutable_ref() = Ref(iw.id());
@@ -174,19 +178,22 @@ class DnnGraph final : public Op {
     v1::GraphSpmm* s = body->mutable_spmm();
     s->mutable_a()->set_output("y");
     s->mutable_b()->set_output("w");
+    s->set_transpose_b(transposed_);
     *s->mutable_bias()->mutable_ref() = Ref(ib.id());
     s->set_relu(true);
     s->set_clamp_max(32.0f);
     v1::GraphOutput* out = request_.add_outputs();
     out->set_output("dnn");
-    out->set_inline_(true);
+    out->set_inline_(!keep_);
     return absl::OkStatus();
   }
   absl::StatusOr<double> Run(client::Client& c) override {
     ASSIGN_OR_RETURN(v1::RunResponse r, c.Run(request_));
-    if (r.results_size() != 1 || !r.results(0).has_inline_()) {
-      return absl::InternalError("the graph returned no inline result");
+    if (r.results_size() != 1 || r.results(0).has_inline_() == keep_) {
+      return absl::InternalError(
+          StrCat("the graph returned no ", keep_ ? "held" : "inline", " result"));
     }
+    if (keep_) RETURN_IF_ERROR(c.Delete(Ref(r.results(0).tensor().id())).status());
     return r.compute_ms();
   }
   void TearDown(client::Client& c) override {
@@ -195,6 +202,8 @@ class DnnGraph final : public Op {
 
  private:
   int layers_, neurons_, batch_;
+  bool transposed_, keep_;
+  std::unique_ptr<Backend> cpu_ = MakeCpuBackend(1);  // transposes the weights
   std::vector<std::string> ids_;
   v1::RunRequest request_;
 };
@@ -229,7 +238,12 @@ absl::StatusOr<std::unique_ptr<Op>> MakeOp(const OpOptions& o) {
       return absl::InvalidArgumentError(
           StrCat("--dnn-batch = ", o.dnn_batch, " must be in [1, 65536]"));
     }
-    return std::make_unique<DnnGraph>(o.dnn_layers, o.dnn_neurons, o.dnn_batch);
+    if (o.dnn_form != "yw" && o.dnn_form != "ywt") {
+      return absl::InvalidArgumentError(
+          StrCat("--dnn-form = '", o.dnn_form, "' must be yw or ywt"));
+    }
+    return std::make_unique<DnnGraph>(o.dnn_layers, o.dnn_neurons, o.dnn_batch, o.dnn_form == "ywt",
+                                      o.dnn_keep);
   }
   return absl::InvalidArgumentError(
       StrCat("--op = '", o.name, "' is not one of spmm_tiny, upload, download, dnn_graph"));

@@ -23,6 +23,13 @@ struct OpOptions {
   int dnn_layers = 30;
   int dnn_neurons = 1024;
   int dnn_batch = 1200;
+  // dnn_graph: "yw" multiplies Y·W_i (the Graph Challenge's form); "ywt"
+  // holds W_iᵀ and multiplies Y·(W_iᵀ)ᵀ (transpose_b: the F.linear form,
+  // docs/PERFORMANCE-GUIDE.md). Same network, same result.
+  std::string dnn_form = "yw";
+  // dnn_graph: keep the result as a held tensor (deleted again by the same
+  // request, a second RPC inside the measured latency) instead of inline.
+  bool dnn_keep = false;
 };
 
 class Op {

@@ -33,6 +33,17 @@ def run_load(address, *args, ok=True):
     return p, rows
 
 
+def held_tensors(metrics_address):
+    """The daemon's sparsed_tensors gauge, summed over devices."""
+    import urllib.request
+    text = urllib.request.urlopen("http://%s/metrics" % metrics_address, timeout=10).read()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.decode().splitlines()
+              if line.startswith("sparsed_tensors{") or line.startswith("sparsed_tensors ")]
+    if not values:
+        raise AssertionError("no sparsed_tensors sample in the daemon's metrics")
+    return sum(values)
+
+
 class LoadToolTest(unittest.TestCase):
     def check_row(self, row, op, clients, server_time):
         self.assertEqual(row["op"], op)
@@ -66,6 +77,15 @@ class LoadToolTest(unittest.TestCase):
                                "--dnn-neurons", "64", "--dnn-batch", "16", "--concurrency", "2",
                                *common)
             self.check_row(rows[0], "dnn_graph", 2, True)
+            # The F.linear form with the result held (and deleted by each request):
+            # nothing is left held afterwards (the daemon's tensor gauge).
+            p, rows = run_load(d.address, "--op", "dnn_graph", "--dnn-layers", "3",
+                               "--dnn-neurons", "64", "--dnn-batch", "16", "--dnn-form", "ywt",
+                               "--dnn-keep", "--concurrency", "1", *common)
+            self.check_row(rows[0], "dnn_graph", 1, True)
+            self.assertEqual(held_tensors(d.metrics), 0)
+            p, _ = run_load(d.address, "--op", "dnn_graph", "--dnn-form", "wy", ok=False)
+            self.assertIn("--dnn-form = 'wy' must be yw or ywt", p.stderr)
             p, _ = run_load(d.address, "--op", "dnn_graph", "--dnn-layers", "0", ok=False)
             self.assertIn("--dnn-layers = 0", p.stderr)
             # Open loop at 100 requests/s over 1.5 s: about 150 requests.
