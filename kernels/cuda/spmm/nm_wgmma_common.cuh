@@ -203,6 +203,14 @@ __device__ __forceinline__ void StoreTileStaged(const Params& p, float* tile, co
   }
 }
 
+// Whether a launch of tile `t` with `splits` k-splits is well formed for both
+// kernels: 1 to 65535 splits, partials when split, a grid below 2^31 CTAs.
+inline bool LaunchShapeOk(const NmTcProblem& pr, const NmWgTile& t, int splits,
+                          const float* partial) {
+  return splits >= 1 && splits <= 65535 && (splits == 1 || partial != nullptr) &&
+         ((pr.m + t.bm - 1) / t.bm) * ((pr.n + t.bn - 1) / t.bn) <= (1ll << 31) - 1;
+}
+
 inline Params ParamsOf(const NmTcProblem& pr, int bm, int bn, int splits, float* partial) {
   Params p{};
   p.a = static_cast<const u16*>(pr.a_values);

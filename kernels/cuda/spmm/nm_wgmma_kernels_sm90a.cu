@@ -213,10 +213,7 @@ cudaError_t LaunchNmWg(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
                        cudaStream_t stream) {
   if (t.ws) return LaunchNmWs(pr, t, splits, partial, stream);
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
-  if (!NmWgSupports(pr) || splits < 1 || splits > 65535 || (splits > 1 && partial == nullptr) ||
-      ((pr.m + t.bm - 1) / t.bm) * ((pr.n + t.bn - 1) / t.bn) > (1ll << 31) - 1) {
-    return cudaErrorInvalidValue;
-  }
+  if (!NmWgSupports(pr) || !LaunchShapeOk(pr, t, splits, partial)) return cudaErrorInvalidValue;
   const bool bf16 = pr.type == ValueType::kBF16;
 #define SPARSED_NM_WG_LAUNCH(BM, BN, ST, WT, OK)                                  \
   if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {               \

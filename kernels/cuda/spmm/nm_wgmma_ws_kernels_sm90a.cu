@@ -279,10 +279,7 @@ bool NmWsSupports(const NmTcProblem& p) {
 cudaError_t LaunchNmWs(const NmTcProblem& pr, const NmWgTile& t, int splits, float* partial,
                        cudaStream_t stream) {
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
-  if (!NmWsSupports(pr) || splits < 1 || splits > 65535 || (splits > 1 && partial == nullptr) ||
-      ((pr.m + t.bm - 1) / t.bm) * ((pr.n + t.bn - 1) / t.bn) > (1ll << 31) - 1) {
-    return cudaErrorInvalidValue;
-  }
+  if (!NmWsSupports(pr) || !LaunchShapeOk(pr, t, splits, partial)) return cudaErrorInvalidValue;
   const bool bf16 = pr.type == ValueType::kBF16;
 #define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT, OK)                                    \
   if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {                 \
