@@ -13,13 +13,13 @@ namespace sparsed::cuda {
 
 using NmTcVariant = Variant<NmTcProblem>;
 
-// The tensor-core tiles: wgmma.sp tiles nm_wg_<bm>x<bn>_s<stages>w<wait>
-// (compute capability 9.0, activation stored [n][k]), then mma.sp tiles
+// The 2:4 variants: wgmma.sp tiles nm_wg_<bm>x<bn>_s<stages>… (compute
+// capability 9.0, activation stored [n][k]), mma.sp tiles
 // nm_tc_<bm>x<bn>x<logical k per stage>, from prefill-sized (128 × 256) to
 // decode-sized (16 × 8, split along k so the weights stream through every
-// SM).
+// SM), and the CUDA-core decode kernels nm_dec_t<1|2|4|8> (n up to 8).
 const std::vector<const NmTcVariant*>& NmTcVariants();
-inline constexpr std::string_view kNmTcVariantSetVersion = "nm-tc-v6";
+inline constexpr std::string_view kNmTcVariantSetVersion = "nm-tc-v7";
 // "<device>|spmm|nm2:4|<dtype>><out>|<b_nmajor><c_trans>|m2^a|k2^b|n<bucket>|<version>"
 std::string NmTcTuneKey(const std::string& device_desc, const NmTcProblem& p);
 

@@ -11,6 +11,7 @@
 
 #include "cuda_check.h"
 #include "sparsed/str_cat.h"
+#include "spmm/nm_decode.h"
 #include "spmm/nm_tc_spmm.h"
 #include "spmm/nm_wgmma_kernels.h"
 
@@ -87,13 +88,15 @@ class NmTensorCore final : public NmTcVariant {
 
 // Hopper's warpgroup sparse MMA, for prefill-sized products with the
 // activation stored [n][k] (the F.linear shape): nm_wg_<bm>x<bn>_s<stages>w<wait>,
-// or nm_wg_<bm>x<bn>_s<stages>ws for the warp-specialised TMA kernel.
+// or nm_wg_<bm>x<bn>_s<stages>[g<group>]ws[0] for the warp-specialised TMA
+// kernel.
 class NmWgmma final : public NmTcVariant {
  public:
   explicit NmWgmma(kernels::NmWgTile tile)
       : tile_(tile),
         name_(tile.ws
-                  ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "ws",
+                  ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages,
+                           tile.group > 1 ? StrCat("g", tile.group) : "", "ws",
                            tile.wait == 0 ? "0" : "")
                   : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
   std::string_view name() const override { return name_; }
@@ -127,6 +130,38 @@ class NmWgmma final : public NmTcVariant {
   std::string name_;
 };
 
+// Decode-sized products on CUDA cores (nm_decode.h): nm_dec_t<T> takes up
+// to T columns of P, one warp per row of A, no padding and no split-k.
+class NmDecode final : public NmTcVariant {
+ public:
+  explicit NmDecode(int tokens) : tokens_(tokens), name_(StrCat("nm_dec_t", tokens)) {}
+  std::string_view name() const override { return name_; }
+  int min_arch() const override { return 80; }
+  // Until test_cuda_nm_spmm has passed on a GPU with it.
+  bool experimental() const override { return true; }
+
+  bool Supports(const NmTcProblem& p) const override {
+    // A kernel for many more columns than n only repeats the weight walk.
+    return kernels::NmDecodeSupports(p) && p.n <= tokens_ && p.n > tokens_ / 2;
+  }
+
+  absl::StatusOr<Plan*> Prepare(const NmTcProblem& p, const ExecContext& ctx,
+                                Workspace& ws) const override {
+    (void)ctx;
+    return PrepareSplits(p, 1, ws);
+  }
+
+  absl::Status Run(const NmTcProblem& p, Plan* plan, const ExecContext& ctx) const override {
+    (void)plan;
+    CUDA_RETURN_IF_ERROR(kernels::LaunchNmDecode(p, tokens_, ctx.stream), "nm decode launch");
+    return absl::OkStatus();
+  }
+
+ private:
+  int tokens_;
+  std::string name_;
+};
+
 const char* TypeName(ValueType t) {
   return t == ValueType::kF32 ? "f32" : t == ValueType::kF16 ? "f16" : "bf16";
 }
@@ -144,6 +179,9 @@ const std::vector<const NmTcVariant*>& NmTcVariants() {
     }
     for (const kernels::NmTcTile& t : kernels::NmTcTiles()) {
       v.push_back(std::make_unique<NmTensorCore>(t));
+    }
+    for (int tokens : kernels::NmDecodeTokenCounts()) {
+      v.push_back(std::make_unique<NmDecode>(tokens));
     }
     return v;
   }();

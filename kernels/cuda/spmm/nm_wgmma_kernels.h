@@ -25,6 +25,10 @@ struct NmWgTile {
   // Measured correct on a GPU (test_cuda_nm_spmm and bench_nm_spmm's check
   // against cuBLAS); the others are experimental (the tuner's nm_wgmma).
   bool verified = false;
+  // Stages a consumer multiplies per wgmma commit group (warp-specialised
+  // tiles with wait 0): each group ends by waiting for its wgmma, so more
+  // stages per group drain the tensor pipe less often.
+  int group = 1;
 };
 // The tiles compiled, the cp.async ones then the warp-specialised ones.
 const std::vector<NmWgTile>& NmWgTiles();

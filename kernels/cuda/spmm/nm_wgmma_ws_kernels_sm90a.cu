@@ -78,7 +78,7 @@ __device__ __forceinline__ void TmaLoad2d(unsigned dst, const CUtensorMap* map, 
 // keeps what it was compiled with (up to 255).
 constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
 
-template <bool kBf16, int BM, int BN, int STAGES, int WAIT>
+template <bool kBf16, int BM, int BN, int STAGES, int WAIT, int GROUP>
 __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
     NmWsKernel(const __grid_constant__ WsMaps maps, const Params p) {
   constexpr int kConsumers = BM / 64;
@@ -141,14 +141,14 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
   float acc[BN / 2];
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
-  unsigned e_prev[2] = {0, 0};
-  for (int t = 0; t < tiles; ++t) {
+  // Issues stage t's two k32 steps into the open wgmma group, once its
+  // copies have landed.
+  auto multiply_stage = [&](int t, unsigned* e) {
     const int s = t % STAGES;
     MbarWait(full0 + 8 * s, (t / STAGES) & 1);
     const unsigned char* st = smem + s * L::kStage;
     const unsigned a_s = SmemAddr(st) + cw * 64 * 64;
     const unsigned b_s = SmemAddr(st) + L::kA;
-    unsigned e[2];
     StageMetadata(reinterpret_cast<const unsigned*>(st + L::kA + L::kB), r_lo, tq, e);
     FenceAccumulators<BN / 2>(acc);
     WgmmaFence();
@@ -157,13 +157,38 @@ __global__ void __launch_bounds__((BM / 64 + 1) * 128, 1)
       WgmmaSp<BN, kBf16>::Mma(acc, Desc(a_s + k * 32, 8 * 64, 2), Desc(b_s + k * 64, 8 * 128, 1),
                               e[k], 1);
     }
-    WgmmaCommit();
-    FenceAccumulators<BN / 2>(acc);
-    WgmmaWait<WAIT>();
-    FenceAccumulators<BN / 2>(acc);
-    if constexpr (WAIT == 0) {
-      MbarArrive(empty0 + 8 * s);  // this stage's wgmma has completed
-    } else {
+  };
+  if constexpr (WAIT == 0) {
+    // GROUP stages per commit group, then wait for it: the tensor pipe
+    // drains once per GROUP stages (CUTLASS's sparse mainloop also keeps no
+    // wgmma.sp group in flight across its waits).
+    for (int t = 0; t < tiles; t += GROUP) {
+      unsigned e[GROUP][2] = {};
+#pragma unroll
+      for (int g = 0; g < GROUP; ++g) {
+        if (t + g < tiles) multiply_stage(t + g, e[g]);
+      }
+      WgmmaCommit();
+      FenceAccumulators<BN / 2>(acc);
+      WgmmaWait<0>();
+      FenceAccumulators<BN / 2>(acc);
+#pragma unroll
+      for (int g = 0; g < GROUP; ++g) asm volatile("" ::"r"(e[g][0]), "r"(e[g][1]));
+#pragma unroll
+      for (int g = 0; g < GROUP; ++g) {
+        if (t + g < tiles) MbarArrive(empty0 + 8 * ((t + g) % STAGES));  // completed
+      }
+    }
+  } else {
+    static_assert(GROUP == 1, "groups are for tiles that wait for every group");
+    unsigned e_prev[2] = {0, 0};
+    for (int t = 0; t < tiles; ++t) {
+      unsigned e[2];
+      multiply_stage(t, e);
+      WgmmaCommit();
+      FenceAccumulators<BN / 2>(acc);
+      WgmmaWait<WAIT>();
+      FenceAccumulators<BN / 2>(acc);
       // The previous stage's wgmma has completed: its slot may be refilled.
       // Its metadata registers are used here so that they stayed untouched
       // while it could still read them.
@@ -230,10 +255,10 @@ bool EncodeMap(CUtensorMap* map, bool bf16, const void* base, i64 rows, i64 cols
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <bool kBf16, int BM, int BN, int ST, int WT>
+template <bool kBf16, int BM, int BN, int ST, int WT, int G>
 cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cudaStream_t stream) {
   constexpr int kSmem = ST * WgLayout<BM, BN>::kStage + 2 * ST * 8;
-  cudaError_t err = EnsureDynamicSmem<NmWsKernel<kBf16, BM, BN, ST, WT>>(kSmem);
+  cudaError_t err = EnsureDynamicSmem<NmWsKernel<kBf16, BM, BN, ST, WT, G>>(kSmem);
   if (err != cudaSuccess) return err;
   const Params p = ParamsOf(pr, BM, BN, splits, partial);
   WsMaps maps{};
@@ -245,25 +270,30 @@ cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cuda
   }
   const dim3 grid(static_cast<unsigned>(static_cast<i64>(p.m_tiles) * p.n_tiles), 1,
                   static_cast<unsigned>(splits));
-  NmWsKernel<kBf16, BM, BN, ST, WT><<<grid, (BM / 64 + 1) * 128, kSmem, stream>>>(maps, p);
+  NmWsKernel<kBf16, BM, BN, ST, WT, G><<<grid, (BM / 64 + 1) * 128, kSmem, stream>>>(maps, p);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 // Every compiled warp-specialised tile {bm, bn, stages, wgmma groups left in
-// flight, verified}. Measured on an H100 (docs/PERFORMANCE.md): with 256
+// flight, stages per commit group, verified}. Measured on an H100 (docs/PERFORMANCE.md): with 256
 // columns and a group in flight results were wrong (relative error 1e-3 to
 // 2e-2; those tiles were dropped); waiting for every stage's wgmma they are
 // correct and as fast (0.75-0.81x cuBLAS), since the producer keeps loading
-// ahead; 128 x 128 is correct either way.
+// ahead; 128 x 128 is correct either way. The stage groups (g2, g3) drain
+// the tensor pipe once per two or three stages instead of every stage.
 #define SPARSED_NM_WS_TILES(X) \
-  X(128, 128, 6, 1, true)      \
-  X(128, 256, 5, 0, true)      \
-  X(64, 256, 5, 0, true)
+  X(128, 128, 6, 1, 1, true)   \
+  X(128, 256, 5, 0, 1, true)   \
+  X(64, 256, 5, 0, 1, true)    \
+  X(64, 256, 6, 0, 2, false)   \
+  X(64, 256, 6, 0, 3, false)   \
+  X(128, 256, 5, 0, 2, false)  \
+  X(128, 128, 6, 0, 2, false)
 
 const std::vector<NmWgTile>& NmWsTiles() {
-#define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT, OK) {BM, BN, ST, WT, true, OK},
+#define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT, G, OK) {BM, BN, ST, WT, true, OK, G},
   static const std::vector<NmWgTile> tiles = {SPARSED_NM_WS_TILES(SPARSED_NM_WS_ENTRY)};
 #undef SPARSED_NM_WS_ENTRY
   return tiles;
@@ -281,10 +311,10 @@ cudaError_t LaunchNmWs(const NmTcProblem& pr, const NmWgTile& t, int splits, flo
   if (pr.m == 0 || pr.n == 0) return cudaSuccess;
   if (!NmWsSupports(pr) || !LaunchShapeOk(pr, t, splits, partial)) return cudaErrorInvalidValue;
   const bool bf16 = pr.type == ValueType::kBF16;
-#define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT, OK)                                    \
-  if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT) {                 \
-    return bf16 ? LaunchWsTile<true, BM, BN, ST, WT>(pr, splits, partial, stream)   \
-                : LaunchWsTile<false, BM, BN, ST, WT>(pr, splits, partial, stream); \
+#define SPARSED_NM_WS_LAUNCH(BM, BN, ST, WT, G, OK)                                    \
+  if (t.bm == BM && t.bn == BN && t.stages == ST && t.wait == WT && t.group == G) {    \
+    return bf16 ? LaunchWsTile<true, BM, BN, ST, WT, G>(pr, splits, partial, stream)   \
+                : LaunchWsTile<false, BM, BN, ST, WT, G>(pr, splits, partial, stream); \
   }
   SPARSED_NM_WS_TILES(SPARSED_NM_WS_LAUNCH)
 #undef SPARSED_NM_WS_LAUNCH
