@@ -290,7 +290,9 @@ cudaError_t LaunchWsTile(const NmTcProblem& pr, int splits, float* partial, cuda
   X(64, 256, 6, 0, 2, false)   \
   X(64, 256, 6, 0, 3, false)   \
   X(128, 256, 5, 0, 2, false)  \
-  X(128, 128, 6, 0, 2, false)
+  X(128, 128, 6, 0, 2, false)  \
+  X(128, 64, 6, 1, 1, false)   \
+  X(64, 64, 8, 1, 1, false)
 
 const std::vector<NmWgTile>& NmWsTiles() {
 #define SPARSED_NM_WS_ENTRY(BM, BN, ST, WT, G, OK) {BM, BN, ST, WT, true, OK, G},
