@@ -156,7 +156,10 @@ __global__ void __launch_bounds__(kWarps * 32) NmDecodeKernel(const DecodeParams
 }  // namespace
 
 const std::vector<int>& NmDecodeTokenCounts() {
-  static const std::vector<int> counts = {1, 2, 4, 8};
+  // Measured on an H100 (docs/PERFORMANCE.md): one column streams at 1.3-1.5x
+  // cuBLAS; each further column costs as much again in L1 reads and selects,
+  // so from three columns on the mma.sp tiles win and no kernel is kept.
+  static const std::vector<int> counts = {1, 2};
   return counts;
 }
 
@@ -195,8 +198,6 @@ cudaError_t LaunchNmDecode(const NmTcProblem& pr, int tokens, cudaStream_t strea
   }
   SPARSED_NM_DECODE_LAUNCH(1)
   SPARSED_NM_DECODE_LAUNCH(2)
-  SPARSED_NM_DECODE_LAUNCH(4)
-  SPARSED_NM_DECODE_LAUNCH(8)
 #undef SPARSED_NM_DECODE_LAUNCH
   return cudaErrorInvalidValue;
 }

@@ -16,7 +16,7 @@
 namespace sparsed::cuda::kernels {
 
 // The column counts compiled: a kernel for at most `tokens` columns of P
-// (1, 2, 4, 8), each taking any n up to its count.
+// (1, 2), each taking any n up to its count.
 const std::vector<int>& NmDecodeTokenCounts();
 
 // Whether the decode kernel takes p: 16-bit values, k % 4 == 0, 1 ≤ n ≤
