@@ -1,10 +1,12 @@
 // The Sparse DNN chain (bench/dnn_graph: Y ← clamp(relu(Y·W_i + b), 0, 32),
 // 1024 neurons, 32 non-zeros per row, batch 1200, 30 layers) on the CUDA
-// backend in-process, three ways per layer, each chain queued in one OpBatch
-// (the way Graphs.Run queues it; device time from the batch's CUDA events):
-//   scatter   Y·W, W CSR as given (the scatter kernel on transposed D and C)
-//   variants  Y·Wtᵀ, Wt = Wᵀ stored CSR (the tuned CSR variants, S·Dᵀ form)
-//   gather    Y·Wtᵀ with CudaBackendOptions::csr_dense_gather (row gather)
+// backend in-process, several ways per layer, each chain queued in one
+// OpBatch (the way Graphs.Run queues it; device time from the batch's CUDA
+// events), the ways interleaved round by round:
+//   scatter     Y·W, W CSR as given (the scatter kernel on transposed D and C)
+//   variants    Y·Wtᵀ, Wt = Wᵀ stored CSR (the tuned CSR variants, S·Dᵀ form)
+//   gather_cI   Y·Wtᵀ with CudaBackendOptions::csr_dense_gather (row gather),
+//               one way per compiled configuration I (csr_dense_gather_config)
 // and, for the default backend, the same chain called op by op outside a
 // batch (each op synchronised) for the host wall time. Checks every way's
 // result against the CPU backend's (float64 accumulation).
@@ -71,7 +73,7 @@ struct Way {
 };
 
 int Main(int argc, char** argv) {
-  CLI::App app{"The Sparse DNN chain on the CUDA backend, three ways"};
+  CLI::App app{"The Sparse DNN chain on the CUDA backend, several ways"};
   int layers = 30, rounds = 20;
   int64_t rows = 1200, neurons = 1024;
   app.add_option("--layers", layers);
@@ -96,7 +98,8 @@ int Main(int argc, char** argv) {
   const Tensor bias_dev = Must(bias.CopyTo(Device::Cuda(0)));
 
   auto chain = [&](Backend& b, const Tensor& x, const Tensor& bv, const std::vector<Tensor>& ws,
-                   bool transpose_b, OpBatch* batch, std::vector<int>* marks) {
+                   bool transpose_b, OpBatch* batch,
+                   std::vector<int>* marks) -> absl::StatusOr<Tensor> {
     Tensor h;
     for (int i = 0; i < layers; ++i) {
       SpmmArgs args;
@@ -106,74 +109,108 @@ int Main(int argc, char** argv) {
       args.epilogue.bias = &bv;
       args.epilogue.relu = true;
       args.epilogue.clamp_max = 32.0f;
-      h = Must(b.Spmm(args));
+      absl::StatusOr<Tensor> next = b.Spmm(args);
+      if (!next.ok()) return next.status();
+      h = *std::move(next);
       if (batch != nullptr) marks->push_back(batch->Mark());
     }
     return h;
   };
   const std::vector<float> want = [&] {
-    Tensor out = chain(*cpu, y0, bias, w_host, false, nullptr, nullptr);
+    Tensor out = Must(chain(*cpu, y0, bias, w_host, false, nullptr, nullptr));
     auto v = out.data<float>("values");
     return std::vector<float>(v.begin(), v.end());
   }();
 
-  CudaBackendOptions plain_options, gather_options;
-  gather_options.csr_dense_gather = true;
+  CudaBackendOptions plain_options;
   std::unique_ptr<Backend> plain = Must(MakeCudaBackend(plain_options));
-  std::unique_ptr<Backend> gather = Must(MakeCudaBackend(gather_options));
-  const Way ways[] = {{"scatter Y·W", plain.get(), &w_dev, false},
-                      {"variants Y·Wtᵀ", plain.get(), &wt_dev, true},
-                      {"gather Y·Wtᵀ", gather.get(), &wt_dev, true}};
+  std::vector<std::unique_ptr<Backend>> gathers;
+  std::vector<Way> ways = {{"scatter Y·W", plain.get(), &w_dev, false},
+                           {"variants Y·Wtᵀ", plain.get(), &wt_dev, true}};
+  const std::vector<std::string> configs = CudaDenseGatherConfigNames();
+  for (size_t i = 0; i < configs.size(); ++i) {
+    CudaBackendOptions o;
+    o.csr_dense_gather = true;
+    o.csr_dense_gather_config = static_cast<int>(i);
+    gathers.push_back(Must(MakeCudaBackend(o)));
+    ways.push_back(
+        {"gather_c" + std::to_string(i) + " Y·Wtᵀ", gathers.back().get(), &wt_dev, true});
+  }
   std::printf("DNN chain: %d layers, %lld x %lld activations, %lld neurons, 32 per row, f32\n",
               layers, static_cast<long long>(rows), static_cast<long long>(neurons),
               static_cast<long long>(neurons));
-  std::printf("%-16s %14s %14s %14s %12s\n", "way", "chain GPU ms", "layer GPU ms", "batch wall ms",
-              "max rel err");
-  for (const Way& way : ways) {
+  for (size_t i = 0; i < configs.size(); ++i) {
+    std::printf("gather_c%zu: %s\n", i, configs[i].c_str());
+  }
+  struct Times {
     std::vector<double> chain_ms, layer_ms, wall_ms;
     double err = 0;
-    for (int round = 0; round < rounds + 2; ++round) {  // two warm-up rounds (tuning)
+    std::string failed;  // a way that failed is reported and not run again
+  };
+  std::vector<Times> times(ways.size());
+  for (int round = 0; round < rounds + 2; ++round) {  // two warm-up rounds (tuning)
+    for (size_t w = 0; w < ways.size(); ++w) {
+      const Way& way = ways[w];
+      Times& t = times[w];
+      if (!t.failed.empty()) continue;
       const auto t0 = std::chrono::steady_clock::now();
       auto batch = Must(way.backend->BeginBatch());
       std::vector<int> marks = {batch->Mark()};
-      Tensor out =
+      absl::StatusOr<Tensor> result =
           chain(*way.backend, y0_dev, bias_dev, *way.weights, way.transpose_b, batch.get(), &marks);
-      if (absl::Status s = batch->Finish(); !s.ok()) {
-        std::fprintf(stderr, "bench_dnn_layer: %s\n", std::string(s.message()).c_str());
-        return 1;
+      absl::Status s = batch->Finish();
+      if (s.ok()) s = result.status();
+      if (!s.ok()) {
+        t.failed = std::string(s.message());
+        std::fprintf(stderr, "bench_dnn_layer: %s: %s\n", way.name.c_str(), t.failed.c_str());
+        continue;
       }
+      const Tensor& out = *result;
       const double wall =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (round < 2) continue;
-      chain_ms.push_back(batch->MillisecondsBetween(marks.front(), marks.back()));
+      t.chain_ms.push_back(batch->MillisecondsBetween(marks.front(), marks.back()));
       for (size_t i = 1; i < marks.size(); ++i) {
-        layer_ms.push_back(batch->MillisecondsBetween(marks[i - 1], marks[i]));
+        t.layer_ms.push_back(batch->MillisecondsBetween(marks[i - 1], marks[i]));
       }
-      wall_ms.push_back(wall);
+      t.wall_ms.push_back(wall);
       if (round == rounds + 1) {
         Tensor host = Must(out.CopyTo(Device::Cpu()));
         auto got = host.data<float>("values");
         for (size_t i = 0; i < want.size(); ++i) {
-          err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]) /
-                                  std::max(1.0, std::abs(static_cast<double>(want[i]))));
+          t.err = std::max(t.err, std::abs(static_cast<double>(got[i]) - want[i]) /
+                                      std::max(1.0, std::abs(static_cast<double>(want[i]))));
         }
       }
     }
-    std::printf("%-16s %14.4f %14.4f %14.4f %12.2e\n", way.name.c_str(), Median(chain_ms),
-                Median(layer_ms), Median(wall_ms), err);
+  }
+  std::printf("%-20s %14s %14s %14s %12s\n", "way", "chain GPU ms", "layer GPU ms", "batch wall ms",
+              "max rel err");
+  int failures = 0;
+  for (size_t w = 0; w < ways.size(); ++w) {
+    if (!times[w].failed.empty()) {
+      std::printf("%-20s failed: %s\n", ways[w].name.c_str(), times[w].failed.c_str());
+      ++failures;
+      continue;
+    }
+    const bool wrong = times[w].err > 1e-4;  // the chain's float error is ~1e-7
+    std::printf("%-20s %14.4f %14.4f %14.4f %12.2e%s\n", ways[w].name.c_str(),
+                Median(times[w].chain_ms), Median(times[w].layer_ms), Median(times[w].wall_ms),
+                times[w].err, wrong ? "  WRONG" : "");
+    failures += wrong;
   }
   // The default way again, op by op outside a batch: every op synchronised.
   std::vector<double> unbatched;
   for (int round = 0; round < rounds + 2; ++round) {
     const auto t0 = std::chrono::steady_clock::now();
-    Tensor out = chain(*plain, y0_dev, bias_dev, w_dev, false, nullptr, nullptr);
+    Tensor out = Must(chain(*plain, y0_dev, bias_dev, w_dev, false, nullptr, nullptr));
     const double wall =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (round >= 2) unbatched.push_back(wall);
   }
   std::printf("scatter Y·W op by op (each synchronised): wall %.4f ms median of %d\n",
               Median(unbatched), rounds);
-  return 0;
+  return failures == 0 ? 0 : 1;
 }
 
 }  // namespace

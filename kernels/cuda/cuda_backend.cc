@@ -21,6 +21,7 @@
 #include "spmm/bsr_tc_generator.h"
 #include "spmm/csr_spmm.h"
 #include "spmm/csr_spmm_tuner.h"
+#include "spmm/dense_csr_gather.h"
 #include "spmm/nm_tc_spmm.h"
 #include "spmm/spmm_dispatch.h"
 #include "stream_pool.h"
@@ -62,6 +63,7 @@ class CudaBackend final : public Backend {
     tuners_.row_stats = &row_stats_;
     tuners_.nm_repack = &nm_repack_;
     tuners_.dense_gather = o.csr_dense_gather;
+    tuners_.dense_gather_config = kernels::ResolveDenseGatherConfig(o.csr_dense_gather_config);
   }
 
   std::string_view name() const override { return "cuda"; }
@@ -323,6 +325,14 @@ std::vector<std::string> CudaSpmmVariantNames(Format format) {
   return names;
 }
 
+std::vector<std::string> CudaDenseGatherConfigNames() {
+  std::vector<std::string> names;
+  for (int i = 0; i < cuda::kernels::kDenseGatherConfigs; ++i) {
+    names.emplace_back(cuda::kernels::DenseGatherConfigName(i));
+  }
+  return names;
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
@@ -339,6 +349,12 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
       cuda::FindVariant(cuda::NmTcVariants(), options.force_variant) == nullptr) {
     return absl::InvalidArgumentError(
         StrCat("spmm variant '", options.force_variant, "' does not exist"));
+  }
+  if (options.csr_dense_gather_config < -1 ||
+      options.csr_dense_gather_config >= cuda::kernels::kDenseGatherConfigs) {
+    return absl::InvalidArgumentError(StrCat("csr_dense_gather_config ",
+                                             options.csr_dense_gather_config, " is not in [-1, ",
+                                             cuda::kernels::kDenseGatherConfigs, ")"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<cuda::StreamPool> pool,
                    cuda::StreamPool::Create(options.device, options.streams, options.max_queued));

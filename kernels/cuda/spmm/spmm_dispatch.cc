@@ -519,14 +519,16 @@ absl::Status SpmmF32(const SpmmArgs& args, float* c, int64_t m, int64_t n, const
   const int64_t d_rows = dense.desc().shape[0], d_cols = dense.desc().shape[1];
 
   // D·Sᵀ (the F.linear form) in f32, gathered row by row (dense_csr_gather.h)
-  // when enabled: no transposes of D or C.
+  // when enabled: no transposes of D or C. DenseCsrGatherRows is the
+  // launcher's own test of (k, config); other shapes take the CSR variants.
   if (tuners.dense_gather && !a_sparse && args.transpose_b && !args.transpose_a &&
-      s.type == ValueType::kF32 && kernels::DenseCsrGatherRows(d_cols) > 0) {
-    CUDA_RETURN_IF_ERROR(
-        kernels::LaunchDenseCsrGather(static_cast<const float*>(d), d_rows, d_cols, s.row_ptr,
-                                      s.col_idx, static_cast<const float*>(s.values), s.rows,
-                                      EpilogueOf(args), c, ctx.stream),
-        "dense-csr gather launch");
+      s.type == ValueType::kF32 &&
+      kernels::DenseCsrGatherRows(d_cols, tuners.dense_gather_config) > 0) {
+    CUDA_RETURN_IF_ERROR(kernels::LaunchDenseCsrGather(
+                             tuners.dense_gather_config, static_cast<const float*>(d), d_rows,
+                             d_cols, s.row_ptr, s.col_idx, static_cast<const float*>(s.values),
+                             s.rows, EpilogueOf(args), c, ctx.stream),
+                         "dense-csr gather launch");
     return absl::OkStatus();
   }
 

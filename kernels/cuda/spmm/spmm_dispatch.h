@@ -44,6 +44,7 @@ struct SpmmTuners {
   RowStatsCache* row_stats = nullptr;  // null: computed on every call
   NmRepackCache* nm_repack = nullptr;  // null: N:M weights repacked to 2:4 on every call
   bool dense_gather = false;  // D·Sᵀ in f32 by the row-gather kernel (dense_csr_gather.h)
+  int dense_gather_config = 0;  // its configuration (ResolveDenseGatherConfig applied)
 };
 
 // Computes args (already checked by CheckSpmm, operands on ctx's device)

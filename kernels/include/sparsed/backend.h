@@ -97,6 +97,10 @@ struct CudaBackendOptions {
   // the row-gather kernel (no transposes) instead of the CSR variants. Off
   // until verified on the device.
   bool csr_dense_gather = false;
+  // Which compiled configuration of that kernel (an index into
+  // CudaDenseGatherConfigNames()); -1: the environment variable
+  // SPARSED_DENSE_GATHER_CONFIG when it names one, else 0.
+  int csr_dense_gather_config = -1;
   // Whether BeginBatch queues a batch's ops on one stream without host waits
   // between them (false: each op waits for itself, as outside a batch).
   bool stream_batches = true;
@@ -109,6 +113,11 @@ struct CudaBackendOptions {
 // also serves COO, CSC and forms BSR/N:M fall back to; BSR; or N:M, the 2:4
 // tensor-core tiles); empty without CUDA compiled in.
 std::vector<std::string> CudaSpmmVariantNames(Format format = Format::kCsr);
+
+// Names of the row-gather kernel's configurations
+// (CudaBackendOptions::csr_dense_gather_config indexes them); empty without
+// CUDA compiled in.
+std::vector<std::string> CudaDenseGatherConfigNames();
 
 // The CUDA backend: operands in that device's memory, SpMM variants chosen by
 // the autotuner. It trusts operands to be valid (ValidateTensor): the daemon

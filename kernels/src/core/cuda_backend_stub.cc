@@ -7,5 +7,6 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
   return absl::FailedPreconditionError("this build of sparsed has no CUDA support");
 }
 std::vector<std::string> CudaSpmmVariantNames(Format) { return {}; }
+std::vector<std::string> CudaDenseGatherConfigNames() { return {}; }
 }  // namespace sparsed
 #endif
