@@ -88,8 +88,8 @@ class NmTensorCore final : public NmTcVariant {
 
 // Hopper's warpgroup sparse MMA, for prefill-sized products with the
 // activation stored [n][k] (the F.linear shape): nm_wg_<bm>x<bn>_s<stages>w<wait>,
-// or nm_wg_<bm>x<bn>_s<stages>[g<group>]ws[0] for the warp-specialised TMA
-// kernel.
+// or nm_wg_<bm>x<bn>_s<stages>[g<group>]ws[0][_c<cluster>] for the
+// warp-specialised TMA kernel.
 class NmWgmma final : public NmTcVariant {
  public:
   explicit NmWgmma(kernels::NmWgTile tile)
@@ -97,7 +97,8 @@ class NmWgmma final : public NmTcVariant {
         name_(tile.ws
                   ? StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages,
                            tile.group > 1 ? StrCat("g", tile.group) : "", "ws",
-                           tile.wait == 0 ? "0" : "")
+                           tile.wait == 0 ? "0" : "",
+                           tile.cluster > 1 ? StrCat("_c", tile.cluster) : "")
                   : StrCat("nm_wg_", tile.bm, "x", tile.bn, "_s", tile.stages, "w", tile.wait)) {}
   std::string_view name() const override { return name_; }
   int min_arch() const override { return 90; }

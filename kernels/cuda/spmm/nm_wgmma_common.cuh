@@ -95,17 +95,22 @@ __device__ __forceinline__ void WgmmaWait() {
 
 // Grouped rasterisation: runs of 16 row tiles sweep the column tiles
 // together, so that a wave's rows of A and columns of op(B) stay in L2.
-// The CTA's tile origin (row0, n0) from blockIdx.x.
+// Tile `pid`'s origin (row0, n0) among m_tiles × p.n_tiles tiles of BM × BN.
 template <int BM, int BN>
-__device__ __forceinline__ void TileOrigin(const Params& p, i64& row0, i64& n0) {
+__device__ __forceinline__ void TileOriginOf(const Params& p, int m_tiles, int pid, i64& row0,
+                                             i64& n0) {
   constexpr int kGroup = 16;
   const int per_group = kGroup * p.n_tiles;
-  const int pid = static_cast<int>(blockIdx.x);
   const int first_m = pid / per_group * kGroup;
-  const int group_rows = min(p.m_tiles - first_m, kGroup);
+  const int group_rows = min(m_tiles - first_m, kGroup);
   const int in_group = pid % per_group;
   row0 = static_cast<i64>(first_m + in_group % group_rows) * BM;
   n0 = static_cast<i64>(in_group / group_rows) * BN;
+}
+// The CTA's tile origin, from blockIdx.x.
+template <int BM, int BN>
+__device__ __forceinline__ void TileOrigin(const Params& p, i64& row0, i64& n0) {
+  TileOriginOf<BM, BN>(p, p.m_tiles, static_cast<int>(blockIdx.x), row0, n0);
 }
 
 // The k tiles (of 64 logical k) split blockIdx.z computes, from *begin.

@@ -29,6 +29,9 @@ struct NmWgTile {
   // tiles with wait 0): each group ends by waiting for its wgmma, so more
   // stages per group drain the tensor pipe less often.
   int group = 1;
+  // CTAs of a cluster along m that share op(B) (warp-specialised tiles): 2
+  // multicasts each stage's op(B) to a pair, halving its traffic from L2.
+  int cluster = 1;
 };
 // The tiles compiled, the cp.async ones then the warp-specialised ones.
 const std::vector<NmWgTile>& NmWgTiles();
