@@ -208,6 +208,20 @@ __device__ __forceinline__ void StoreTileStaged(const Params& p, float* tile, co
   }
 }
 
+// Writes the CTA's tile as split blockIdx.z's f32 partial (p.o.partial
+// set), each thread its fragment's pairs, for LaunchNmTcFinish to reduce.
+template <int BN>
+__device__ __forceinline__ void EmitPartialTile(const Params& p, const float* acc, i64 row0, i64 n0,
+                                                int r_lo, int tq) {
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      NmEmitPair(p.o, blockIdx.z, row0 + r_lo + h * 8, n0 + j * 8 + tq * 2, acc[4 * j + 2 * h],
+                 acc[4 * j + 2 * h + 1]);
+    }
+}
+
 // Whether a launch of tile `t` with `splits` k-splits is well formed for both
 // kernels: 1 to 65535 splits, partials when split, a grid below 2^31 CTAs.
 inline bool LaunchShapeOk(const NmTcProblem& pr, const NmWgTile& t, int splits,

@@ -161,13 +161,7 @@ __global__ void __launch_bounds__(BM / 64 * 128) NmWgKernel(Params p) {
                                       threadIdx.x);
     return;
   }
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      NmEmitPair(p.o, blockIdx.z, row0 + r_lo + h * 8, n0 + j * 8 + tq * 2, acc[4 * j + 2 * h],
-                 acc[4 * j + 2 * h + 1]);
-    }
+  EmitPartialTile<BN>(p, acc, row0, n0, r_lo, tq);
 }
 
 template <bool kBf16, int BM, int BN, int ST, int WT>

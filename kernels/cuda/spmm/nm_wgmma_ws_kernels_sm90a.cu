@@ -100,8 +100,7 @@ __device__ __forceinline__ void ClusterSync() {
 __device__ __forceinline__ void MbarArriveCluster(unsigned bar, unsigned rank) {
   unsigned remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(rank));
-  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(remote)
-               : "memory");
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
 }
 
 // Per-thread register budgets once the roles split, for CTAs of two
@@ -215,13 +214,7 @@ __device__ __forceinline__ void ConsumeAndStore(const Params& p, unsigned char* 
                                                  r_lo, tq, threadIdx.x - 128);
     return;
   }
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      NmEmitPair(p.o, blockIdx.z, row0 + r_lo + h * 8, n0 + j * 8 + tq * 2, acc[4 * j + 2 * h],
-                 acc[4 * j + 2 * h + 1]);
-    }
+  EmitPartialTile<BN>(p, acc, row0, n0, r_lo, tq);
 }
 
 // CLUSTER 2: CTA pairs along m share op(B): each loads half of the stage's
