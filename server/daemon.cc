@@ -279,25 +279,32 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                                                         : 1e14;
   const Device active_device = ctx.backend->device();
   const std::string backend_device = active_device.ToString();
-  state->metrics->SetDeviceUsage([store = &ctx.store, active_device, backend_device] {
-    std::vector<DeviceUsage> out;
-    bool has_backend = false;
-    for (const HeldUsage& u : store->Usage()) {
-      out.push_back({u.device, static_cast<double>(u.tensors), static_cast<double>(u.bytes)});
-      has_backend |= u.device == backend_device;
-    }
-    if (!has_backend) out.push_back({backend_device, 0, 0});
-    if (!active_device.is_cpu()) {
-      const DevicePoolStats pool = GetDevicePoolStats(active_device.index);
-      for (DeviceUsage& u : out) {
-        if (u.device != backend_device) continue;
-        u.has_pool = true;
-        u.pool_reserved_bytes = static_cast<double>(pool.reserved_bytes);
-        u.pool_used_bytes = static_cast<double>(pool.used_bytes);
-      }
-    }
-    return out;
-  });
+  state->metrics->SetDeviceUsage(
+      [store = &ctx.store, backend = ctx.backend.get(), active_device, backend_device] {
+        std::vector<DeviceUsage> out;
+        bool has_backend = false;
+        for (const HeldUsage& u : store->Usage()) {
+          out.push_back({u.device, static_cast<double>(u.tensors), static_cast<double>(u.bytes)});
+          has_backend |= u.device == backend_device;
+        }
+        if (!has_backend) out.push_back({backend_device, 0, 0});
+        const bool healthy = backend->Health().ok();
+        for (DeviceUsage& u : out) {
+          if (u.device != backend_device) continue;
+          u.has_health = true;
+          u.healthy = healthy ? 1 : 0;
+        }
+        if (!active_device.is_cpu()) {
+          const DevicePoolStats pool = GetDevicePoolStats(active_device.index);
+          for (DeviceUsage& u : out) {
+            if (u.device != backend_device) continue;
+            u.has_pool = true;
+            u.pool_reserved_bytes = static_cast<double>(pool.reserved_bytes);
+            u.pool_used_bytes = static_cast<double>(pool.used_bytes);
+          }
+        }
+        return out;
+      });
 
   // Per tenant: labels only for tenants that authenticated (those of the
   // token file, or certificates the configured CA signed), so bounded.

@@ -418,6 +418,16 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(std::string
       return out;
     };
   };
+  RETURN_IF_ERROR(r.AddCallback(
+      "sparsed_device_healthy",
+      "1 while the backend's device computes, 0 once it has faulted (the daemon must restart).",
+      MetricType::kGauge, {"device"}, [self] {
+        std::vector<CallbackSample> out;
+        for (const DeviceUsage& u : self->DeviceUsageNow()) {
+          if (u.has_health) out.push_back({{u.device}, u.healthy});
+        }
+        return out;
+      }));
   RETURN_IF_ERROR(r.AddCallback("sparsed_device_pool_reserved_bytes",
                                 "Bytes a CUDA device's memory pool holds from the driver.",
                                 MetricType::kGauge, {"device"},

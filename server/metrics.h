@@ -207,6 +207,10 @@ struct DeviceUsage {
   bool has_pool = false;
   double pool_reserved_bytes = 0;
   double pool_used_bytes = 0;
+  // Whether the device still computes (Backend::Health: 0 once it faulted).
+  // Reported only when has_health (the device the backend computes on).
+  bool has_health = false;
+  double healthy = 1;
 };
 using DeviceUsageFn = std::function<std::vector<DeviceUsage>()>;
 
@@ -240,6 +244,7 @@ inline constexpr std::string_view kSparsedVersion = "unknown";
 //   sparsed_requests_total{method,code}, sparsed_request_duration_seconds{method},
 //   sparsed_tensors{device}, sparsed_tensor_bytes{device},
 //   sparsed_device_pool_{reserved,used}_bytes{device} (CUDA devices only),
+//   sparsed_device_healthy{device} (the backend's device),
 //   sparsed_process_{resident,virtual}_memory_bytes, sparsed_process_cpu_seconds_total,
 //   sparsed_process_start_time_seconds, sparsed_build_info{version},
 //   sparsed_tune_trials_total, sparsed_tune_db_{hits,misses}_total, sparsed_tune_db_entries,

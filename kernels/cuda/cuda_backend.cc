@@ -11,6 +11,7 @@
 
 #include "cuda_check.h"
 #include "cuda_op_batch.h"
+#include "device_fault_latch.h"
 #include "exec_context.h"
 #include "format/device_format_ops.h"
 #include "format/hub.h"
@@ -43,6 +44,7 @@ class CudaBackend final : public Backend {
   CudaBackend(const CudaBackendOptions& o, std::unique_ptr<StreamPool> pool,
               std::unique_ptr<TuneDb> own_db, std::unique_ptr<JitCache> jit, int arch)
       : device_(o.device),
+        fault_(StrCat("cuda:", o.device)),
         poison_(o.poison_outputs),
         stream_batches_(o.stream_batches),
         pool_(std::move(pool)),
@@ -67,6 +69,7 @@ class CudaBackend final : public Backend {
   }
 
   std::string_view name() const override { return "cuda"; }
+  absl::Status Health() const override { return fault_.Check(); }
   Device device() const override { return Device::Cuda(device_); }
 
   absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) override {
@@ -113,6 +116,7 @@ class CudaBackend final : public Backend {
     // The outer batch governs a nested one; without stream batches every op
     // waits for itself.
     if (!stream_batches_ || CudaOpBatch::Active(this) != nullptr) return MakeHostOpBatch();
+    RETURN_IF_ERROR(fault_.Check());
     CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
     ASSIGN_OR_RETURN(StreamPool::Lease lease, pool_->Acquire());
     return std::make_unique<CudaOpBatch>(this, std::move(lease), jit_.get());
@@ -251,6 +255,7 @@ class CudaBackend final : public Backend {
   template <class F>
   auto OnDevice(F&& f, bool host_result = false)
       -> decltype(f(std::declval<const ExecContext&>(), std::declval<Workspace&>())) {
+    RETURN_IF_ERROR(fault_.Check());  // a faulted device computes nothing more
     CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "cudaSetDevice");
     if (CudaOpBatch* batch = CudaOpBatch::Active(this); batch != nullptr) {
       auto ws = std::make_unique<Workspace>(batch->context());
@@ -258,6 +263,8 @@ class CudaBackend final : public Backend {
       absl::Status synced = absl::OkStatus();
       if (host_result) synced = ws->Sync();
       batch->Keep(std::move(ws));
+      fault_.Note(StatusOf(result));
+      fault_.Note(synced);
       if (StatusOf(result).ok() && !synced.ok()) return synced;
       return result;
     }
@@ -267,6 +274,8 @@ class CudaBackend final : public Backend {
     auto result = f(ctx, ws);
     // Temporaries die with ws: the stream must be idle first, whatever happened.
     const absl::Status synced = ws.Sync();
+    fault_.Note(StatusOf(result));
+    fault_.Note(synced);
     if (StatusOf(result).ok() && !synced.ok()) return synced;
     return result;
   }
@@ -297,6 +306,7 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
+  DeviceFaultLatch fault_;  // the first device fault an op met
   bool poison_;
   bool stream_batches_;
   std::unique_ptr<StreamPool> pool_;

@@ -356,6 +356,27 @@ TEST(ServerMetricsTest, DevicePoolGaugesOnlyForDevicesWithAPool) {
   EXPECT_EQ(ParseSamples(text).at(R"(sparsed_tensor_bytes{device="cpu"})"), 100);
 }
 
+// sparsed_device_healthy: only for the device the backend computes on, 1
+// while it computes and 0 once it has faulted.
+TEST(ServerMetricsTest, DeviceHealthOnlyForTheBackendsDevice) {
+  auto m = ServerMetrics::Create();
+  ASSERT_TRUE(m.ok());
+  double healthy = 1;
+  (*m)->SetDeviceUsage([&] {
+    DeviceUsage gpu{"cuda:0", 2, 3000};
+    gpu.has_health = true;
+    gpu.healthy = healthy;
+    return std::vector<DeviceUsage>{{"cpu", 1, 100}, gpu};
+  });
+  auto s = ParseSamples((*m)->Render());
+  EXPECT_EQ(s.at(R"(sparsed_device_healthy{device="cuda:0"})"), 1);
+  EXPECT_FALSE(s.contains(R"(sparsed_device_healthy{device="cpu"})"));
+  healthy = 0;
+  const std::string text = (*m)->Render();
+  EXPECT_EQ(ParseSamples(text).at(R"(sparsed_device_healthy{device="cuda:0"})"), 0);
+  EXPECT_THAT(text, HasSubstr("# TYPE sparsed_device_healthy gauge\n"));
+}
+
 TEST(ServerMetricsTest, NoDeviceSeriesBeforeUsageIsSet) {
   auto m = ServerMetrics::Create();
   ASSERT_TRUE(m.ok());

@@ -13,8 +13,8 @@
 #include "sparsed/kernel_cache.h"
 #include "sparsed/op_batch.h"
 #include "sparsed/prune.h"
-#include "sparsed/str_cat.h"
 #include "sparsed/spmm.h"
+#include "sparsed/str_cat.h"
 #include "sparsed/tensor.h"
 #include "sparsed/train_ops.h"
 #include "sparsed/tune_db.h"
@@ -25,6 +25,11 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;  // "cpu", "cuda"
+  // OK while the backend can compute; once its device has faulted (CUDA:
+  // an illegal address, an uncorrectable ECC error, …) UNAVAILABLE naming the
+  // device and the fault, which every later op on it also returns at once:
+  // the tensors held there are unavailable until the daemon restarts.
+  virtual absl::Status Health() const { return absl::OkStatus(); }
   virtual Device device() const = 0;
 
   // See spmm.h. Validates with CheckSpmm before allocating the result.
