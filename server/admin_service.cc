@@ -68,6 +68,8 @@ void AdminService::FillStatus(const Caller& caller, v1::StatusResponse* response
   cpu->set_memory_total_bytes(HostMemoryBytes());
   cpu->set_memory_in_use_bytes(in_use(Device::Cpu()));
   cpu->set_active(active.is_cpu());
+  const absl::Status health = ctx_.backend->Health();
+  if (active.is_cpu() && !health.ok()) cpu->set_fault(std::string(health.message()));
   int64_t total_in_use = cpu->memory_in_use_bytes();
 
   for (const GpuInfo& g : ListGpus()) {
@@ -78,6 +80,7 @@ void AdminService::FillStatus(const Caller& caller, v1::StatusResponse* response
     d->set_memory_total_bytes(g.total_bytes);
     d->set_memory_in_use_bytes(in_use(dev));
     d->set_active(active == dev);
+    if (active == dev && !health.ok()) d->set_fault(std::string(health.message()));
     if (active == dev && caller.admin()) {
       const DevicePoolStats pool = GetDevicePoolStats(dev.index);
       d->set_pool_reserved_bytes(pool.reserved_bytes);

@@ -76,7 +76,40 @@ struct Daemon::State {
 
   void RunCheckpointer();
   void StopCheckpointer();
+
+  // Watches the backend's health (Backend::Health) once a second: when its
+  // device faults, the gRPC health service turns NOT_SERVING (so that an
+  // orchestrator restarts the daemon) and the fault is logged once.
+  std::thread health_watch;
+  std::mutex health_mu;
+  std::condition_variable health_cv;
+  bool stop_health_watch = false;
+
+  void RunHealthWatch();
+  void StopHealthWatch();
 };
+
+void Daemon::State::RunHealthWatch() {
+  std::unique_lock lock(health_mu);
+  while (!health_cv.wait_for(lock, std::chrono::seconds(1), [this] { return stop_health_watch; })) {
+    const absl::Status health = ctx.backend->Health();
+    if (health.ok()) continue;
+    spdlog::error("the backend's device has failed; health turns NOT_SERVING: {}",
+                  health.ToString());
+    server->GetHealthCheckService()->SetServingStatus(false);
+    return;  // a faulted device does not recover
+  }
+}
+
+void Daemon::State::StopHealthWatch() {
+  if (!health_watch.joinable()) return;
+  {
+    std::lock_guard lock(health_mu);
+    stop_health_watch = true;
+  }
+  health_cv.notify_all();
+  health_watch.join();
+}
 
 namespace {
 
@@ -545,6 +578,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     State* st = state.get();
     st->checkpointer = std::thread([st] { st->RunCheckpointer(); });
   }
+  {
+    State* st = state.get();
+    st->health_watch = std::thread([st] { st->RunHealthWatch(); });
+  }
   auto daemon = std::make_unique<Daemon>(std::move(state));
   daemon->addresses_ = std::move(addresses);
   return daemon;
@@ -553,6 +590,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
 absl::Status Daemon::Shutdown() {
   if (!state_ || state_->shut_down) return absl::OkStatus();
   state_->shut_down = true;
+  state_->StopHealthWatch();
   const auto grace = std::chrono::duration<double>(state_->ctx.config.shutdown_grace_seconds);
   spdlog::info("shutting down: no new calls; in-flight calls get {:.1f} s", grace.count());
   state_->server->GetHealthCheckService()->SetServingStatus(false);

@@ -25,7 +25,20 @@ std::string Duration(double seconds) {
 absl::Status RunStatus(Context& ctx) {
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.Connect());
   ASSIGN_OR_RETURN(v1::StatusResponse st, client->GetStatus());
-  if (ctx.json) return PrintJson(st);
+  // A failed device makes the command fail (after printing), so that a
+  // health check built on it (the images' HEALTHCHECK) sees the fault.
+  auto fault = [&st]() -> absl::Status {
+    for (const v1::DeviceInfo& d : st.devices()) {
+      if (!d.fault().empty()) {
+        return absl::UnavailableError(StrCat("device ", d.name(), " has failed: ", d.fault()));
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (ctx.json) {
+    RETURN_IF_ERROR(PrintJson(st));
+    return fault();
+  }
   std::cout << absl::StrFormat("%-10s %s\n", "server:", ctx.server)
             << absl::StrFormat("%-10s %s\n", "version:", st.version())
             << absl::StrFormat("%-10s %s\n", "backend:", st.backend())
@@ -52,9 +65,10 @@ absl::Status RunStatus(Context& ctx) {
                                    HumanBytes(d.pool_reserved_bytes()),
                                    HumanBytes(d.pool_used_bytes()));
     }
+    if (!d.fault().empty()) std::cout << absl::StrFormat("  %-8s FAILED: %s\n", "", d.fault());
   }
   std::cout.flush();
-  return absl::OkStatus();
+  return fault();
 }
 
 }  // namespace
