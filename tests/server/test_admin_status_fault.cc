@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "../unit/forwarding_backend.h"
 #include "server/admin_service.h"
 #include "sparsed/backend.h"
 
@@ -18,56 +19,20 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Everything from `inner`, but Health() from `health`.
-class HealthOverride final : public Backend {
+// The CPU backend, but Health() from `health`.
+class HealthOverride final : public test::ForwardingBackend {
  public:
-  HealthOverride(std::unique_ptr<Backend> inner, const absl::Status* health)
-      : inner_(std::move(inner)), health_(health) {}
-  std::string_view name() const override { return inner_->name(); }
+  explicit HealthOverride(const absl::Status* health) : health_(health) {}
   absl::Status Health() const override { return *health_; }
-  Device device() const override { return inner_->device(); }
-  absl::StatusOr<Tensor> Spmm(const SpmmArgs& a) override { return inner_->Spmm(a); }
-  absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions& o) override {
-    return inner_->Convert(t, to, o);
-  }
-  absl::StatusOr<Tensor> Transpose(const Tensor& t) override { return inner_->Transpose(t); }
-  absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& o) override {
-    return inner_->Prune(t, o);
-  }
-  absl::StatusOr<Tensor> Sddmm(const SddmmArgs& a) override { return inner_->Sddmm(a); }
-  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& a) override {
-    return inner_->DenseMatmul(a);
-  }
-  absl::Status OptimizerUpdate(const OptimizerUpdateArgs& a) override {
-    return inner_->OptimizerUpdate(a);
-  }
-  absl::StatusOr<TopKResult> TopK(const Tensor& s, int64_t k, TopKOrder o) override {
-    return inner_->TopK(s, k, o);
-  }
-  absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) override {
-    return inner_->Axpby(a, x, b, y);
-  }
-  absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& y) override {
-    return inner_->ReluBackward(dy, y);
-  }
-  absl::StatusOr<Tensor> ColumnSums(const Tensor& x) override { return inner_->ColumnSums(x); }
-  absl::Status GrowthScores(Tensor& tile, const Tensor& pattern, int64_t row_begin) override {
-    return inner_->GrowthScores(tile, pattern, row_begin);
-  }
-  absl::StatusOr<Tensor> GatherOrZero(const Tensor& src,
-                                      const std::vector<int64_t>& index) override {
-    return inner_->GatherOrZero(src, index);
-  }
 
  private:
-  std::unique_ptr<Backend> inner_;
   const absl::Status* health_;
 };
 
 TEST(AdminStatusFaultTest, TheActiveDeviceCarriesTheBackendsFault) {
   absl::Status health = absl::OkStatus();
   ServiceContext ctx;
-  ctx.backend = std::make_unique<HealthOverride>(MakeCpuBackend(1), &health);
+  ctx.backend = std::make_unique<HealthOverride>(&health);
   AdminService admin(ctx);
 
   auto status_now = [&] {

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "forwarding_backend.h"
 #include "kernels_test_util.h"
 #include "sparsed/backend.h"
 #include "sparsed/cast.h"
@@ -405,52 +406,16 @@ TEST(PlaceBesideOperands, RejectsBadInputAndNoRoom) {
 // Sharded SpMM on simulated devices
 
 // A CPU backend that counts the SpMMs it runs (which device computed what).
-class CountingBackend final : public Backend {
+class CountingBackend final : public test::ForwardingBackend {
  public:
-  CountingBackend() : cpu_(MakeCpuBackend(1)) {}
   int spmm_calls = 0;
   std::vector<int64_t> rows_computed;
 
-  std::string_view name() const override { return cpu_->name(); }
-  Device device() const override { return cpu_->device(); }
   absl::StatusOr<Tensor> Spmm(const SpmmArgs& args) override {
     ++spmm_calls;
     rows_computed.push_back(args.a->desc().rows());
-    return cpu_->Spmm(args);
+    return ForwardingBackend::Spmm(args);
   }
-  absl::StatusOr<Tensor> Convert(const Tensor& t, Format to, const ConvertOptions& o) override {
-    return cpu_->Convert(t, to, o);
-  }
-  absl::StatusOr<Tensor> Transpose(const Tensor& t) override { return cpu_->Transpose(t); }
-  absl::StatusOr<Tensor> Prune(const Tensor& t, const PruneOptions& o) override {
-    return cpu_->Prune(t, o);
-  }
-  absl::StatusOr<Tensor> Sddmm(const SddmmArgs& a) override { return cpu_->Sddmm(a); }
-  absl::StatusOr<Tensor> DenseMatmul(const DenseMatmulArgs& a) override {
-    return cpu_->DenseMatmul(a);
-  }
-  absl::Status OptimizerUpdate(const OptimizerUpdateArgs& a) override {
-    return cpu_->OptimizerUpdate(a);
-  }
-  absl::StatusOr<TopKResult> TopK(const Tensor& s, int64_t k, TopKOrder o) override {
-    return cpu_->TopK(s, k, o);
-  }
-  absl::Status Axpby(float a, const Tensor& x, float b, Tensor& y) override {
-    return cpu_->Axpby(a, x, b, y);
-  }
-  absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& y) override {
-    return cpu_->ReluBackward(dy, y);
-  }
-  absl::StatusOr<Tensor> ColumnSums(const Tensor& x) override { return cpu_->ColumnSums(x); }
-  absl::Status GrowthScores(Tensor& tile, const Tensor& p, int64_t row_begin) override {
-    return cpu_->GrowthScores(tile, p, row_begin);
-  }
-  absl::StatusOr<Tensor> GatherOrZero(const Tensor& src, const std::vector<int64_t>& i) override {
-    return cpu_->GatherOrZero(src, i);
-  }
-
- private:
-  std::unique_ptr<Backend> cpu_;
 };
 
 struct Devices {
